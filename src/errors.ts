@@ -1,0 +1,83 @@
+// LoraError and its subclasses. `code` is for programs, `message` for people, `details` carries the numbers.
+// Message template: "<op>: <argument> <actual>, expected <expected> (<why / hint>)", shapes in brackets.
+
+/** Every machine-readable error code lorakit can raise. */
+export type ErrorCode =
+  // shapes and values (ShapeError / ArgumentError)
+  | "shape_mismatch"
+  | "invalid_rank"
+  | "invalid_matrix"
+  | "data_length_mismatch"
+  | "invalid_value"
+  | "non_finite"
+  | "invalid_argument"
+  | "dtype_mismatch"
+  // layer state (AdapterStateError)
+  | "adapter_state"
+  | "unknown_adapter"
+  | "duplicate_adapter"
+  // safetensors (SafetensorsError), one per reference-crate error kind
+  | "header_too_large"
+  | "header_too_small"
+  | "invalid_header_length"
+  | "invalid_header"
+  | "invalid_header_deserialization"
+  | "invalid_offset"
+  | "tensor_invalid_info"
+  | "metadata_incomplete_buffer"
+  | "validation_overflow"
+  | "misaligned_slice"
+  | "unsupported_dtype"
+  | "tensor_not_found"
+  // adapter files (ConfigError / AdapterFormatError)
+  | "invalid_config"
+  | "missing_tensor"
+  | "unexpected_tensor"
+  | "unsupported_format";
+
+/** Base class of every error lorakit throws on bad input or state. */
+export class LoraError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Shapes that disagree, a bad rank, ragged or empty rows, a data length that does not match the dims. */
+export class ShapeError extends LoraError {}
+
+/** A value or option that is not acceptable: non-numbers, non-finite numbers, bad options, mixed dtypes. */
+export class ArgumentError extends LoraError {}
+
+/** An operation that the layer's current state does not allow (unknown adapter, merged while mixing, ...). */
+export class AdapterStateError extends LoraError {}
+
+/** A safetensors file that breaks one of the reference parser's rules (see docs in the README). */
+export class SafetensorsError extends LoraError {}
+
+/** An adapter file set that is not what it claims (missing tensors, wrong format, LFS pointer, ...). */
+export class AdapterFormatError extends LoraError {}
+
+/** One problem found in a config, with the JSON path where it was found. */
+export interface ConfigIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** Every problem found in an adapter config, collected in one throw (code "invalid_config"). */
+export class ConfigError extends LoraError {
+  readonly issues: ConfigIssue[];
+  constructor(source: string, issues: ConfigIssue[]) {
+    const lines = issues.map((i) => `${i.message} (path: ${i.path.length ? i.path.join(".") : "<root>"})`);
+    const head =
+      issues.length === 1
+        ? `${source}: ${lines[0]}`
+        : `${source}: ${issues.length} problems:\n  - ${lines.join("\n  - ")}`;
+    super("invalid_config", head, { issues });
+    this.issues = issues;
+  }
+}

@@ -1,0 +1,37 @@
+// Kernel contracts. Row-major flat typed arrays, output first, explicit dims, no allocation, no checks.
+// op(a) is [m, k]: a itself ([m, k]) or, with transA, a stored as [k, m]. op(b) is [k, n]: b ([k, n]) or, with
+// transB, b stored as [n, k]. out is [m, n] and must not alias a or b.
+
+/** The float typed arrays kernels work on. */
+export type KernelArray = Float32Array | Float64Array;
+
+/**
+ * General matrix product: out = beta·out + alpha·op(a)·op(b). beta is 0 (out is overwritten, its old contents,
+ * even NaN, are ignored) or 1 (accumulate). Returns out.
+ */
+export type GemmKernel = <T extends KernelArray>(
+  out: T,
+  a: T,
+  b: T,
+  m: number,
+  k: number,
+  n: number,
+  transA: boolean,
+  transB: boolean,
+  alpha: number,
+  beta: 0 | 1,
+) => T;
+
+/**
+ * LoRA epilogue: out[i, j] += s · Σ_q t[i, q]·up[q, j] for t [n, r] and up [r, dOut]. An addend that is exactly
+ * zero is skipped, so a zero low-rank term (s = 0, t = 0 or up = 0) leaves out bit-for-bit unchanged. Returns out.
+ */
+export type AddLowRankKernel = <T extends KernelArray>(
+  out: T,
+  t: T,
+  up: T,
+  n: number,
+  r: number,
+  dOut: number,
+  s: number,
+) => T;

@@ -1,0 +1,197 @@
+// LoRA forward ops. Row-major, one dtype per call. x: [n, dIn], W: [dIn, dOut], down: [dIn, r], up: [r, dOut],
+// h: [n, dOut]. h = x·W + scaling·(x·down)·up, computed as (x·down) first ([n, r], cheap), never down·up.
+// A low-rank term that is exactly zero (alpha = 0, down = 0 or up = 0) leaves h bit-for-bit equal to x·W.
+
+import { ArgumentError, ShapeError } from "../errors.js";
+import { addLowRank, gemm } from "../kernels/select.js";
+import { type FloatArray, type Matrix, type TensorLike, toNested } from "../matrix.js";
+import type { MatrixInput } from "./operand.js";
+import { requireFinite } from "./operand.js";
+import { type LoraPlan, planLora } from "./plan.js";
+import { readScalingRule, type ScalingRule, scalingFor } from "./variants.js";
+
+/** Options of loraForward. */
+export interface LoraForwardOptions {
+  /** "standard" (alpha / r, the default) or "rslora" (alpha / √r). */
+  scaling?: ScalingRule;
+  /** Explicit scaling factor; overrides alpha and the rule. */
+  scale?: number;
+  /** Output buffer of n·dOut elements in x's dtype (typed inputs only); written and returned as the result's data. */
+  out?: FloatArray;
+}
+
+/** A low-rank update by role: down [dIn, r] applied first, up [r, dOut] second, times scaling. */
+export interface LowRank<T extends FloatArray = FloatArray> {
+  down: Matrix<T>;
+  up: Matrix<T>;
+  scaling: number;
+}
+
+type Nested = readonly (readonly number[])[];
+type Typed<T extends FloatArray> = Matrix<T> | TensorLike<T>;
+
+/**
+ * LoRA forward pass: h = x·W + (alpha / r)·(x·B)·A.
+ * B is the down-projection [dIn, r] (PEFT's lora_A transposed), A the up-projection [r, dOut] (PEFT's lora_B
+ * transposed); r is B's column count and must equal A's row count. Nested arrays compute in float64 and return
+ * number[][]; {data, rows, cols} views and {data, dims} tensors return the same form and dtype (float32 in →
+ * float32 arithmetic and output). All four matrices must have one dtype.
+ * @param x [n, dIn] (a tensor may have leading dims [..., dIn])   @param W [dIn, dOut]
+ * @param B [dIn, r] (down)   @param A [r, dOut] (up)   @param alpha finite number; scaling = alpha / r
+ * @throws {ShapeError} shapes disagree ("shape_mismatch"), r = 0 ("invalid_rank"), malformed matrices
+ * @throws {ArgumentError} non-finite entries or alpha, mixed dtypes ("dtype_mismatch"), bad options
+ * @example loraForward([[1, 2]], [[1, 0], [0, 1]], [[1], [1]], [[0.5, 0.5]], 2) // [[4, 5]]
+ */
+export function loraForward(
+  x: Nested,
+  W: Nested,
+  B: Nested,
+  A: Nested,
+  alpha: number,
+  options?: LoraForwardOptions,
+): number[][];
+export function loraForward<T extends FloatArray>(
+  x: Matrix<T>,
+  W: Typed<T>,
+  B: Typed<T>,
+  A: Typed<T>,
+  alpha: number,
+  options?: LoraForwardOptions,
+): Matrix<T>;
+export function loraForward<T extends FloatArray>(
+  x: TensorLike<T>,
+  W: Typed<T>,
+  B: Typed<T>,
+  A: Typed<T>,
+  alpha: number,
+  options?: LoraForwardOptions,
+): TensorLike<T>;
+export function loraForward(
+  x: MatrixInput,
+  W: MatrixInput,
+  B: MatrixInput,
+  A: MatrixInput,
+  alpha: number,
+  options?: LoraForwardOptions,
+): unknown;
+export function loraForward(
+  x: unknown,
+  W: unknown,
+  B: unknown,
+  A: unknown,
+  alpha: number,
+  options: LoraForwardOptions = {},
+): unknown {
+  const op = "loraForward";
+  const plan = planLora(op, x, W, B, A, { down: "B", up: "A" });
+  const s = resolveScaling(op, alpha, plan.r, options);
+  const out = prepareOut(op, plan, options.out);
+  runLora(out, plan.xData, plan.wData, plan.downData, plan.upData, s, plan.n, plan.dIn, plan.dOut, plan.r);
+  return wrapLike(plan, out);
+}
+
+/**
+ * Role-named forward op: h = x·W + scaling·(x·down)·up on typed views of one dtype.
+ * @param x [n, dIn]   @param W [dIn, dOut]   @param adapter {down [dIn, r], up [r, dOut], scaling}
+ * @throws {ShapeError} when the shapes disagree
+ * @example lowRankForward(x, W, { down, up, scaling: 2 })
+ */
+export function lowRankForward<T extends FloatArray>(
+  x: Matrix<T>,
+  W: Matrix<T>,
+  adapter: LowRank<T>,
+  options: { out?: T } = {},
+): Matrix<T> {
+  const op = "lowRankForward";
+  const plan = planLora(op, x, W, adapter.down, adapter.up, { down: "down", up: "up" });
+  const s = requireFinite(op, "adapter.scaling", adapter.scaling);
+  const out = prepareOut(op, plan, options.out);
+  runLora(out, plan.xData, plan.wData, plan.downData, plan.upData, s, plan.n, plan.dIn, plan.dOut, plan.r);
+  return { data: out as T, rows: plan.n, cols: plan.dOut };
+}
+
+/** The scaling of a loraForward call: options.scale, else alpha / r (or alpha / √r for rsLoRA). */
+export function resolveScaling(op: string, alpha: unknown, r: number, options: LoraForwardOptions): number {
+  const a = requireFinite(op, "alpha", alpha);
+  const rule = readScalingRule(op, options.scaling);
+  if (options.scale !== undefined) return requireFinite(op, "options.scale", options.scale);
+  return scalingFor(a, r, rule);
+}
+
+/** h = x·W + s·(x·down)·up into out (no checks; plan dims). The [n, r] temporary is the only allocation. */
+export function runLora<T extends FloatArray>(
+  out: T,
+  x: T,
+  w: T,
+  down: T,
+  up: T,
+  s: number,
+  n: number,
+  dIn: number,
+  dOut: number,
+  r: number,
+): T {
+  gemm(out, x, w, n, dIn, dOut, false, false, 1, 0); // x: [n, dIn] · W: [dIn, dOut] → [n, dOut]
+  if (s === 0 || n === 0) return out;
+  const Ctor = x.constructor as { new (len: number): T };
+  const t = gemm(new Ctor(n * r), x, down, n, dIn, r, false, false, 1, 0); // x · down → t: [n, r]
+  return addLowRank(out, t, up, n, r, dOut, s); // out += s · t · up
+}
+
+function prepareOut(op: string, plan: LoraPlan, out: FloatArray | undefined): FloatArray {
+  const len = plan.n * plan.dOut;
+  const Ctor = plan.xData.constructor as { new (len: number): FloatArray };
+  if (out === undefined) return new Ctor(len);
+  if (plan.x.form === "nested") {
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: options.out is only for typed inputs; x is a nested number[][]`,
+      { name: "out" },
+    );
+  }
+  if (out.constructor !== plan.xData.constructor) {
+    throw new ArgumentError(
+      "dtype_mismatch",
+      `${op}: options.out is a ${out.constructor.name}, expected a ${plan.xData.constructor.name} like x`,
+      { name: "out" },
+    );
+  }
+  if (out.length !== len) {
+    throw new ShapeError(
+      "data_length_mismatch",
+      `${op}: options.out has length ${out.length}, expected ${len} for h [${plan.n}, ${plan.dOut}]`,
+      {
+        name: "out",
+        length: out.length,
+        expected: len,
+      },
+    );
+  }
+  for (const [name, d] of [
+    ["x", plan.xData],
+    ["W", plan.wData],
+    ["down", plan.downData],
+    ["up", plan.upData],
+  ] as const) {
+    if (overlaps(out, d))
+      throw new ArgumentError(
+        "invalid_argument",
+        `${op}: options.out overlaps the memory of ${name}; pass a separate buffer`,
+        { name: "out" },
+      );
+  }
+  return out;
+}
+
+function overlaps(a: FloatArray, b: FloatArray): boolean {
+  if (a.buffer !== b.buffer || a.byteLength === 0 || b.byteLength === 0) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/** Returns h in the form x came in: number[][], {data, rows, cols} or {data, dims}. */
+export function wrapLike(plan: LoraPlan, h: FloatArray): unknown {
+  const m = { data: h, rows: plan.n, cols: plan.dOut };
+  if (plan.x.form === "nested") return toNested(m);
+  if (plan.x.form === "tensor") return { data: h, dims: [...plan.x.lead, plan.dOut] };
+  return m;
+}

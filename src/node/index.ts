@@ -1,0 +1,3 @@
+// lorakit/node: helpers that need Node's file system. The only part of lorakit allowed to import node:*.
+
+export { readJsonInput } from "./input.js";
