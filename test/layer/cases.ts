@@ -116,7 +116,15 @@ export function makeInput(c: Case, seed = 99): Matrix {
 }
 
 /** Float64 reference h and an elementwise error bound for the case's dtype, capped by `peft` (atol = rtol). */
-export function reference(layer: LoraLinear, x: Matrix, adapters: readonly string[], peft = 1e-4) {
+export function reference(
+  layer: LoraLinear,
+  x: Matrix,
+  adapters: readonly string[],
+  peft = 1e-4,
+  /** DoRA column norms to use instead of computing them (gradient checks hold the norm fixed, as PEFT does). */
+  frozenNorms?: Map<string, Float64Array>,
+) {
+  const norms = new Map<string, Float64Array>();
   const { dIn, dOut } = layer;
   const n = x.rows;
   const trans = layer.layout === "out_in";
@@ -152,7 +160,7 @@ export function reference(layer: LoraLinear, x: Matrix, adapters: readonly strin
     // DoRA (PEFT): h ← g·(h − bias) + bias + g·s·x·down·up, g = m / ‖W + s·down·up‖_col (W with nothing merged)
     const delta = new Float64Array(dIn * dOut);
     gemmReference(delta, null, a.down.data, a.up.data, dIn, r, dOut);
-    const g = new Float64Array(dOut);
+    const norm = new Float64Array(dOut);
     for (let j = 0; j < dOut; j++) {
       let ss = 0;
       for (let p = 0; p < dIn; p++) {
@@ -160,8 +168,11 @@ export function reference(layer: LoraLinear, x: Matrix, adapters: readonly strin
         const v = wv + s * delta[p * dOut + j]!;
         ss += v * v;
       }
-      g[j] = a.magnitude![j]! / Math.sqrt(ss);
+      norm[j] = Math.sqrt(ss);
     }
+    const fixed = frozenNorms?.get(name) ?? norm;
+    norms.set(name, fixed);
+    const g = fixed.map((v, j) => a.magnitude![j]! / v);
     for (let i = 0; i < n * dOut; i++) {
       const gj = g[i % dOut]!;
       const bj = b ? b[i % dOut]! : 0;
@@ -178,5 +189,5 @@ export function reference(layer: LoraLinear, x: Matrix, adapters: readonly strin
     const derived = 2 * u * gauge[i]! + (adapters.length + 2) * u * Math.abs(h[i]!);
     bound[i] = Math.min(derived, peft + peft * Math.abs(h[i]!));
   }
-  return { h, bound };
+  return { h, bound, norms };
 }
