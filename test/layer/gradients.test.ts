@@ -174,7 +174,7 @@ describe("closed forms", () => {
       { atol: 1e-5, rtol: 1e-5 },
     );
     const [p32, p64] = [l32.parameters(), l64.parameters()];
-    p32.forEach((p, i) => expectClose(p.grad, p64[i]!.grad, { atol: 1e-5, rtol: 1e-5 }));
+    for (const [i, p] of p32.entries()) expectClose(p.grad, p64[i]!.grad, { atol: 1e-5, rtol: 1e-5 });
   });
 });
 
@@ -195,13 +195,13 @@ describe("gradient bookkeeping", () => {
     layer.backward(dH);
     const once = layer.parameters().map((p) => Array.from(p.grad));
     layer.backward(dH);
-    layer.parameters().forEach((p, i) =>
+    for (const [i, p] of layer.parameters().entries()) {
       expectClose(
         p.grad,
         once[i]!.map((v) => 2 * v),
         { atol: 1e-14, rtol: 1e-14 },
-      ),
-    );
+      );
+    }
     expect(layer.parameters().map((p) => `${p.adapter}.${p.role}`)).toEqual([
       "a.down",
       "a.up",
