@@ -11,7 +11,13 @@ export {
   SafetensorsError,
   ShapeError,
 } from "./errors.js";
-export { gemmReference, loraReference } from "./kernels/reference.js";
+export {
+  gemmReference,
+  type LoraReference,
+  loraErrorBound,
+  loraReference,
+  UNIT_ROUNDOFF,
+} from "./kernels/reference.js";
 export { explainLoraForward, type LoraExplanation } from "./lora/explain.js";
 export { formatMatrix, formatNumber, type RenderOptions, renderExplanation } from "./lora/explain-text.js";
 export { type LoraForwardOptions, type LowRank, loraForward, lowRankForward } from "./lora/forward.js";
