@@ -59,7 +59,10 @@ function requireLittleEndian(op: string): void {
 function aligned(bytes: Uint8Array, size: number): { buffer: ArrayBufferLike; offset: number; length: number } {
   const length = bytes.length / size;
   if (bytes.byteOffset % size === 0) return { buffer: bytes.buffer, offset: bytes.byteOffset, length };
-  return { buffer: bytes.slice().buffer, offset: 0, length };
+  // A fresh copy: not bytes.slice(), which on a Node Buffer returns a view of the same memory.
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return { buffer: copy.buffer, offset: 0, length };
 }
 
 function numericView(dtype: SafetensorsDtype, bytes: Uint8Array): View | undefined {
