@@ -91,7 +91,10 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
         /^parseSafetensors: __metadata__ is an array, expected an object of strings or null$/,
       ],
       ['{"__metadata__": "a"}', /__metadata__ is a string "a", expected an object/],
-      ['{"\\ud800": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}}', /tensor name "\\ud800" is not valid Unicode/],
+      [
+        '{"\\ud800": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}}',
+        /tensor name "\\ud800" is not valid Unicode/,
+      ],
     ];
     for (const [header, message] of cases) {
       const err = caught(() => parseSafetensors(rawSafetensors(header, 4)));
