@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { explainLoraForward, LoraError, loraForward, renderExplanation } from "../../src/index.js";
 import { SEED } from "../helpers/seed.js";
 import { type BuiltSite, buildSite } from "./build.js";
@@ -49,8 +49,16 @@ describe.skipIf(skip !== null)("in headless Chromium", () => {
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
+  let setup: Promise<void>;
 
+  // A failed setup (no Chromium, say) fails every test through beforeEach, so it counts as failures, not skips.
   beforeAll(async () => {
+    setup = start();
+    await setup.catch(() => undefined);
+  }, 60_000);
+  beforeEach(() => setup);
+
+  async function start(): Promise<void> {
     site = await buildSite();
     const mounts = { "/": site.playgroundDir, "/bundle/": site.bundleDir };
     plain = await serveStatic(mounts);
@@ -62,7 +70,7 @@ describe.skipIf(skip !== null)("in headless Chromium", () => {
       if (m.type() === "error") pageErrors.push(m.text());
     });
     mkdirSync(ARTIFACTS, { recursive: true });
-  }, 60_000);
+  }
 
   afterAll(async () => {
     await browser?.close();
