@@ -33,6 +33,11 @@ export function formatCount(v: number): string {
   return fmt.format(v);
 }
 
+/** A ratio such as full / lora: one decimal below 10 (1.7), whole numbers with separators above (256, 1,024). */
+export function formatRatio(ratio: number): string {
+  return ratio < 10 ? pct1.format(ratio) : fmt.format(Math.round(ratio));
+}
+
 /** A fraction as a percentage with enough digits to be non-zero: 0.00390625 → "0.39%", 2 → "200%". */
 export function formatPercent(fraction: number): string {
   const pct = fraction * 100;

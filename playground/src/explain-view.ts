@@ -6,7 +6,9 @@ import { formatMatrix, formatNumber, type LoraExplanation } from "lorakit";
 
 type Nested = readonly (readonly number[])[];
 
-const GRID_LIMIT = 8; // matrices up to 8 × 8 are drawn as grids; larger ones as abbreviated text
+const GRID_LIMIT = 8; // rows or columns beyond this are abbreviated to their first and last entries
+const HEAD = 3;
+const TAIL = 2;
 const PRECISION = 4;
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
@@ -16,16 +18,27 @@ function h<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text =
   return node;
 }
 
-/** A matrix as a bracketed grid of numbers (or abbreviated text when large). */
+/** Indices 0..len-1 to show; -1 marks the gap of an abbreviated axis. */
+function shown(len: number): number[] {
+  if (len <= GRID_LIMIT) return Array.from({ length: len }, (_, i) => i);
+  return [...Array.from({ length: HEAD }, (_, i) => i), -1, ...Array.from({ length: TAIL }, (_, i) => len - TAIL + i)];
+}
+
+/** A matrix as a bracketed grid of numbers; large ones show their corners around ⋯ and ⋮. */
 export function matrixElement(m: Nested): HTMLElement {
   const cols = m[0]?.length ?? 0;
-  if (m.length > GRID_LIMIT || cols > GRID_LIMIT || m.length === 0 || cols === 0) {
-    return h("code", "matrix-text", formatMatrix(m, PRECISION));
-  }
+  if (m.length === 0 || cols === 0) return h("code", "matrix-text", formatMatrix(m, PRECISION));
+  const rowIdx = shown(m.length);
+  const colIdx = shown(cols);
   const grid = h("span", "matrix");
-  grid.style.gridTemplateColumns = `repeat(${cols}, auto)`;
-  grid.title = formatMatrix(m, PRECISION, GRID_LIMIT);
-  for (const row of m) for (const v of row) grid.append(h("span", "cell", formatNumber(v, PRECISION)));
+  grid.style.gridTemplateColumns = `repeat(${colIdx.length}, auto)`;
+  grid.title = `[${m.length}, ${cols}]`;
+  for (const i of rowIdx) {
+    for (const j of colIdx) {
+      if (i < 0 || j < 0) grid.append(h("span", "cell gap", i < 0 && j < 0 ? "⋱" : i < 0 ? "⋮" : "⋯"));
+      else grid.append(h("span", "cell", formatNumber(m[i]![j]!, PRECISION)));
+    }
+  }
   return grid;
 }
 

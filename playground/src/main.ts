@@ -3,7 +3,7 @@
 // exports only.
 
 import { explainLoraForward, LoraError, type LoraExplanation, renderExplanation, type ScalingRule } from "lorakit";
-import { countParams, formatCount, formatPercent, readPositiveInt } from "./calculator.js";
+import { countParams, formatCount, formatPercent, formatRatio, readPositiveInt } from "./calculator.js";
 import { EXAMPLES, type Example } from "./examples.js";
 import { explanationSteps, matrixElement, scalingLine } from "./explain-view.js";
 import { heatmap } from "./heatmap.js";
@@ -113,8 +113,16 @@ function update(): void {
   }
 }
 
+/** Grows a text box with its number of rows, between 2 and 10 lines. */
+function fitRows(box: HTMLTextAreaElement): void {
+  box.rows = Math.min(10, Math.max(2, box.value.split("\n").length));
+}
+
 function loadExample(ex: Example): void {
-  for (const f of MATRICES) inputs[f].value = formatMatrixText(ex[f]);
+  for (const f of MATRICES) {
+    inputs[f].value = formatMatrixText(ex[f]);
+    fitRows(inputs[f]);
+  }
   alphaInput.value = String(ex.alpha);
   markExample(ex.id);
   update();
@@ -168,7 +176,7 @@ function setupCalculator(): void {
     byId("calc-full").textContent = formatCount(p.full);
     byId("calc-summary").textContent =
       p.lora < p.full
-        ? `LoRA trains ${formatPercent(p.fraction)} of the parameters of full fine-tuning: ${formatCount(Math.round(p.full / p.lora))}× fewer.`
+        ? `LoRA trains ${formatPercent(p.fraction)} of the parameters of full fine-tuning: ${formatRatio(p.full / p.lora)}× fewer.`
         : `At r = ${c}, LoRA has at least as many parameters as W itself; LoRA pays off when r < dIn·dOut / (dIn + dOut).`;
   };
   for (const node of [din, dout, r]) node.addEventListener("input", recompute);
@@ -194,6 +202,7 @@ setupExamples();
 setupCalculator();
 for (const node of [...Object.values(inputs), alphaInput]) {
   node.addEventListener("input", () => {
+    if (node instanceof HTMLTextAreaElement) fitRows(node);
     markExample(null);
     update();
   });

@@ -1,7 +1,13 @@
 // The playground's pure helpers, in Node: matrix text parsing and the parameter calculator.
 
 import { describe, expect, it } from "vitest";
-import { countParams, formatCount, formatPercent, readPositiveInt } from "../../playground/src/calculator.js";
+import {
+  countParams,
+  formatCount,
+  formatPercent,
+  formatRatio,
+  readPositiveInt,
+} from "../../playground/src/calculator.js";
 import { formatMatrixText, InputSyntaxError, parseMatrix, parseScalar } from "../../playground/src/parse.js";
 
 describe("playground: matrix text", () => {
@@ -57,6 +63,9 @@ describe("playground: parameter calculator", () => {
     expect(formatPercent(2)).toBe("200%");
     expect(formatPercent(0.125)).toBe("12.5%");
     expect(formatPercent(1 / 1_000_000)).toBe("0.00010%");
+    expect(formatRatio(108 / 63)).toBe("1.7");
+    expect(formatRatio(256)).toBe("256");
+    expect(formatRatio(2048.4)).toBe("2,048");
   });
 
   it("accepts positive integers only, with a message naming the field", () => {
