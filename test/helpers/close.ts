@@ -3,6 +3,7 @@
 // (or, with a per-element bound array, when |a − e| ≤ bound[i]).
 
 import { expect } from "vitest";
+import { loraErrorBound } from "../../src/kernels/reference.js";
 
 type Numeric = ArrayLike<number>;
 
@@ -51,10 +52,12 @@ export function closeMismatch(actual: Numeric, expected: Numeric, opts: CloseOpt
         maxAbs = Math.max(maxAbs, err);
         if (e !== 0) maxRel = Math.max(maxRel, err / Math.abs(e));
       }
-      if (!ok && first === null) first = `at ${index(i, shape)}: actual ${a}, expected ${e}, |diff| ${err} > tol ${tol}`;
+      if (!ok && first === null)
+        first = `at ${index(i, shape)}: actual ${a}, expected ${e}, |diff| ${err} > tol ${tol}`;
       continue;
     }
-    if (!ok && first === null) first = `at ${index(i, shape)}: actual ${a}, expected ${e} (non-finite values must match exactly)`;
+    if (!ok && first === null)
+      first = `at ${index(i, shape)}: actual ${a}, expected ${e} (non-finite values must match exactly)`;
   }
   if (first === null) return null;
   return `${first}; max abs err ${maxAbs}, max rel err ${maxRel}, shape ${shape ? `[${shape.join(", ")}]` : actual.length}`;
@@ -66,17 +69,18 @@ export function expectClose(actual: Numeric, expected: Numeric, opts: CloseOptio
   expect(m, m ?? "").toBeNull();
 }
 
-/**
- * Elementwise error bound of h = x·W + s·(x·down)·up computed in a precision with unit roundoff u:
- * c·u·(dIn·gaugeBase + |s|·(dIn + r)·gaugeLowRank) with c = 2 (STYLE.md §6.3), plus the rounding of the
- * stored result itself (u·|h|).
- */
-export function loraBound(u: number, dIn: number, r: number, s: number, gaugeBase: Numeric, gaugeLowRank: Numeric, h: Numeric): Float64Array {
-  const out = new Float64Array(h.length);
-  for (let i = 0; i < h.length; i++) {
-    out[i] = 2 * u * (dIn * gaugeBase[i]! + Math.abs(s) * (dIn + r + 2) * gaugeLowRank[i]!) + u * Math.abs(h[i]!);
-  }
-  return out;
+/** Bound of h = x·W + s·(x·down)·up from its gauges: see loraErrorBound in src/kernels/reference.ts. */
+export function loraBound(
+  u: number,
+  dIn: number,
+  r: number,
+  s: number,
+  gaugeBase: Numeric,
+  gaugeLowRank: Numeric,
+  h: Numeric,
+): Float64Array {
+  const f64 = (a: Numeric) => Float64Array.from(a as ArrayLike<number>);
+  return loraErrorBound(u, dIn, r, s, { h: f64(h), gaugeBase: f64(gaugeBase), gaugeLowRank: f64(gaugeLowRank) });
 }
 
 /** Elementwise error bound of a product with inner dimension k: 2·u·k·gauge + u·|c| (stored rounding). */
