@@ -1,5 +1,7 @@
 // lorakit's browser-safe entry: public re-exports only. Node-only helpers live behind "lorakit/node".
 
+export { decodeBf16, decodeBf16Array, encodeBf16, encodeBf16Array } from "./dtype/bf16.js";
+export { decodeF16, decodeF16Array, encodeF16, encodeF16Array } from "./dtype/f16.js";
 export {
   AdapterFormatError,
   AdapterStateError,
@@ -11,6 +13,29 @@ export {
   SafetensorsError,
   ShapeError,
 } from "./errors.js";
+export {
+  DECODABLE_DTYPES,
+  DTYPE_BITS,
+  decodeToFloat32,
+  decodeToFloat64,
+  dtypeAlignment,
+  encodeTensorData,
+  isSafetensorsDtype,
+  MAX_HEADER_BYTES,
+  type ParsedSafetensors,
+  parseSafetensors,
+  parseSafetensorsHeader,
+  readSafetensorsHeaderLength,
+  type SafetensorsDtype,
+  type SafetensorsHeader,
+  type SafetensorsLayout,
+  serializeSafetensors,
+  serializeSafetensorsHeader,
+  type TensorData,
+  type TensorInfo,
+  type TensorSpec,
+  type TensorToWrite,
+} from "./io/safetensors.js";
 export { gemmReference, loraReference } from "./kernels/reference.js";
 export { explainLoraForward, type LoraExplanation } from "./lora/explain.js";
 export { formatMatrix, formatNumber, type RenderOptions, renderExplanation } from "./lora/explain-text.js";
