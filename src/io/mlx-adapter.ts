@@ -21,7 +21,12 @@ const OP = "loadMlxAdapter";
 const SOURCE = "adapter_config.json (MLX)";
 const KEY = /^(.+)\.lora_(a|b)$/;
 
-function readParams(config: string | object): { raw: Record<string, unknown>; rank: number; scaling: number; alpha: number } {
+function readParams(config: string | object): {
+  raw: Record<string, unknown>;
+  rank: number;
+  scaling: number;
+  alpha: number;
+} {
   let doc: unknown = config;
   if (typeof config === "string") {
     try {
@@ -41,11 +46,20 @@ function readParams(config: string | object): { raw: Record<string, unknown>; ra
   }
   const { rank, alpha, scale } = lp;
   if (typeof rank !== "number" || !Number.isSafeInteger(rank) || rank <= 0)
-    issues.push({ path: ["lora_parameters", "rank"], message: `rank must be a positive integer, got ${JSON.stringify(rank)}` });
+    issues.push({
+      path: ["lora_parameters", "rank"],
+      message: `rank must be a positive integer, got ${JSON.stringify(rank)}`,
+    });
   if (typeof scale !== "number" || !Number.isFinite(scale))
-    issues.push({ path: ["lora_parameters", "scale"], message: `scale must be a finite number, got ${JSON.stringify(scale)}` });
+    issues.push({
+      path: ["lora_parameters", "scale"],
+      message: `scale must be a finite number, got ${JSON.stringify(scale)}`,
+    });
   if (alpha !== undefined && (typeof alpha !== "number" || !Number.isFinite(alpha)))
-    issues.push({ path: ["lora_parameters", "alpha"], message: `alpha must be a finite number, got ${JSON.stringify(alpha)}` });
+    issues.push({
+      path: ["lora_parameters", "alpha"],
+      message: `alpha must be a finite number, got ${JSON.stringify(alpha)}`,
+    });
   if (issues.length > 0) throw new ConfigError(SOURCE, issues);
   const r = rank as number;
   const s = scale as number;
@@ -69,9 +83,13 @@ export function loadMlxAdapter(files: { config: string | object; weights: Uint8A
   for (const name of st.names()) {
     const m = KEY.exec(name);
     if (!m)
-      throw new AdapterFormatError("unexpected_tensor", `${OP}: tensor "${name}" is not an MLX LoRA factor (<module>.lora_a or <module>.lora_b)`, {
-        name,
-      });
+      throw new AdapterFormatError(
+        "unexpected_tensor",
+        `${OP}: tensor "${name}" is not an MLX LoRA factor (<module>.lora_a or <module>.lora_b)`,
+        {
+          name,
+        },
+      );
     const g = groups.get(m[1]!) ?? {};
     groups.set(m[1]!, g);
     if (m[2] === "a") g.a = name;
@@ -90,10 +108,14 @@ export function loadMlxAdapter(files: { config: string | object; weights: Uint8A
     const ib = st.info(g.b);
     for (const i of [ia, ib])
       if (i.dtype !== "F32" && i.dtype !== "F16" && i.dtype !== "BF16")
-        throw new AdapterFormatError("unsupported_dtype", `${OP}: tensor "${i.name}" has dtype ${i.dtype}, expected F32, F16 or BF16`, {
-          name: i.name,
-          dtype: i.dtype,
-        });
+        throw new AdapterFormatError(
+          "unsupported_dtype",
+          `${OP}: tensor "${i.name}" has dtype ${i.dtype}, expected F32, F16 or BF16`,
+          {
+            name: i.name,
+            dtype: i.dtype,
+          },
+        );
     const [dIn, r] = ia.shape;
     const [rB, dOut] = ib.shape;
     if (ia.shape.length !== 2 || ib.shape.length !== 2 || r !== rB || r !== p.rank)
@@ -116,7 +138,9 @@ export function loadMlxAdapter(files: { config: string | object; weights: Uint8A
   }
   const warnings =
     "alpha" in (p.raw.lora_parameters as object)
-      ? [`${SOURCE}: scaling = scale·alpha/rank = ${p.scaling} (mlx-examples at 2a06af69; other mlx-lm versions may differ)`]
+      ? [
+          `${SOURCE}: scaling = scale·alpha/rank = ${p.scaling} (mlx-examples at 2a06af69; other mlx-lm versions may differ)`,
+        ]
       : [];
   return { format: "mlx", config: p.raw, modules, warnings };
 }

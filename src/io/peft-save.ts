@@ -6,7 +6,7 @@ import { ArgumentError, ShapeError } from "../errors.js";
 import type { PeftModuleAdapter, SavedTensor } from "./peft-adapter.js";
 import { moduleHyperparams, type PeftConfig, parsePeftConfig } from "./peft-config.js";
 import { downToPeft, type PeftTensorRole, peftKey, peftPlainKey, upToPeft } from "./peft-keys.js";
-import { serializeSafetensors } from "./safetensors.js";
+import { type SafetensorsDtype, serializeSafetensors, type TensorToWrite } from "./safetensors.js";
 
 /** What savePeftAdapter writes. */
 export interface SavedPeftAdapter {
@@ -128,7 +128,12 @@ function configDict(config: PeftConfig, modules: readonly PeftModuleAdapter[]): 
 
 function checkModule(m: PeftModuleAdapter): void {
   const { down, up } = m;
-  if (down.cols !== m.r || up.rows !== m.r || down.data.length !== down.rows * down.cols || up.data.length !== up.rows * up.cols)
+  if (
+    down.cols !== m.r ||
+    up.rows !== m.r ||
+    down.data.length !== down.rows * down.cols ||
+    up.data.length !== up.rows * up.cols
+  )
     throw new ShapeError(
       "shape_mismatch",
       `savePeftAdapter: module "${m.modulePath}" has down [${down.rows}, ${down.cols}] and up [${up.rows}, ${up.cols}], expected [dIn, ${m.r}] and [${m.r}, dOut] (r = ${m.r})`,
@@ -157,8 +162,8 @@ export function savePeftAdapter(
   options: SavePeftOptions = {},
 ): SavedPeftAdapter {
   const cfg = "peftType" in config ? (config as PeftConfig) : parsePeftConfig(config, "savePeftAdapter config").config;
-  const tensors = new Map<string, { dtype: string; shape: number[]; data: Float32Array }>();
-  const put = (name: string, t: { dtype: string; shape: number[]; data: Float32Array }) => {
+  const tensors = new Map<string, TensorToWrite>();
+  const put = (name: string, t: { dtype: SafetensorsDtype; shape: number[]; data: Float32Array }) => {
     if (tensors.has(name))
       throw new ArgumentError("invalid_argument", `savePeftAdapter: tensor "${name}" would be written twice`, { name });
     tensors.set(name, t);
@@ -174,6 +179,6 @@ export function savePeftAdapter(
   }
   for (const [key, t] of options.modulesToSave ?? [])
     put(peftPlainKey(key), { dtype: t.dtype, shape: [...t.shape], data: t.data });
-  const weights = serializeSafetensors(tensors as never, { format: "pt" });
+  const weights = serializeSafetensors(tensors, { format: "pt" });
   return { configJson: pythonJson(configDict(cfg, modules)), weights };
 }

@@ -4,8 +4,8 @@
 // down: [dIn, r], up: [r, dOut]. Float32 throughout; the gemm kernel accumulates into the weight (beta = 1).
 // DoRA (magnitude m [dOut]): W' = (m / ‖W + ΔW‖_col) ⊙ (W + ΔW), one norm per output feature.
 
-import { gemm } from "../kernels/select.js";
 import type { PeftModuleAdapter } from "../io/peft-adapter.js";
+import { gemm } from "../kernels/select.js";
 
 /**
  * weight += scaling·down·up (in the layout given by `transposed`), then the DoRA rescale when the module has a

@@ -1,16 +1,19 @@
 // Merges a LoRA adapter into a base model's safetensors file, writing a new file tensor by tensor:
 // read one base tensor, add scaling·down·up in its stored layout (merge-tensor.ts), encode to the output dtype,
 // write. Peak memory is about one tensor (plus the adapter). Every module is matched to a base tensor and every
-// shape checked before anything is written; the output goes to a temporary file renamed into place at the end.
+// shape checked before anything is written; writeFileAtomic streams the output to a temporary file and renames it.
 
-import { open, rename, unlink } from "node:fs/promises";
 import { AdapterFormatError, ArgumentError, ShapeError } from "../errors.js";
 import type { PeftModuleAdapter, SavedTensor } from "../io/peft-adapter.js";
 import { baseIsTransposed, baseTensorCandidates, baseWeightShape } from "../io/peft-keys.js";
-import { type SafetensorsDtype, type TensorInfo } from "../io/safetensors.js";
-import { encodeTensorData, serializeSafetensorsHeader } from "../io/safetensors.js";
+import {
+  encodeTensorData,
+  type SafetensorsDtype,
+  serializeSafetensorsHeader,
+  type TensorInfo,
+} from "../io/safetensors.js";
 import { mergeModuleInto } from "./merge-tensor.js";
-import { openSafetensors } from "./safetensors-file.js";
+import { openSafetensors, writeFileAtomic } from "./safetensors-file.js";
 
 /** Output dtype of merged (and, when given, all other float) tensors. */
 export type MergeDtype = "f32" | "f16" | "bf16";
@@ -149,8 +152,6 @@ export async function mergeAdapterIntoModel(
       { dtype: options.dtype },
     );
   const base = await openSafetensors(basePath);
-  const tmp = `${options.out}.${process.pid}.tmp`;
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     const tensors = base.header.tensors;
     const plan = planMerge(tensors, adapter);
@@ -160,44 +161,42 @@ export async function mergeAdapterIntoModel(
       [...tensors.values()].map((t) => [t.name, { dtype: outDtype(t), shape: t.shape }] as const),
       base.header.metadata ?? undefined,
     );
-    fh = await open(tmp, "w");
-    await fh.write(layout.header);
-    let written = layout.header.length;
+    let written = 0;
     let peak = 0;
     let done = 0;
-    for (const spec of layout.tensors) {
-      const src = tensors.get(spec.name)!;
-      const m = plan.modules.get(spec.name);
-      const saved = plan.replaced.get(spec.name);
-      let bytes: Uint8Array;
-      let action: MergeProgress["action"];
-      if (m !== undefined || saved !== undefined || spec.dtype !== src.dtype) {
-        const data = saved !== undefined ? saved.data : await base.readFloat32(spec.name);
-        if (m !== undefined) mergeModuleInto(data, m, baseIsTransposed(m.kind, m.fanInFanOut));
-        peak = Math.max(peak, data.byteLength);
-        bytes = encodeTensorData({ dtype: spec.dtype, shape: spec.shape, data }, spec.name, OP);
-        action = m !== undefined ? "merged" : saved !== undefined ? "replaced" : "cast";
-      } else {
-        bytes = await base.read(spec.name);
-        action = "copied";
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      written = layout.header.length;
+      yield layout.header;
+      for (const spec of layout.tensors) {
+        const src = tensors.get(spec.name)!;
+        const m = plan.modules.get(spec.name);
+        const saved = plan.replaced.get(spec.name);
+        let bytes: Uint8Array;
+        let action: MergeProgress["action"];
+        if (m !== undefined || saved !== undefined || spec.dtype !== src.dtype) {
+          const data = saved !== undefined ? saved.data : await base.readFloat32(spec.name);
+          if (m !== undefined) mergeModuleInto(data, m, baseIsTransposed(m.kind, m.fanInFanOut));
+          peak = Math.max(peak, data.byteLength);
+          bytes = encodeTensorData({ dtype: spec.dtype, shape: spec.shape, data }, spec.name, OP);
+          action = m !== undefined ? "merged" : saved !== undefined ? "replaced" : "cast";
+        } else {
+          bytes = await base.read(spec.name);
+          action = "copied";
+        }
+        yield bytes;
+        written += bytes.length;
+        done++;
+        options.onProgress?.({
+          done,
+          total: layout.tensors.length,
+          name: spec.name,
+          action,
+          bytesWritten: written,
+          totalBytes: layout.totalLength,
+        });
       }
-      await fh.write(bytes);
-      written += bytes.length;
-      done++;
-      options.onProgress?.({
-        done,
-        total: layout.tensors.length,
-        name: spec.name,
-        action,
-        bytesWritten: written,
-        totalBytes: layout.totalLength,
-      });
     }
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await base.close();
-    await rename(tmp, options.out);
+    await writeFileAtomic(options.out, chunks());
     const merged = new Map([...plan.modules].map(([name, mod]) => [mod.modulePath, name]));
     return {
       out: options.out,
@@ -207,12 +206,7 @@ export async function mergeAdapterIntoModel(
       bytes: written,
       peakTensorBytes: peak,
     };
-  } catch (e) {
-    if (fh !== undefined) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-    }
-    await base.close().catch(() => undefined);
-    throw e;
+  } finally {
+    await base.close();
   }
 }
