@@ -137,6 +137,23 @@ describe("mergeAdapterIntoModel on a GPT-2-shaped base (Conv1D [dIn, dOut], fan_
     expect(existsSync(out)).toBe(false);
   });
 
+  it("invalid_argument: two modules that resolve to the same base tensor", async () => {
+    const twice = loadPeftAdapter({
+      config: GPT2_CONFIG,
+      weights: adapterBytes([
+        { path: "transformer.h.0.attn.c_proj", dIn: D, dOut: D, r: R },
+        { path: "h.0.attn.c_proj", dIn: D, dOut: D, r: R },
+      ]),
+    });
+    const e = await loraError(
+      () => mergeAdapterIntoModel(basePath, twice, { out: join(dir, "x.safetensors") }),
+      "invalid_argument",
+    );
+    expect(e.message).toMatch(
+      /base tensor "h\.0\.attn\.c_proj\.weight" is targeted twice \(second: module "transformer\.h\.0\.attn\.c_proj"\)/,
+    );
+  });
+
   it("invalid_argument: an unknown output dtype", async () => {
     const e = await loraError(
       () => mergeAdapterIntoModel(basePath, adapter, { out: join(dir, "x.safetensors"), dtype: "f8" as never }),

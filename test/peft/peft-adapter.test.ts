@@ -320,5 +320,11 @@ describe.skipIf(REAL_FIXTURES === null)("MLX adapters", () => {
       "shape_mismatch",
     );
     expect(e4.message).toMatch(/expected \[dIn, 1\] and \[1, dOut\] \(lora_parameters\.rank = 1\)/);
+    const ints = serializeSafetensors({
+      "m.lora_a": { dtype: "I8", shape: [3, 1], data: new Int8Array(3) },
+      "m.lora_b": { dtype: "I8", shape: [1, 3], data: new Int8Array(3) },
+    });
+    const e5 = await loraError(() => loadMlxAdapter({ config: good, weights: ints }), "unsupported_dtype");
+    expect(e5.message).toMatch(/loadMlxAdapter: tensor "m\.lora_a" has dtype I8, expected F32, F16 or BF16/);
   });
 });
