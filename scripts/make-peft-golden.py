@@ -20,6 +20,7 @@ or of its parent folder for a git worktree).
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 
@@ -90,7 +91,10 @@ def main():
         "formula": "delta = (lora_alpha / r) * (lora_B @ lora_A).T in float64, layout [dIn, dOut]",
         "modules": out,
     }
-    text = json.dumps(doc, indent=1) + "\n"
+    # exponents written as biome formats JSON (1e-5, not 1e-05), so the repository's formatter leaves the file alone
+    # (only in numbers: a digit before the "e", a sign after it)
+    text = re.sub(r"(\d)e([+-])0*(\d)", lambda m: m.group(1) + "e" + m.group(2).replace("+", "") + m.group(3), json.dumps(doc, indent=2))
+    text += "\n"
     if os.environ.get("GOLDEN_UPDATE") == "1":
         with open(OUT, "w") as f:
             f.write(text)

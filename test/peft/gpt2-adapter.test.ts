@@ -1,6 +1,7 @@
 // The real GPT-2 adapter (fan_in_fan_out, r = 8, lora_alpha = 32) against golden ΔW values made independently by
 // scripts/make-peft-golden.py (numpy, float64). Skipped when ../shared/fixtures/real is not present.
 
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -23,6 +24,7 @@ interface GoldenModule {
   samples: { i: number; j: number; value: number }[];
 }
 const golden = JSON.parse(readFileSync(join(REPO_ROOT, "test/golden/peft-gpt2.json"), "utf8")) as {
+  adapterSha256: string;
   modules: GoldenModule[];
 };
 
@@ -31,6 +33,11 @@ describe.skipIf(REAL_FIXTURES === null)("real GPT-2 PEFT adapter", () => {
   const adapter = loadPeftAdapter({
     config: readFileSync(join(dir, "adapter_config.json"), "utf8"),
     weights: readFileSync(join(dir, "adapter_model.safetensors")),
+  });
+
+  it("the golden values were made from this very file", () => {
+    const sha = createHash("sha256").update(readFileSync(join(dir, "adapter_model.safetensors"))).digest("hex");
+    expect(sha).toBe(golden.adapterSha256);
   });
 
   it("loads 36 modules with r = 8, scaling 4, fan_in_fan_out, F32, no warnings", () => {
