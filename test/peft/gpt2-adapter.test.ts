@@ -36,7 +36,9 @@ describe.skipIf(REAL_FIXTURES === null)("real GPT-2 PEFT adapter", () => {
   });
 
   it("the golden values were made from this very file", () => {
-    const sha = createHash("sha256").update(readFileSync(join(dir, "adapter_model.safetensors"))).digest("hex");
+    const sha = createHash("sha256")
+      .update(readFileSync(join(dir, "adapter_model.safetensors")))
+      .digest("hex");
     expect(sha).toBe(golden.adapterSha256);
   });
 
