@@ -154,6 +154,20 @@ describe("mergeAdapterIntoModel on a GPT-2-shaped base (Conv1D [dIn, dOut], fan_
     );
   });
 
+  it("non_finite: a merged weight with Inf aborts the merge and leaves no file", async () => {
+    const out = join(dir, "inf.safetensors");
+    const huge = loadPeftAdapter({ config: GPT2_CONFIG, weights: adapterBytes(gpt2Modules(LAYERS, D, R)) });
+    const m = huge.modules[2]!;
+    m.up.data.fill(3e38);
+    m.down.data.fill(3e38);
+    const e = await loraError(() => mergeAdapterIntoModel(basePath, huge, { out }), "non_finite");
+    expect(e.message).toMatch(
+      /merged weight "h\.0\.mlp\.c_proj\.weight" has 256 non-finite values \(first at \[0, 0\]\); the adapter for module "transformer\.h\.0\.mlp\.c_proj" seems broken and no output was written/,
+    );
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
   it("invalid_argument: an unknown output dtype", async () => {
     const e = await loraError(
       () => mergeAdapterIntoModel(basePath, adapter, { out: join(dir, "x.safetensors"), dtype: "f8" as never }),
