@@ -76,15 +76,15 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
         /tensor "x" has shape \[1\.5\], expected an array of safe non-negative integers/,
       ],
       ['{"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}', /tensor "x" has shape \[-1\]/],
-      ['{"x": {"dtype": "F32", "shape": [-0], "data_offsets": [0, 4]}}', /tensor "x" has shape \[0\]/],
+      ['{"x": {"dtype": "F32", "shape": [-0], "data_offsets": [0, 4]}}', /tensor "x" has shape \[-0\]/],
       [
         '{"x": {"dtype": "F32", "shape": [9007199254740993], "data_offsets": [0, 4]}}',
         /tensor "x" has shape \[9007199254740992\]/,
       ],
       ['{"x": {"dtype": "F32", "shape": "1", "data_offsets": [0, 4]}}', /tensor "x" has shape a string "1"/],
       ['{"x": {"dtype": "F32", "shape": []}}', /tensor "x" has data_offsets missing, expected \[BEGIN, END\]/],
-      ['{"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4, 8]}}', /tensor "x" has data_offsets \[0,4,8\]/],
-      ['{"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4.5]}}', /tensor "x" has data_offsets \[0,4\.5\]/],
+      ['{"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4, 8]}}', /tensor "x" has data_offsets \[0, 4, 8\]/],
+      ['{"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4.5]}}', /tensor "x" has data_offsets \[0, 4\.5\]/],
       ['{"__metadata__": {"a": 1}}', /^parseSafetensors: __metadata__\["a"\] is 1, expected a string$/],
       [
         '{"__metadata__": ["a"]}',
@@ -96,6 +96,15 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
         /tensor name "\\ud800" is not valid Unicode/,
       ],
     ];
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    cases.push(
+      [`{"x": {"dtype": "F32", "shape": ${deep}, "data_offsets": [0, 4]}}`, /tensor "x" has shape \[\[…\]\], expected/],
+      [
+        `{"x": {"dtype": "F32", "shape": [${"1,".repeat(1000)}"a"], "data_offsets": [0, 4]}}`,
+        /shape \[1, 1, 1, 1, 1, 1, 1, 1, … \(1001 items\)\], expected/,
+      ],
+      [`{"x": {"dtype": "F32", "shape": [], "data_offsets": [{}, null]}}`, /data_offsets \[\{…\}, null\], expected/],
+    );
     for (const [header, message] of cases) {
       const err = caught(() => parseSafetensors(rawSafetensors(header, 4)));
       expect(err.code, header).toBe("invalid_header_deserialization");

@@ -141,6 +141,18 @@ function describe(v: unknown): string {
   return typeof v === "number" ? String(v) : `a ${typeof v}`;
 }
 
+/** A short, non-recursive rendering of an array from the header (it may be huge or deeply nested). */
+function preview(a: unknown[]): string {
+  const item = (x: unknown): string => {
+    if (typeof x === "number") return Object.is(x, -0) ? "-0" : String(x);
+    if (Array.isArray(x)) return "[…]";
+    if (typeof x === "string") return JSON.stringify(x.length > 12 ? `${x.slice(0, 12)}…` : x);
+    if (x !== null && typeof x === "object") return "{…}";
+    return String(x);
+  };
+  return `[${a.slice(0, 8).map(item).join(", ")}${a.length > 8 ? `, … (${a.length} items)` : ""}]`;
+}
+
 function isIndex(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0);
 }
@@ -173,15 +185,14 @@ function readEntry(op: string, name: string, raw: unknown): TensorInfo {
   }
   const shape = Object.hasOwn(e, "shape") ? e.shape : undefined;
   if (!Array.isArray(shape) || !shape.every(isIndex)) {
-    const got = shape === undefined ? "missing" : Array.isArray(shape) ? JSON.stringify(shape) : describe(shape);
+    const got = shape === undefined ? "missing" : Array.isArray(shape) ? preview(shape) : describe(shape);
     throw badHeader(op, `tensor ${quote(name)} has shape ${got}, expected an array of safe non-negative integers`, {
       name,
     });
   }
   const offsets = Object.hasOwn(e, "data_offsets") ? e.data_offsets : undefined;
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
-    const got =
-      offsets === undefined ? "missing" : Array.isArray(offsets) ? JSON.stringify(offsets) : describe(offsets);
+    const got = offsets === undefined ? "missing" : Array.isArray(offsets) ? preview(offsets) : describe(offsets);
     throw badHeader(
       op,
       `tensor ${quote(name)} has data_offsets ${got}, expected [BEGIN, END] as two safe non-negative integers`,
