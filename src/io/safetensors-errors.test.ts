@@ -41,6 +41,19 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
     expect(err.details.isLfsPointer).toBe(true);
   });
 
+  it("header_too_large names zip archives and pickles too", () => {
+    const zip = new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x14, 0, 0, 0, 0, 0]);
+    expect(caught(() => parseSafetensors(zip)).message).toMatch(
+      /exceeds the limit of 100000000 bytes \(the input is a zip archive, as torch\.save writes for \.bin\/\.pt files; lorakit reads only safetensors\)$/,
+    );
+    const pickle = new Uint8Array([0x80, 0x02, 0x63, 0x63, 0x63, 0x63, 0x63, 0x63, 0x2e]);
+    const err = caught(() => parseSafetensors(pickle));
+    expect(err.code).toBe("header_too_large");
+    expect(err.message).toMatch(
+      /\(the input looks like a Python pickle; lorakit never unpickles, convert it to safetensors\)$/,
+    );
+  });
+
   it("invalid_header_length (rule 3)", () => {
     const err = caught(() => parseSafetensors(rawSafetensors("{}", 0, { headerLength: 100n })));
     expect(err.code).toBe("invalid_header_length");

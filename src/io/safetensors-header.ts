@@ -95,6 +95,20 @@ function startsWithAscii(bytes: Uint8Array, s: string): boolean {
   return true;
 }
 
+/** Names what the input is when its first bytes show it is not safetensors at all ("" when unknown). */
+function notSafetensorsHint(prefix: Uint8Array): string {
+  if (startsWithAscii(prefix, LFS_MAGIC)) {
+    return " (the input is a Git LFS pointer, not weights: fetch the real file with `git lfs pull`)";
+  }
+  if (startsWithAscii(prefix, "PK\x03\x04")) {
+    return " (the input is a zip archive, as torch.save writes for .bin/.pt files; lorakit reads only safetensors)";
+  }
+  if (prefix[0] === 0x80 && prefix[1]! >= 2 && prefix[1]! <= 5) {
+    return " (the input looks like a Python pickle; lorakit never unpickles, convert it to safetensors)";
+  }
+  return "";
+}
+
 /**
  * Rules 1–3: reads N from the first 8 bytes and checks it against the limit and the total input length.
  * Returns N. `prefix` needs only its first 8 bytes; `totalLength` is the length of the whole file.
@@ -110,13 +124,11 @@ export function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: num
   }
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) {
-    const hint = startsWithAscii(prefix, LFS_MAGIC)
-      ? " (the input is a Git LFS pointer, not weights: fetch the real file with `git lfs pull`)"
-      : "";
+    const hint = notSafetensorsHint(prefix);
     throw new SafetensorsError(
       "header_too_large",
       `${op}: header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes${hint}`,
-      { headerLength: n.toString(), limit: MAX_HEADER_BYTES, isLfsPointer: hint !== "" },
+      { headerLength: n.toString(), limit: MAX_HEADER_BYTES, isLfsPointer: startsWithAscii(prefix, LFS_MAGIC) },
     );
   }
   const headerLength = Number(n);
