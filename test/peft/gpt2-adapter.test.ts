@@ -6,11 +6,15 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
-import { gemmReference } from "../../src/kernels/reference.js";
+import { baseIsTransposed } from "../../src/io/peft-keys.js";
+import { gemmReference, loraReference } from "../../src/kernels/reference.js";
 import { gemm } from "../../src/kernels/select.js";
+import { lowRankForward } from "../../src/lora/forward.js";
 import { loadPeftAdapterDir } from "../../src/node/adapter-files.js";
-import { gemmBound, U_F32 } from "../helpers/close.js";
+import { mergeModuleInto } from "../../src/node/merge-tensor.js";
+import { expectClose, gemmBound, loraBound, U_F32 } from "../helpers/close.js";
 import { REAL_FIXTURES, REPO_ROOT } from "./shared.js";
+import { randomArray, rng } from "./synthetic.js";
 
 interface GoldenModule {
   module: string;
@@ -156,6 +160,26 @@ describe.skipIf(REAL_FIXTURES === null)("real GPT-2 PEFT adapter", () => {
         expect(Math.abs(dw[k]! - s.value)).toBeLessThanOrEqual(bound);
       }
     }
+  });
+
+  it("merged c_attn (Conv1D [768, 2304]) gives the unmerged forward x·W + s·(x·down)·up within the float32 bound", () => {
+    const m = adapter.modules.find((x) => x.modulePath === "transformer.h.3.attn.c_attn")!;
+    const [dIn, dOut, n] = [768, 2304, 4];
+    const next = rng(5);
+    const W = randomArray(dIn * dOut, next, 0.1);
+    const merged = mergeModuleInto(Float32Array.from(W), m, baseIsTransposed("linear", true));
+    const x = { data: randomArray(n * dIn, next), rows: n, cols: dIn };
+    const zero = {
+      down: { data: new Float32Array(dIn), rows: dIn, cols: 1 },
+      up: { data: new Float32Array(dOut), rows: 1, cols: dOut },
+      scaling: 0,
+    };
+    const hMerged = lowRankForward(x, { data: merged, rows: dIn, cols: dOut }, zero);
+    const hUnmerged = lowRankForward(x, { data: W, rows: dIn, cols: dOut }, m);
+    const ref = loraReference(x.data, W, m.down.data, m.up.data, m.scaling, n, dIn, dOut, m.r);
+    const bound = loraBound(U_F32, dIn, m.r, m.scaling, ref.gaugeBase, ref.gaugeLowRank, ref.h);
+    expectClose(hMerged.data, ref.h, { bound, shape: [n, dOut] });
+    expectClose(hUnmerged.data, ref.h, { bound, shape: [n, dOut] });
   });
 
   it("loadPeftAdapterDir reads the same adapter from its folder", async () => {
