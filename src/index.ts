@@ -57,7 +57,13 @@ export {
   type TensorSpec,
   type TensorToWrite,
 } from "./io/safetensors.js";
-export { gemmReference, loraReference } from "./kernels/reference.js";
+export {
+  gemmReference,
+  type LoraReference,
+  loraErrorBound,
+  loraReference,
+  UNIT_ROUNDOFF,
+} from "./kernels/reference.js";
 export { explainLoraForward, type LoraExplanation } from "./lora/explain.js";
 export { formatMatrix, formatNumber, type RenderOptions, renderExplanation } from "./lora/explain-text.js";
 export { type LoraForwardOptions, type LowRank, loraForward, lowRankForward } from "./lora/forward.js";
