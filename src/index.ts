@@ -13,6 +13,27 @@ export {
   SafetensorsError,
   ShapeError,
 } from "./errors.js";
+export { loadMlxAdapter, type MlxAdapter } from "./io/mlx-adapter.js";
+export {
+  type AdapterDtype,
+  isMlxConfig,
+  loadPeftAdapter,
+  type PeftAdapter,
+  type PeftAdapterFiles,
+  type PeftModuleAdapter,
+  type SavedTensor,
+} from "./io/peft-adapter.js";
+export {
+  moduleHyperparams,
+  type ParsedPeftConfig,
+  PEFT_DEFAULTS,
+  type PeftConfig,
+  parsePeftConfig,
+  patternKeyFor,
+  peftScaling,
+  targetsModule,
+} from "./io/peft-config.js";
+export { type SavedPeftAdapter, type SavePeftOptions, savePeftAdapter } from "./io/peft-save.js";
 export {
   DECODABLE_DTYPES,
   DTYPE_BITS,

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SEED } from "../../test/helpers/seed.js";
-import { decodeF16, decodeF16Array, encodeF16, encodeF16Array, f16BitsToF32Bits } from "./f16.js";
+import { decodeF16, decodeF16Array, encodeF16, encodeF16Array, f16BitsToF32Bits, f32BitsToF16Bits } from "./f16.js";
 
 /** Independent value formula for IEEE binary16 bits (float64 arithmetic, exact). */
 function f16Formula(h: number): number {
@@ -123,5 +123,42 @@ describe("f16 encode (round to nearest, ties to even)", () => {
       fc.property(fc.double(), (x) => same(decodeF16(encodeF16(x)), f16round(x))),
       { seed: SEED, numRuns: 2000 },
     );
+  });
+
+  it("the float32 bit path agrees with the exact-value encoder (sweep of every relevant exponent)", () => {
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    const lows = [0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x0800, 0x17ff];
+    let bad = -1;
+    for (let exp = 90; exp <= 145 && bad < 0; exp++) {
+      for (let top = 0; top < 1024 && bad < 0; top++) {
+        for (const low of lows) {
+          for (const sign of [0, 0x80000000]) {
+            const bits = (sign | (exp << 23) | (top << 13) | low) >>> 0;
+            u32[0] = bits;
+            if (f32BitsToF16Bits(bits) !== encodeF16(f32[0]!)) bad = bits;
+          }
+        }
+      }
+    }
+    expect(bad).toBe(-1);
+  });
+
+  it("the float32 bit path agrees on random bit patterns and keeps NaN a NaN", () => {
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0xffffffff }), (bits) => {
+        u32[0] = bits;
+        const x = f32[0]!;
+        const h = f32BitsToF16Bits(bits);
+        if (Number.isNaN(x)) return Number.isNaN(decodeF16(h)) && (h & 0x8000) === ((bits >>> 16) & 0x8000);
+        return h === encodeF16(x);
+      }),
+      { seed: SEED, numRuns: 20000 },
+    );
+    for (const bits of [0x7f800001, 0x7fffffff, 0xff800001, 0x7f802000]) {
+      expect(Number.isNaN(decodeF16(f32BitsToF16Bits(bits)))).toBe(true);
+    }
   });
 });

@@ -9,25 +9,8 @@ import type { SafetensorsDtype } from "./safetensors-header.js";
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** dtypes that toFloat32 / toFloat64 can decode. */
-export const DECODABLE_DTYPES: readonly SafetensorsDtype[] = Object.freeze([
-  "F32",
-  "F16",
-  "BF16",
-  "F64",
-  "BOOL",
-  "U8",
-  "I8",
-  "I16",
-  "U16",
-  "I32",
-  "U32",
-  "I64",
-  "U64",
-]);
-
 // Element size in bytes of each decodable dtype.
-const DTYPE_BYTES: Partial<Record<SafetensorsDtype, number>> = {
+const DTYPE_BYTES: Readonly<Partial<Record<SafetensorsDtype, number>>> = {
   F32: 4,
   F16: 2,
   BF16: 2,
@@ -43,6 +26,11 @@ const DTYPE_BYTES: Partial<Record<SafetensorsDtype, number>> = {
   U64: 8,
 };
 
+/** dtypes that toFloat32 / toFloat64 can decode. */
+export const DECODABLE_DTYPES: readonly SafetensorsDtype[] = Object.freeze(
+  Object.keys(DTYPE_BYTES) as SafetensorsDtype[],
+);
+
 type View = ArrayLike<number> | ArrayLike<bigint>;
 
 /** Typed arrays use the host byte order; the format is little-endian, and so is every realistic host. */
@@ -55,14 +43,19 @@ function requireLittleEndian(op: string): void {
   }
 }
 
+/** A fresh, aligned copy of the bytes (TypedArray.prototype.set is a memcpy; .slice() can be far slower). */
+function copyBytes(bytes: Uint8Array): ArrayBuffer {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy.buffer;
+}
+
 /** A typed view of `bytes` with element size `size`, copying first when bytes.byteOffset is misaligned. */
 function aligned(bytes: Uint8Array, size: number): { buffer: ArrayBufferLike; offset: number; length: number } {
   const length = bytes.length / size;
   if (bytes.byteOffset % size === 0) return { buffer: bytes.buffer, offset: bytes.byteOffset, length };
   // A fresh copy: not bytes.slice(), which on a Node Buffer returns a view of the same memory.
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  return { buffer: copy.buffer, offset: 0, length };
+  return { buffer: copyBytes(bytes), offset: 0, length };
 }
 
 function numericView(dtype: SafetensorsDtype, bytes: Uint8Array): View | undefined {
@@ -124,13 +117,13 @@ export function decodeToFloat32(
   const n = bytes.length / size;
   requireLittleEndian(op);
   switch (dtype) {
-    case "F32": {
-      const a = aligned(bytes, 4);
-      return new Float32Array(a.buffer, a.offset, a.length).slice();
-    }
+    case "F32":
+      return new Float32Array(copyBytes(bytes));
     case "F64": {
       const a = aligned(bytes, 8);
-      return Float32Array.from(new Float64Array(a.buffer, a.offset, a.length));
+      const out = new Float32Array(a.length);
+      out.set(new Float64Array(a.buffer, a.offset, a.length)); // converts natively, rounding to nearest
+      return out;
     }
     case "F16": {
       const a = aligned(bytes, 2);
@@ -159,11 +152,13 @@ export function decodeToFloat64(
   if (size === undefined) throw unsupported(op, name, dtype);
   requireLittleEndian(op);
   if (dtype === "F64") {
-    const a = aligned(bytes, 8);
-    return new Float64Array(a.buffer, a.offset, a.length).slice();
+    return new Float64Array(copyBytes(bytes));
   }
   if (dtype === "F32" || dtype === "F16" || dtype === "BF16") {
-    return Float64Array.from(decodeToFloat32(bytes, dtype, name, op));
+    const f32 = decodeToFloat32(bytes, dtype, name, op);
+    const out = new Float64Array(f32.length);
+    out.set(f32);
+    return out;
   }
   return toNumbers(numericView(dtype, bytes)!, new Float64Array(bytes.length / size)) as Float64Array;
 }
