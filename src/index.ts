@@ -18,3 +18,18 @@ export { type LoraForwardOptions, type LowRank, loraForward, lowRankForward } fr
 export type { MatrixInput } from "./lora/operand.js";
 export { type ScalingRule, scalingFor } from "./lora/variants.js";
 export type { FloatArray, Matrix, TensorLike } from "./matrix.js";
+export { type ActivationName, Gelu, Relu } from "./train/activation.js";
+export { type Dataset, gatherBatch, makeSpiralTask, type SpiralTask, type SpiralTaskOptions } from "./train/data.js";
+export { Linear, type LinearOptions } from "./train/linear.js";
+export {
+  evaluateClassifier,
+  type StepInfo,
+  type TrainOptions,
+  type TrainResult,
+  trainClassifier,
+} from "./train/loop.js";
+export { argmaxRows, type LossResult, meanSquaredError, softmaxCrossEntropy } from "./train/loss.js";
+export { Mlp, type MlpInitOptions } from "./train/mlp.js";
+export type { Module, ParamRole, TrainParam } from "./train/module.js";
+export { AdamW, type AdamWOptions, clipGradNorm, cosineFactor } from "./train/optim.js";
+export { createRng, deriveSeed, permutation, type Rng } from "./train/rng.js";
