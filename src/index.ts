@@ -12,11 +12,25 @@ export {
   ShapeError,
 } from "./errors.js";
 export { gemmReference, loraReference } from "./kernels/reference.js";
+export type { AdapterOptions, GivenAdapterOptions, NewAdapterOptions } from "./lora/adapter.js";
+export { type LoraGradients, loraBackward } from "./lora/backward.js";
+export type { WeightLayout } from "./lora/base.js";
+export type { Combination } from "./lora/combine.js";
 export { explainLoraForward, type LoraExplanation } from "./lora/explain.js";
 export { formatMatrix, formatNumber, type RenderOptions, renderExplanation } from "./lora/explain-text.js";
 export { type LoraForwardOptions, type LowRank, loraForward, lowRankForward } from "./lora/forward.js";
+export { gaussian, type InitKind, kaimingUniform, zeros } from "./lora/init.js";
+export {
+  type AdapterInfo,
+  LoraLinear,
+  type LoraLinearOptions,
+  type MergeReport,
+  type Parameter,
+} from "./lora/layer.js";
+export { deltaWeight, type MergeOptions, mergeAdapter, safeMerge, unmergeAdapter } from "./lora/merge.js";
 export type { MatrixInput } from "./lora/operand.js";
-export { type ScalingRule, scalingFor } from "./lora/variants.js";
+export { createRng, type Rng } from "./lora/rng.js";
+export { type LoraVariant, type ScalingRule, scalingFor } from "./lora/variants.js";
 export type { FloatArray, Matrix, TensorLike } from "./matrix.js";
 export { type ActivationName, Gelu, Relu } from "./train/activation.js";
 export { type Dataset, gatherBatch, makeSpiralTask, type SpiralTask, type SpiralTaskOptions } from "./train/data.js";

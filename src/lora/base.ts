@@ -1,0 +1,221 @@
+// The frozen base weight of a linear layer and the products every LoRA op needs from it. Row-major typed arrays.
+// Layout "in_out": W stored [dIn, dOut] (lorakit's mission layout); "out_in": W stored [dOut, dIn] (PEFT/torch
+// nn.Linear.weight), read through the transB flag of gemm, never copied. A delta ΔW = s·down·up is always
+// formed in the same layout as W, so W ± ΔW is an elementwise update.
+
+import { ArgumentError, ShapeError } from "../errors.js";
+import { addLowRank, gemm } from "../kernels/select.js";
+import type { FloatArray, Matrix } from "../matrix.js";
+import { fmtShape } from "../shape.js";
+import type { VariantContext } from "./variants.js";
+
+/** Storage layout of a base weight: "in_out" = [dIn, dOut], "out_in" = [dOut, dIn] (PEFT/torch). */
+export type WeightLayout = "in_out" | "out_in";
+
+/** A base weight with its layout and logical dims. */
+export interface BaseWeight<T extends FloatArray = FloatArray> {
+  data: T;
+  dIn: number;
+  dOut: number;
+  layout: WeightLayout;
+}
+
+/** Allocates a zeroed array of the same type as like. */
+export function alloc<T extends FloatArray>(like: T, len: number): T {
+  const Ctor = like.constructor as { new (n: number): T };
+  return new Ctor(len);
+}
+
+/** out = x·W: x [n, dIn] → [n, dOut] (beta 0 overwrites, 1 accumulates). */
+export function baseProduct<T extends FloatArray>(out: T, x: T, w: BaseWeight<T>, n: number, beta: 0 | 1 = 0): T {
+  // in_out: op(b) = W [dIn, dOut]; out_in: W stored [dOut, dIn] = op(b)ᵀ
+  return gemm(out, x, w.data, n, w.dIn, w.dOut, false, w.layout === "out_in", 1, beta);
+}
+
+/** out = alpha·dH·Wᵀ (+ out when beta = 1): dH [n, dOut] → [n, dIn]. */
+export function baseGradInput<T extends FloatArray>(
+  out: T,
+  dH: T,
+  w: BaseWeight<T>,
+  n: number,
+  alpha: number,
+  beta: 0 | 1,
+): T {
+  // in_out: W stored [dIn, dOut] is op(b) = Wᵀ [dOut, dIn] read with transB; out_in: W stored [dOut, dIn] = Wᵀ
+  return gemm(out, dH, w.data, n, w.dOut, w.dIn, false, w.layout === "in_out", alpha, beta);
+}
+
+/** out = s·down·up in the weight's layout: [dIn, dOut] (in_out) or its transpose [dOut, dIn] (out_in). */
+export function deltaInto<T extends FloatArray>(
+  out: T,
+  down: T,
+  up: T,
+  s: number,
+  dIn: number,
+  dOut: number,
+  r: number,
+  layout: WeightLayout,
+): T {
+  if (layout === "in_out") return gemm(out, down, up, dIn, r, dOut, false, false, s, 0); // [dIn, r]·[r, dOut]
+  return gemm(out, up, down, dOut, r, dIn, true, true, s, 0); // upᵀ [dOut, r] · downᵀ [r, dIn]
+}
+
+/** Index step of element (i, j) of the logical [dIn, dOut] weight: data[i·rowStep + j·colStep]. */
+export function strides(w: { dIn: number; dOut: number; layout: WeightLayout }): { rowStep: number; colStep: number } {
+  return w.layout === "in_out" ? { rowStep: w.dOut, colStep: 1 } : { rowStep: 1, colStep: w.dIn };
+}
+
+/** Euclidean norm of each logical column j (output feature) of a [dIn, dOut] weight stored in `layout`. */
+export function columnNorms<T extends FloatArray>(
+  v: T,
+  w: { dIn: number; dOut: number; layout: WeightLayout },
+): Float64Array {
+  const { rowStep, colStep } = strides(w);
+  const out = new Float64Array(w.dOut);
+  for (let j = 0; j < w.dOut; j++) {
+    let s = 0;
+    for (let i = 0; i < w.dIn; i++) {
+      const e = v[i * rowStep + j * colStep]!;
+      s += e * e;
+    }
+    out[j] = Math.sqrt(s);
+  }
+  return out;
+}
+
+/** Counts non-finite entries; returns the count and the flat index of the first (−1 if none). */
+export function findNonFinite(a: FloatArray): { count: number; first: number } {
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i]!)) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  return { count, first };
+}
+
+function dtypeOf(a: FloatArray): string {
+  return a instanceof Float32Array ? "float32" : "float64";
+}
+
+/**
+ * Validates a low-rank pair against a layer of dims dIn × dOut and dtype like: down [dIn, r], up [r, dOut],
+ * r ≥ 1, same array type. Returns r. `where` ends the first message ("because the layer has dIn = 4").
+ */
+export function checkLowRank(
+  op: string,
+  down: unknown,
+  up: unknown,
+  dIn: number,
+  dOut: number,
+  like: FloatArray,
+): number {
+  const d = checkMatrix(op, "down", down);
+  const u = checkMatrix(op, "up", up);
+  for (const [name, m] of [
+    ["down", d],
+    ["up", u],
+  ] as const) {
+    if (m.data.constructor !== like.constructor) {
+      throw new ArgumentError(
+        "dtype_mismatch",
+        `${op}: ${name} is ${dtypeOf(m.data)}, expected ${dtypeOf(like)} like the base weight (convert explicitly, e.g. ${like.constructor.name}.from(${name}.data))`,
+        { name, dtype: dtypeOf(m.data), expected: dtypeOf(like) },
+      );
+    }
+  }
+  if (d.rows !== dIn) {
+    throw new ShapeError(
+      "shape_mismatch",
+      `${op}: down has shape ${fmtShape([d.rows, d.cols])}, expected [${dIn}, r] because the base weight has dIn = ${dIn}`,
+      { name: "down", shape: [d.rows, d.cols], expected: [dIn, "r"] },
+    );
+  }
+  const r = d.cols;
+  if (r < 1) {
+    throw new ShapeError(
+      "invalid_rank",
+      `${op}: down has shape ${fmtShape([d.rows, d.cols])}, so r = 0; expected r ≥ 1`,
+      {
+        name: "down",
+        r,
+      },
+    );
+  }
+  if (u.rows !== r || u.cols !== dOut) {
+    throw new ShapeError(
+      "shape_mismatch",
+      `${op}: up has shape ${fmtShape([u.rows, u.cols])}, expected [${r}, ${dOut}] because down is ${fmtShape([d.rows, r])} (r = ${r}) and the base weight has dOut = ${dOut}`,
+      { name: "up", shape: [u.rows, u.cols], expected: [r, dOut] },
+    );
+  }
+  return r;
+}
+
+/** Checks a {data, rows, cols} view: float typed data of length rows·cols. */
+export function checkMatrix(op: string, name: string, m: unknown): Matrix {
+  const v = m as Partial<Matrix> | null;
+  const ok =
+    v !== null &&
+    typeof v === "object" &&
+    (v.data instanceof Float32Array || v.data instanceof Float64Array) &&
+    Number.isSafeInteger(v.rows) &&
+    Number.isSafeInteger(v.cols) &&
+    v.rows! >= 0 &&
+    v.cols! >= 0;
+  if (!ok) {
+    throw new ShapeError(
+      "invalid_matrix",
+      `${op}: ${name} is not a {data, rows, cols} matrix with Float32Array or Float64Array data`,
+      { name },
+    );
+  }
+  const mm = v as Matrix;
+  if (mm.data.length !== mm.rows * mm.cols) {
+    throw new ShapeError(
+      "data_length_mismatch",
+      `${op}: ${name}.data has length ${mm.data.length}, expected ${mm.rows * mm.cols} for shape ${fmtShape([mm.rows, mm.cols])}`,
+      { name, length: mm.data.length, shape: [mm.rows, mm.cols] },
+    );
+  }
+  return mm;
+}
+
+/**
+ * The variant context of a base weight. baseProduct(x) returns `shared` when xb is `sharedInput` (the base pass
+ * already computed x·W), else computes xb·W.
+ */
+export function variantContext<T extends FloatArray>(
+  w: BaseWeight<T>,
+  shared?: { input: FloatArray; product: FloatArray },
+): VariantContext {
+  const { rowStep, colStep } = strides(w);
+  return {
+    weight: w.data,
+    dIn: w.dIn,
+    dOut: w.dOut,
+    gemm,
+    addLowRank,
+    rowStep,
+    colStep,
+    baseProduct: (xb, n) =>
+      shared && xb === shared.input ? shared.product : baseProduct(alloc(xb, n * w.dOut), xb as T, w, n),
+    baseGradInput: (out, dH, n, alpha, beta) => {
+      baseGradInput(out as T, dH as T, w, n, alpha, beta);
+    },
+    delta: (a) =>
+      deltaInto(
+        alloc(w.data, w.dIn * w.dOut),
+        a.down.data as T,
+        a.up.data as T,
+        a.scaling,
+        w.dIn,
+        w.dOut,
+        a.r,
+        w.layout,
+      ),
+    columnNorms: (v) => columnNorms(v, w),
+  };
+}

@@ -1,0 +1,477 @@
+// LoraLinear: a frozen base linear layer h = x·W + bias with named LoRA adapters, a set of active adapters and a
+// stack of merged ones (popped last-in first-out). Row-major typed arrays of one dtype (float32 or float64).
+// x: [n, dIn]; W: [dIn, dOut] ("in_out") or [dOut, dIn] ("out_in", PEFT/torch, read through transB, not copied);
+// bias: [dOut]; each adapter: down [dIn, r], up [r, dOut], DoRA magnitude [dOut]. The layer holds the caller's
+// weight array and merges into it in place. Every public method validates before it changes any state.
+
+import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
+import type { FloatArray, Matrix, TensorLike } from "../matrix.js";
+import { dtypeName } from "../matrix.js";
+import { fmtShape } from "../shape.js";
+import { type AdapterOptions, type AdapterRecord, createAdapter } from "./adapter.js";
+import {
+  alloc,
+  type BaseWeight,
+  baseGradInput,
+  baseProduct,
+  checkMatrix,
+  variantContext,
+  type WeightLayout,
+} from "./base.js";
+import { type Combination, combineAdapters } from "./combine.js";
+import { dropout, dropoutBackward } from "./dropout.js";
+import { requireAllFinite } from "./merge.js";
+import { addGroups, groupRows } from "./mixed.js";
+import { readOperand } from "./operand.js";
+
+/** Options of the LoraLinear constructor. */
+export interface LoraLinearOptions {
+  /** The frozen base weight: [dIn, dOut] ("in_out", default) or [dOut, dIn] ("out_in"). Held, not copied. */
+  weight: Matrix | TensorLike;
+  /** [dOut], same dtype as weight. */
+  bias?: FloatArray;
+  layout?: WeightLayout;
+  /** Base seed for adapters created without their own seed. Default 0. */
+  seed?: number;
+  /** Keep a copy of the weight at the first merge and restore it bit for bit when everything is unmerged. */
+  exactUnmerge?: boolean;
+  /** Receives soft warnings (merging twice, unmerging nothing). Warnings are also returned by merge/unmerge. */
+  logger?: (message: string) => void;
+}
+
+/** What adapter(name) reports; down, up and magnitude are the live arrays. */
+export interface AdapterInfo {
+  name: string;
+  r: number;
+  alpha: number;
+  scaling: number;
+  down: Matrix;
+  up: Matrix;
+  magnitude?: FloatArray;
+  useDora: boolean;
+  dropout: number;
+}
+
+/** One trainable array and its gradient accumulator (both live). */
+export interface Parameter {
+  adapter: string;
+  role: "down" | "up" | "magnitude";
+  value: FloatArray;
+  grad: FloatArray;
+}
+
+/** Result of merge/unmerge: which adapters changed and the soft warnings. */
+export interface MergeReport {
+  adapters: string[];
+  warnings: string[];
+}
+
+interface Branch {
+  rec: AdapterRecord;
+  xb: FloatArray;
+  keep: Uint8Array | null;
+  cache: unknown;
+}
+type ForwardCache = { kind: "single"; n: number; branches: Branch[] } | { kind: "mixed" };
+
+/** A frozen linear layer with named LoRA adapters (see docs/layer.md). */
+export class LoraLinear {
+  readonly dIn: number;
+  readonly dOut: number;
+  readonly dtype: "float32" | "float64";
+  readonly layout: WeightLayout;
+  readonly bias: FloatArray | undefined;
+  private readonly base: BaseWeight;
+  private readonly seed: number;
+  private readonly exactUnmerge: boolean;
+  private readonly logger: ((message: string) => void) | undefined;
+  private readonly adapters = new Map<string, AdapterRecord>();
+  private active: string[] = [];
+  private readonly stack: { rec: AdapterRecord; record: unknown }[] = [];
+  private original: FloatArray | null = null;
+  private cache: ForwardCache | null = null;
+  private isTraining = false;
+
+  constructor(options: LoraLinearOptions) {
+    const op = "LoraLinear";
+    const layout = options?.layout ?? "in_out";
+    if (layout !== "in_out" && layout !== "out_in") {
+      throw new ArgumentError(
+        "invalid_argument",
+        `${op}: layout is ${JSON.stringify(layout)}, expected "in_out" or "out_in"`,
+        {
+          name: "layout",
+        },
+      );
+    }
+    const w = readOperand(op, "weight", options?.weight);
+    if (w.form === "nested") {
+      throw new ArgumentError(
+        "invalid_argument",
+        `${op}: weight must be a typed {data, rows, cols} or {data, dims}, not a nested array`,
+        {
+          name: "weight",
+        },
+      );
+    }
+    const [dIn, dOut] = layout === "in_out" ? [w.rows, w.cols] : [w.cols, w.rows];
+    if (options.bias !== undefined) {
+      const b = options.bias;
+      if (!(b instanceof Float32Array || b instanceof Float64Array) || b.constructor !== w.data.constructor) {
+        throw new ArgumentError("dtype_mismatch", `${op}: bias must be a ${w.data.constructor.name} like the weight`, {
+          name: "bias",
+        });
+      }
+      if (b.length !== dOut) {
+        throw new ShapeError(
+          "shape_mismatch",
+          `${op}: bias has shape [${b.length}], expected [${dOut}] (dOut of weight ${fmtShape([w.rows, w.cols])}, layout "${layout}")`,
+          {
+            name: "bias",
+            shape: [b.length],
+            expected: [dOut],
+          },
+        );
+      }
+    }
+    this.dIn = dIn;
+    this.dOut = dOut;
+    this.layout = layout;
+    this.dtype = dtypeName(w.data);
+    this.bias = options.bias;
+    this.base = { data: w.data, dIn, dOut, layout };
+    this.seed = options.seed ?? 0;
+    this.exactUnmerge = options.exactUnmerge === true;
+    this.logger = options.logger;
+  }
+
+  /** The live base weight in the layer's layout (merged adapters folded in). */
+  get weight(): Matrix {
+    const { data, dIn, dOut } = this.base;
+    return this.layout === "in_out" ? { data, rows: dIn, cols: dOut } : { data, rows: dOut, cols: dIn };
+  }
+
+  get activeAdapters(): readonly string[] {
+    return [...this.active];
+  }
+  get adapterNames(): readonly string[] {
+    return [...this.adapters.keys()];
+  }
+  get training(): boolean {
+    return this.isTraining;
+  }
+  get isMerged(): boolean {
+    return this.stack.length > 0;
+  }
+  get mergedAdapters(): readonly string[] {
+    return this.stack.map((e) => e.rec.name);
+  }
+
+  /** Training mode turns dropout on and makes forward keep what backward needs. Returns this. */
+  train(on = true): this {
+    this.isTraining = on;
+    if (!on) this.cache = null;
+    return this;
+  }
+
+  /**
+   * Adds an adapter: new ({r, alpha, ...}, initialised from a seed) or given ({down, up, ...}, copied). It becomes
+   * active when no adapter is active.
+   * @throws {AdapterStateError} "duplicate_adapter"   @throws {ShapeError} "invalid_rank", "shape_mismatch"
+   */
+  addAdapter(name: string, options: AdapterOptions): this {
+    const rec = createAdapter("LoraLinear.addAdapter", name, options, {
+      dIn: this.dIn,
+      dOut: this.dOut,
+      weight: this.base.data,
+      seed: this.seed,
+      context: variantContext(this.base),
+      has: (n) => this.adapters.has(n),
+    });
+    this.adapters.set(name, rec);
+    if (this.active.length === 0) this.active = [name];
+    this.cache = null;
+    return this;
+  }
+
+  /** Removes an adapter (and from the active set). Refused while it is merged. */
+  removeAdapter(name: string): this {
+    const rec = this.get("LoraLinear.removeAdapter", name);
+    if (this.stack.some((e) => e.rec === rec)) {
+      throw new AdapterStateError(
+        "adapter_state",
+        `LoraLinear.removeAdapter: adapter "${name}" is merged into the base weight; call unmerge() first`,
+        {
+          name,
+        },
+      );
+    }
+    this.adapters.delete(name);
+    this.active = this.active.filter((a) => a !== name);
+    this.cache = null;
+    return this;
+  }
+
+  /** Sets the active adapters (their terms are summed in forward). */
+  setActive(names: readonly string[]): this {
+    const op = "LoraLinear.setActive";
+    if (!Array.isArray(names)) {
+      throw new ArgumentError("invalid_argument", `${op}: names must be an array of adapter names`, { name: "names" });
+    }
+    for (const n of names) this.get(op, n);
+    this.active = [...new Set(names)];
+    this.cache = null;
+    return this;
+  }
+
+  /** Facts and live matrices of one adapter. */
+  adapter(name: string): AdapterInfo {
+    const a = this.get("LoraLinear.adapter", name);
+    const info: AdapterInfo = {
+      name: a.name,
+      r: a.r,
+      alpha: a.alpha,
+      scaling: a.scaling,
+      down: a.down as Matrix,
+      up: a.up as Matrix,
+      useDora: a.useDora,
+      dropout: a.dropout,
+    };
+    if (a.magnitude) info.magnitude = a.magnitude;
+    return info;
+  }
+
+  /**
+   * h = x·W + bias + Σ over active, unmerged adapters of their terms (merged ones are already in W). With
+   * adapterIds, row i uses adapter adapterIds[i] only (null = base), inference only.
+   * @param x [n, dIn]   @returns h [n, dOut]
+   * @throws {ShapeError} x or adapterIds do not fit   @throws {AdapterStateError} unknown id, merged, DoRA in a mixed batch
+   */
+  forward(x: Matrix, options: { adapterIds?: readonly (string | null)[] } = {}): Matrix {
+    const op = "LoraLinear.forward";
+    const xm = this.checkRows(op, "x", x, this.dIn);
+    const n = xm.rows;
+    const groups =
+      options.adapterIds === undefined
+        ? null
+        : groupRows(op, options.adapterIds, n, (id) => this.adapters.get(id), this.mergedAdapters);
+    const branches = groups ? [] : this.unmergedActive();
+    const prod = baseProduct(alloc(xm.data, n * this.dOut), xm.data, this.base, n); // x·W [n, dOut]
+    const keepProduct = branches.some((r) => r.variant.usesBaseProduct) && this.bias !== undefined;
+    const h = keepProduct ? prod.slice() : prod;
+    if (this.bias) {
+      const b = this.bias;
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < this.dOut; j++) h[i * this.dOut + j] = h[i * this.dOut + j]! + b[j]!;
+    }
+    const ctx = variantContext(this.base, { input: xm.data, product: prod });
+    if (groups) {
+      addGroups(ctx, xm.data, h, groups);
+      this.cache = { kind: "mixed" };
+      return { data: h, rows: n, cols: this.dOut };
+    }
+    const done: Branch[] = [];
+    for (const rec of branches) {
+      const drop = this.isTraining && rec.dropout > 0 ? dropout(xm.data, rec.dropout, rec.rng) : null;
+      const xb = drop ? drop.xb : xm.data;
+      done.push({ rec, xb, keep: drop ? drop.keep : null, cache: rec.variant.forward(ctx, rec, xb, n, h) });
+    }
+    this.cache = this.isTraining ? { kind: "single", n, branches: done } : null;
+    return { data: h, rows: n, cols: this.dOut };
+  }
+
+  /**
+   * Back-propagates dH [n, dOut] through the last training-mode forward: returns dX [n, dIn] and accumulates the
+   * gradients of the active, unmerged adapters (dDown, dUp, DoRA dMagnitude). The base weight gets none.
+   * @throws {AdapterStateError} "adapter_state" with no forward to differentiate
+   */
+  backward(dH: Matrix): Matrix {
+    const op = "LoraLinear.backward";
+    const c = this.cache;
+    if (c === null || c.kind !== "single") {
+      const why =
+        c === null
+          ? "no training-mode forward pass to differentiate; call train() and forward(x) first (merge, unmerge, setActive, addAdapter and removeAdapter clear it)"
+          : "the last forward was a mixed-adapter batch, which is inference only";
+      throw new AdapterStateError("adapter_state", `${op}: ${why}`, {});
+    }
+    const g = this.checkRows(op, "dH", dH, this.dOut);
+    if (g.rows !== c.n) {
+      throw new ShapeError(
+        "shape_mismatch",
+        `${op}: dH has shape ${fmtShape([g.rows, g.cols])}, expected [${c.n}, ${this.dOut}] like the last forward's output`,
+        {
+          name: "dH",
+          shape: [g.rows, g.cols],
+          expected: [c.n, this.dOut],
+        },
+      );
+    }
+    const n = c.n;
+    const dX = baseGradInput(alloc(g.data, n * this.dIn), g.data, this.base, n, 1, 0); // dH·Wᵀ
+    const ctx = variantContext(this.base);
+    for (const b of c.branches) {
+      if (b.keep === null) b.rec.variant.backward(ctx, b.rec, b.cache, b.xb, n, g.data, dX);
+      else {
+        const dXb = alloc(dX, dX.length);
+        b.rec.variant.backward(ctx, b.rec, b.cache, b.xb, n, g.data, dXb);
+        dropoutBackward(dX, dXb, b.keep, b.rec.dropout);
+      }
+    }
+    return { data: dX, rows: n, cols: this.dIn };
+  }
+
+  /** The trainable arrays of the active, unmerged adapters with their gradients (live arrays). */
+  parameters(): Parameter[] {
+    const out: Parameter[] = [];
+    for (const a of this.unmergedActive()) {
+      out.push({ adapter: a.name, role: "down", value: a.down.data, grad: a.gradDown });
+      out.push({ adapter: a.name, role: "up", value: a.up.data, grad: a.gradUp });
+      if (a.magnitude && a.gradMagnitude)
+        out.push({ adapter: a.name, role: "magnitude", value: a.magnitude, grad: a.gradMagnitude });
+    }
+    return out;
+  }
+
+  /** Zeroes the gradient accumulators of every adapter. */
+  zeroGrad(): this {
+    for (const a of this.adapters.values()) {
+      a.gradDown.fill(0);
+      a.gradUp.fill(0);
+      a.gradMagnitude?.fill(0);
+    }
+    return this;
+  }
+
+  /**
+   * Folds adapters (default: the active ones) into the base weight, skipping already merged ones with a warning.
+   * safe: computes into a copy and rejects non-finite results, leaving W untouched.
+   * @throws {AdapterStateError} "unknown_adapter"   @throws {ArgumentError} "non_finite" (safe only)
+   */
+  merge(names?: readonly string[], options: { safe?: boolean } = {}): MergeReport {
+    const op = "LoraLinear.merge";
+    if (names !== undefined && !Array.isArray(names)) {
+      throw new ArgumentError("invalid_argument", `${op}: names must be an array of adapter names`, { name: "names" });
+    }
+    const recs = (names ?? this.active).map((n) => this.get(op, n));
+    const warnings: string[] = [];
+    const todo: AdapterRecord[] = [];
+    for (const rec of recs) {
+      if (this.stack.some((e) => e.rec === rec) || todo.includes(rec))
+        warnings.push(`${op}: adapter "${rec.name}" is already merged; skipped`);
+      else todo.push(rec);
+    }
+    if (recs.length === 0) warnings.push(`${op}: no adapters to merge (none given and none active)`);
+    const w = this.base.data;
+    const target = options.safe ? w.slice() : w;
+    const before = this.exactUnmerge && this.stack.length === 0 && todo.length > 0 ? w.slice() : null;
+    const ctx = variantContext({ ...this.base, data: target });
+    const records = todo.map((rec) => ({ rec, record: rec.variant.merge(ctx, rec, target) }));
+    if (options.safe) {
+      requireAllFinite(op, target, this.weight.cols, "the base weight");
+      w.set(target);
+    }
+    if (before) this.original = before;
+    this.stack.push(...records);
+    if (todo.length > 0) this.cache = null;
+    return this.report(todo, warnings);
+  }
+
+  /** Takes every merged adapter out of the base weight, last merged first (exact with exactUnmerge). */
+  unmerge(): MergeReport {
+    const warnings: string[] = [];
+    if (this.stack.length === 0) warnings.push("LoraLinear.unmerge: nothing is merged; nothing to do");
+    const done: AdapterRecord[] = [];
+    const ctx = variantContext(this.base);
+    while (this.stack.length > 0) {
+      const e = this.stack.pop()!;
+      e.rec.variant.unmerge(ctx, e.rec, this.base.data, e.record);
+      done.push(e.rec);
+    }
+    if (this.original) {
+      this.base.data.set(this.original);
+      this.original = null;
+    }
+    if (done.length > 0) this.cache = null;
+    return this.report(done, warnings);
+  }
+
+  /**
+   * Merges the active adapters (safe if asked), then drops every adapter: the layer becomes a plain linear layer.
+   * @returns the base weight (live array) in the layer's layout
+   */
+  mergeAndUnload(options: { safe?: boolean } = {}): Matrix {
+    this.merge(this.active.length > 0 ? this.active : [], options);
+    this.adapters.clear();
+    this.active = [];
+    this.stack.length = 0;
+    this.original = null;
+    this.cache = null;
+    return this.weight;
+  }
+
+  /**
+   * Adds adapter `name` combining sources with weights (PEFT add_weighted_adapter): "cat" (exact: ranks add,
+   * Δ = Σ wᵢ·ΔWᵢ) or "linear" (equal ranks; combines down and up separately, with cross terms; docs/layer.md).
+   */
+  addWeightedAdapter(
+    sources: readonly string[],
+    weights: readonly number[],
+    name: string,
+    options: { combination: Combination },
+  ): this {
+    const op = "LoraLinear.addWeightedAdapter";
+    const recs = Array.isArray(sources) ? sources.map((s) => this.get(op, s)) : [];
+    const { down, up } = combineAdapters(op, recs, weights, options?.combination);
+    return this.addAdapter(name, { down, up, alpha: down.cols });
+  }
+
+  private get(op: string, name: unknown): AdapterRecord {
+    const rec = typeof name === "string" ? this.adapters.get(name) : undefined;
+    if (rec === undefined) {
+      const known = [...this.adapters.keys()].map((k) => `"${k}"`).join(", ") || "none";
+      throw new AdapterStateError(
+        "unknown_adapter",
+        `${op}: no adapter named ${JSON.stringify(name)} (adapters: ${known})`,
+        {
+          name,
+        },
+      );
+    }
+    return rec;
+  }
+
+  private unmergedActive(): AdapterRecord[] {
+    return this.active.map((n) => this.adapters.get(n)!).filter((rec) => !this.stack.some((e) => e.rec === rec));
+  }
+
+  private checkRows(op: string, name: string, m: Matrix, cols: number): Matrix {
+    const v = checkMatrix(op, name, m);
+    if (v.data.constructor !== this.base.data.constructor) {
+      throw new ArgumentError(
+        "dtype_mismatch",
+        `${op}: ${name} is ${dtypeName(v.data)}, expected ${this.dtype} like the layer's weight`,
+        {
+          name,
+        },
+      );
+    }
+    if (v.cols !== cols) {
+      throw new ShapeError(
+        "shape_mismatch",
+        `${op}: ${name} has shape ${fmtShape([v.rows, v.cols])}, expected [n, ${cols}] (the layer is ${this.dIn} → ${this.dOut})`,
+        {
+          name,
+          shape: [v.rows, v.cols],
+          expected: ["n", cols],
+        },
+      );
+    }
+    return v;
+  }
+
+  private report(done: AdapterRecord[], warnings: string[]): MergeReport {
+    for (const w of warnings) this.logger?.(w);
+    return { adapters: done.map((a) => a.name), warnings };
+  }
+}
