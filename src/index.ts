@@ -46,4 +46,4 @@ export { argmaxRows, type LossResult, meanSquaredError, softmaxCrossEntropy } fr
 export { Mlp, type MlpInitOptions } from "./train/mlp.js";
 export type { Module, ParamRole, TrainParam } from "./train/module.js";
 export { AdamW, type AdamWOptions, clipGradNorm, cosineFactor } from "./train/optim.js";
-export { createRng, deriveSeed, permutation, type Rng } from "./train/rng.js";
+export { deriveSeed, permutation } from "./train/shuffle.js";

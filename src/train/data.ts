@@ -6,8 +6,9 @@
 // layer's weight maps the new plane back onto the old one exactly (see docs/training.md).
 
 import { ArgumentError } from "../errors.js";
+import { createRng, type Rng } from "../lora/rng.js";
 import type { Matrix } from "../matrix.js";
-import { createRng, deriveSeed, type Rng } from "./rng.js";
+import { deriveSeed } from "./shuffle.js";
 
 /** Labelled rows: x [n, dIn], labels [n] in [0, classes). */
 export interface Dataset {
@@ -71,7 +72,7 @@ function spiralRows(n: number, plane: [Float64Array, Float64Array], o: Required<
   const [p0, p1] = plane;
   for (let i = 0; i < n; i++) {
     const c = i % classes;
-    const t = 0.15 + 0.85 * rng.next();
+    const t = 0.15 + 0.85 * rng.uniform();
     const angle = (2 * Math.PI * c) / classes + 2 * Math.PI * turns * t;
     const z0 = SCALE * t * Math.cos(angle);
     const z1 = SCALE * t * Math.sin(angle);

@@ -3,11 +3,11 @@
 import { describe, expect, it } from "vitest";
 import { expectLoraError } from "../../test/helpers/train-errors.js";
 import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
+import { createRng } from "../lora/rng.js";
 import { Gelu, Relu } from "./activation.js";
 import { Linear } from "./linear.js";
 import { Mlp } from "./mlp.js";
 import type { Module } from "./module.js";
-import { createRng } from "./rng.js";
 
 const m64 = (rows: number, cols: number, fill = 0.5) => ({
   data: new Float64Array(rows * cols).fill(fill),

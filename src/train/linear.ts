@@ -3,10 +3,10 @@
 
 import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
 import { gemm } from "../kernels/select.js";
+import type { Rng } from "../lora/rng.js";
 import { dtypeName, type FloatArray, type Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import type { Module, TrainParam } from "./module.js";
-import type { Rng } from "./rng.js";
 
 /** Options of the Linear constructor. */
 export interface LinearOptions {
@@ -53,7 +53,7 @@ export class Linear implements Module {
   static init(dIn: number, dOut: number, rng: Rng, options: { bias?: boolean } = {}): Linear {
     const w = new Float64Array(dIn * dOut);
     const bound = Math.sqrt(6 / dIn);
-    for (let i = 0; i < w.length; i++) w[i] = (2 * rng.next() - 1) * bound;
+    for (let i = 0; i < w.length; i++) w[i] = (2 * rng.uniform() - 1) * bound;
     const bias = options.bias === false ? undefined : new Float64Array(dOut);
     return new Linear({ weight: { data: w, rows: dIn, cols: dOut }, bias });
   }

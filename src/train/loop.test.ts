@@ -4,10 +4,10 @@
 import { describe, expect, it } from "vitest";
 import { expectLoraError } from "../../test/helpers/train-errors.js";
 import { ArgumentError } from "../errors.js";
+import { createRng } from "../lora/rng.js";
 import { gatherBatch, makeSpiralTask } from "./data.js";
 import { evaluateClassifier, trainClassifier } from "./loop.js";
 import { Mlp } from "./mlp.js";
-import { createRng } from "./rng.js";
 
 // One-turn, 3-arm spirals in R^8; 512 training rows.
 const task = makeSpiralTask({ seed: 11, dIn: 8, turns: 1, nTrain: 512, nTest: 256 });

@@ -3,11 +3,12 @@
 // options give bit-identical parameters.
 
 import { ArgumentError } from "../errors.js";
+import { createRng } from "../lora/rng.js";
 import { type Dataset, gatherBatch } from "./data.js";
 import { argmaxRows, softmaxCrossEntropy } from "./loss.js";
 import type { Module } from "./module.js";
 import { AdamW, clipGradNorm, cosineFactor } from "./optim.js";
-import { createRng, permutation } from "./rng.js";
+import { permutation } from "./shuffle.js";
 
 /** Progress after one optimiser step. */
 export interface StepInfo {

@@ -4,11 +4,11 @@
 // Module paths follow PyTorch's nn.Sequential(Linear, act, Linear, act, Linear): the dense layers are "0", "2", ….
 
 import { ArgumentError } from "../errors.js";
+import type { Rng } from "../lora/rng.js";
 import type { Matrix } from "../matrix.js";
 import { type ActivationName, activation } from "./activation.js";
 import { Linear } from "./linear.js";
 import type { Module, TrainParam } from "./module.js";
-import type { Rng } from "./rng.js";
 
 /** Options of Mlp.init. */
 export interface MlpInitOptions {

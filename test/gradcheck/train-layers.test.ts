@@ -2,13 +2,13 @@
 // (f(p + ε·eᵢ) − f(p − ε·eᵢ)) / 2ε with ε = 1e-6, where f = Σ c ⊙ forward(x) for a fixed random c (so dH = c).
 
 import { describe, expect, it } from "vitest";
+import { createRng, type Rng } from "../../src/lora/rng.js";
 import type { Matrix } from "../../src/matrix.js";
 import { Gelu, Relu } from "../../src/train/activation.js";
 import { Linear } from "../../src/train/linear.js";
 import { meanSquaredError, softmaxCrossEntropy } from "../../src/train/loss.js";
 import { Mlp } from "../../src/train/mlp.js";
 import type { Module } from "../../src/train/module.js";
-import { createRng, type Rng } from "../../src/train/rng.js";
 import { expectClose } from "../helpers/close.js";
 
 const EPS = 1e-6;
