@@ -33,7 +33,8 @@ export type ErrorCode =
   | "invalid_config"
   | "missing_tensor"
   | "unexpected_tensor"
-  | "unsupported_format";
+  | "unsupported_format"
+  | "missing_file";
 
 /** Base class of every error lorakit throws on bad input or state. */
 export class LoraError extends Error {

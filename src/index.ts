@@ -1,5 +1,7 @@
 // lorakit's browser-safe entry: public re-exports only. Node-only helpers live behind "lorakit/node".
 
+export { decodeBf16, decodeBf16Array, encodeBf16, encodeBf16Array } from "./dtype/bf16.js";
+export { decodeF16, decodeF16Array, encodeF16, encodeF16Array } from "./dtype/f16.js";
 export {
   AdapterFormatError,
   AdapterStateError,
@@ -11,6 +13,50 @@ export {
   SafetensorsError,
   ShapeError,
 } from "./errors.js";
+export { loadMlxAdapter, type MlxAdapter } from "./io/mlx-adapter.js";
+export {
+  type AdapterDtype,
+  isMlxConfig,
+  loadPeftAdapter,
+  type PeftAdapter,
+  type PeftAdapterFiles,
+  type PeftModuleAdapter,
+  type SavedTensor,
+} from "./io/peft-adapter.js";
+export {
+  moduleHyperparams,
+  type ParsedPeftConfig,
+  PEFT_DEFAULTS,
+  type PeftConfig,
+  parsePeftConfig,
+  patternKeyFor,
+  peftScaling,
+  targetsModule,
+} from "./io/peft-config.js";
+export { type SavedPeftAdapter, type SavePeftOptions, savePeftAdapter } from "./io/peft-save.js";
+export {
+  DECODABLE_DTYPES,
+  DTYPE_BITS,
+  decodeToFloat32,
+  decodeToFloat64,
+  dtypeAlignment,
+  encodeTensorData,
+  isSafetensorsDtype,
+  MAX_HEADER_BYTES,
+  type ParsedSafetensors,
+  parseSafetensors,
+  parseSafetensorsHeader,
+  readSafetensorsHeaderLength,
+  type SafetensorsDtype,
+  type SafetensorsHeader,
+  type SafetensorsLayout,
+  serializeSafetensors,
+  serializeSafetensorsHeader,
+  type TensorData,
+  type TensorInfo,
+  type TensorSpec,
+  type TensorToWrite,
+} from "./io/safetensors.js";
 export { gemmReference, loraReference } from "./kernels/reference.js";
 export type { AdapterOptions, GivenAdapterOptions, NewAdapterOptions } from "./lora/adapter.js";
 export { type LoraGradients, loraBackward } from "./lora/backward.js";

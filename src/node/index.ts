@@ -1,3 +1,18 @@
 // lorakit/node: helpers that need Node's file system. The only part of lorakit allowed to import node:*.
 
+export {
+  loadAdapter,
+  loadMlxAdapterDir,
+  loadPeftAdapterDir,
+  savePeftAdapterDir,
+} from "./adapter-files.js";
 export { readJsonInput } from "./input.js";
+export {
+  type MergeableAdapter,
+  type MergeDtype,
+  type MergeOptions,
+  type MergeProgress,
+  type MergeSummary,
+  mergeAdapterIntoModel,
+} from "./merge.js";
+export { openSafetensors, type SafetensorsFile, writeFileAtomic } from "./safetensors-file.js";

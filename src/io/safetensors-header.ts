@@ -1,0 +1,353 @@
+// safetensors header: layout and validation (docs/safetensors.md, rules 1–10 of the reference crate, in order).
+// File layout: bytes [0, 8) = N as u64 little-endian; [8, 8+N) = UTF-8 JSON header; [8+N, end) = tensor data,
+// little-endian, row-major. data_offsets are relative to the data start 8+N, END exclusive.
+// Nothing here allocates from header values: only the Map of entries parsed from the (bounded) header text.
+
+import { ArgumentError, SafetensorsError } from "../errors.js";
+
+/** Every dtype name the reference crate knows, case-sensitive. */
+export type SafetensorsDtype =
+  | "BOOL"
+  | "F4"
+  | "F6_E2M3"
+  | "F6_E3M2"
+  | "U8"
+  | "I8"
+  | "F8_E5M2"
+  | "F8_E4M3"
+  | "F8_E8M0"
+  | "F8_E4M3FNUZ"
+  | "F8_E5M2FNUZ"
+  | "I16"
+  | "U16"
+  | "F16"
+  | "BF16"
+  | "I32"
+  | "U32"
+  | "F32"
+  | "I64"
+  | "U64"
+  | "F64"
+  | "C64";
+
+/** Bits per element of each dtype. */
+export const DTYPE_BITS: Readonly<Record<SafetensorsDtype, number>> = Object.freeze({
+  F4: 4,
+  F6_E2M3: 6,
+  F6_E3M2: 6,
+  BOOL: 8,
+  U8: 8,
+  I8: 8,
+  F8_E5M2: 8,
+  F8_E4M3: 8,
+  F8_E8M0: 8,
+  F8_E4M3FNUZ: 8,
+  F8_E5M2FNUZ: 8,
+  I16: 16,
+  U16: 16,
+  F16: 16,
+  BF16: 16,
+  I32: 32,
+  U32: 32,
+  F32: 32,
+  I64: 64,
+  U64: 64,
+  F64: 64,
+  C64: 64,
+});
+
+/** The reference crate's MAX_HEADER_SIZE: a larger header is refused before it is read. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** One tensor entry. dataOffsets are relative to the data start, END exclusive. */
+export interface TensorInfo {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  dataOffsets: [number, number];
+}
+
+/** A validated header. `tensors` is in data (offset) order; `dataStart = 8 + headerLength`. */
+export interface SafetensorsHeader {
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string> | null;
+  headerLength: number;
+  dataStart: number;
+  /** Total file length the header was validated against (dataStart + the last tensor's END). */
+  totalLength: number;
+}
+
+/** True when `s` names a dtype of the format. Own properties only (no "toString", "__proto__"). */
+export function isSafetensorsDtype(s: unknown): s is SafetensorsDtype {
+  return typeof s === "string" && Object.hasOwn(DTYPE_BITS, s);
+}
+
+/** Bytes per element rounded up (1 for sub-byte dtypes): the alignment a writer gives each tensor. */
+export function dtypeAlignment(dtype: SafetensorsDtype): number {
+  return Math.ceil(DTYPE_BITS[dtype] / 8);
+}
+
+const LFS_MAGIC = "version https://git-lfs";
+
+function startsWithAscii(bytes: Uint8Array, s: string): boolean {
+  if (bytes.length < s.length) return false;
+  for (let i = 0; i < s.length; i++) if (bytes[i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * Rules 1–3: reads N from the first 8 bytes and checks it against the limit and the total input length.
+ * Returns N. `prefix` needs only its first 8 bytes; `totalLength` is the length of the whole file.
+ * @throws {SafetensorsError} header_too_small, header_too_large, invalid_header_length
+ */
+export function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: number, op = "parseSafetensors"): number {
+  if (totalLength < 8 || prefix.length < 8) {
+    throw new SafetensorsError(
+      "header_too_small",
+      `${op}: input has ${Math.min(totalLength, prefix.length)} bytes, expected at least 8 (the u64 header length)`,
+      { length: totalLength },
+    );
+  }
+  const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER_BYTES)) {
+    const hint = startsWithAscii(prefix, LFS_MAGIC)
+      ? " (the input is a Git LFS pointer, not weights: fetch the real file with `git lfs pull`)"
+      : "";
+    throw new SafetensorsError(
+      "header_too_large",
+      `${op}: header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes${hint}`,
+      { headerLength: n.toString(), limit: MAX_HEADER_BYTES, isLfsPointer: hint !== "" },
+    );
+  }
+  const headerLength = Number(n);
+  if (8 + headerLength > totalLength) {
+    throw new SafetensorsError(
+      "invalid_header_length",
+      `${op}: header length ${headerLength} needs ${8 + headerLength} bytes but the input has ${totalLength}`,
+      { headerLength, length: totalLength },
+    );
+  }
+  return headerLength;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+// A lone surrogate cannot be encoded as UTF-8; serde_json refuses it in "\ud800" escapes, so we do too.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return `a string ${JSON.stringify(v.length > 24 ? `${v.slice(0, 24)}…` : v)}`;
+  return typeof v === "number" ? String(v) : `a ${typeof v}`;
+}
+
+function isIndex(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0);
+}
+
+function badHeader(op: string, message: string, details: Record<string, unknown>): SafetensorsError {
+  return new SafetensorsError("invalid_header_deserialization", `${op}: ${message}`, details);
+}
+
+function quote(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
+}
+
+function readEntry(op: string, name: string, raw: unknown): TensorInfo {
+  if (LONE_SURROGATE.test(name)) throw badHeader(op, `tensor name ${quote(name)} is not valid Unicode`, { name });
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw badHeader(op, `tensor ${quote(name)} is ${describe(raw)}, expected an object`, { name });
+  }
+  const e = raw as Record<string, unknown>;
+  const dtype = Object.hasOwn(e, "dtype") ? e.dtype : undefined;
+  if (!isSafetensorsDtype(dtype)) {
+    const got = dtype === undefined ? "missing" : describe(dtype);
+    throw badHeader(
+      op,
+      `tensor ${quote(name)} has dtype ${got}, expected one of ${Object.keys(DTYPE_BITS).join(", ")}`,
+      {
+        name,
+        dtype,
+      },
+    );
+  }
+  const shape = Object.hasOwn(e, "shape") ? e.shape : undefined;
+  if (!Array.isArray(shape) || !shape.every(isIndex)) {
+    const got = shape === undefined ? "missing" : Array.isArray(shape) ? JSON.stringify(shape) : describe(shape);
+    throw badHeader(op, `tensor ${quote(name)} has shape ${got}, expected an array of safe non-negative integers`, {
+      name,
+    });
+  }
+  const offsets = Object.hasOwn(e, "data_offsets") ? e.data_offsets : undefined;
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
+    const got =
+      offsets === undefined ? "missing" : Array.isArray(offsets) ? JSON.stringify(offsets) : describe(offsets);
+    throw badHeader(
+      op,
+      `tensor ${quote(name)} has data_offsets ${got}, expected [BEGIN, END] as two safe non-negative integers`,
+      { name },
+    );
+  }
+  return { name, dtype, shape: shape.slice(), dataOffsets: [offsets[0] as number, offsets[1] as number] };
+}
+
+function readMetadata(op: string, raw: unknown): Record<string, string> | null {
+  if (raw === null || raw === undefined) return null;
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    throw badHeader(op, `__metadata__ is ${describe(raw)}, expected an object of strings or null`, {});
+  }
+  const pairs: [string, string][] = [];
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== "string") {
+      throw badHeader(op, `__metadata__[${quote(k)}] is ${describe(v)}, expected a string`, { key: k });
+    }
+    if (LONE_SURROGATE.test(k) || LONE_SURROGATE.test(v)) {
+      throw badHeader(op, `__metadata__[${quote(k)}] is not valid Unicode`, { key: k });
+    }
+    pairs.push([k, v]);
+  }
+  // fromEntries defines own properties, so a "__proto__" key stays data instead of replacing the prototype.
+  return Object.fromEntries(pairs);
+}
+
+/** Rules 4–5: decode and deserialize the header text into entries (unsorted) and metadata. */
+function readHeaderJson(
+  op: string,
+  text: Uint8Array,
+): { entries: TensorInfo[]; metadata: Record<string, string> | null } {
+  let json: string;
+  try {
+    json = UTF8.decode(text);
+  } catch {
+    throw new SafetensorsError("invalid_header", `${op}: header of ${text.length} bytes is not valid UTF-8`, {
+      headerLength: text.length,
+    });
+  }
+  let root: unknown;
+  try {
+    root = JSON.parse(json);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const hint = json.charCodeAt(0) === 0xfeff ? " (it starts with a byte-order mark)" : "";
+    throw badHeader(op, `header is not valid JSON${hint}: ${why}`, {});
+  }
+  if (typeof root !== "object" || root === null || Array.isArray(root)) {
+    throw badHeader(op, `header is ${describe(root)}, expected a JSON object`, {});
+  }
+  let metadata: Record<string, string> | null = null;
+  const entries: TensorInfo[] = [];
+  for (const [name, raw] of Object.entries(root)) {
+    if (name === "__metadata__") metadata = readMetadata(op, raw);
+    else entries.push(readEntry(op, name, raw));
+  }
+  return { entries, metadata };
+}
+
+function byOffsets(a: TensorInfo, b: TensorInfo): number {
+  const d = a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1];
+  if (d !== 0) return d;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** prod(shape) · bits with a safe-integer check after every step (rule 7); undefined on overflow. */
+function checkedBits(shape: readonly number[], bits: number): number | undefined {
+  let n = 1;
+  for (const d of shape) {
+    n *= d;
+    if (n > Number.MAX_SAFE_INTEGER) return undefined;
+  }
+  const b = n * bits;
+  return b > Number.MAX_SAFE_INTEGER ? undefined : b;
+}
+
+/** Rules 6–9, tensor by tensor in offset order. Returns the END of the last tensor (0 when there are none). */
+function validateOffsets(op: string, sorted: readonly TensorInfo[]): number {
+  let start = 0;
+  for (const t of sorted) {
+    const [begin, end] = t.dataOffsets;
+    if (begin !== start || end < begin) {
+      const why =
+        end < begin
+          ? "END is before BEGIN"
+          : begin > start
+            ? `leaves a gap: the previous tensor ends at ${start}`
+            : `overlaps: the previous tensor ends at ${start}`;
+      throw new SafetensorsError(
+        "invalid_offset",
+        `${op}: tensor ${quote(t.name)} has data_offsets [${begin}, ${end}], which ${why}`,
+        {
+          name: t.name,
+          dataOffsets: [begin, end],
+          expectedBegin: start,
+        },
+      );
+    }
+    start = end;
+    const bits = DTYPE_BITS[t.dtype];
+    const nbits = checkedBits(t.shape, bits);
+    const what = `${t.dtype} × [${t.shape.join(", ")}]`;
+    if (nbits === undefined) {
+      throw new SafetensorsError(
+        "validation_overflow",
+        `${op}: tensor ${quote(t.name)} has ${what}, whose size overflows 2^53`,
+        {
+          name: t.name,
+          dtype: t.dtype,
+          shape: t.shape,
+        },
+      );
+    }
+    if (nbits % 8 !== 0) {
+      throw new SafetensorsError(
+        "misaligned_slice",
+        `${op}: tensor ${quote(t.name)} has ${what} = ${nbits} bits, not a whole number of bytes`,
+        { name: t.name, dtype: t.dtype, shape: t.shape, bits: nbits },
+      );
+    }
+    if (end - begin !== nbits / 8) {
+      throw new SafetensorsError(
+        "tensor_invalid_info",
+        `${op}: tensor ${quote(t.name)} has data_offsets [${begin}, ${end}] but ${what} needs ${nbits / 8} bytes`,
+        { name: t.name, dtype: t.dtype, shape: t.shape, dataOffsets: [begin, end], expectedBytes: nbits / 8 },
+      );
+    }
+  }
+  return start;
+}
+
+/**
+ * Parses and validates a safetensors header (rules 1–10) given the bytes [0, 8+N) of a file and the file's total
+ * length; the tensor data itself is not needed. Tensors come back in data order.
+ * @param prefix at least the first 8 + N bytes of the file (more is fine)
+ * @param totalLength the length of the whole file in bytes
+ * @throws {SafetensorsError} with the code of the first rule that fails
+ * @example parseSafetensorsHeader(bytes, bytes.length).tensors.get("w")?.shape // [2, 3]
+ */
+export function parseSafetensorsHeader(
+  prefix: Uint8Array,
+  totalLength: number,
+  op = "parseSafetensors",
+): SafetensorsHeader {
+  const headerLength = readSafetensorsHeaderLength(prefix, totalLength, op);
+  const dataStart = 8 + headerLength;
+  if (prefix.length < dataStart) {
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: prefix has ${prefix.length} bytes, expected the whole header (${dataStart} bytes)`,
+      { prefixLength: prefix.length, dataStart },
+    );
+  }
+  const { entries, metadata } = readHeaderJson(op, prefix.subarray(8, dataStart));
+  entries.sort(byOffsets);
+  const end = validateOffsets(op, entries);
+  if (dataStart + end !== totalLength) {
+    throw new SafetensorsError(
+      "metadata_incomplete_buffer",
+      `${op}: tensors end at byte ${dataStart + end} (${dataStart} + ${end}) but the input has ${totalLength} bytes`,
+      { dataStart, dataEnd: end, length: totalLength },
+    );
+  }
+  const tensors = new Map<string, TensorInfo>();
+  for (const t of entries) tensors.set(t.name, t);
+  return { tensors, metadata, headerLength, dataStart, totalLength };
+}

@@ -1,0 +1,133 @@
+// Adapter folders on disk. PEFT: adapter_config.json + adapter_model.safetensors. MLX-LM: adapter_config.json
+// (training config) + adapters.safetensors. adapter_model.bin (a pickle, or a Git LFS pointer to one) is refused
+// without being loaded.
+
+import { readFile, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { AdapterFormatError } from "../errors.js";
+import { loadMlxAdapter, type MlxAdapter } from "../io/mlx-adapter.js";
+import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter, refuseNonSafetensors } from "../io/peft-adapter.js";
+import type { PeftConfig } from "../io/peft-config.js";
+import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
+import { writeFileAtomic } from "./safetensors-file.js";
+
+const CONFIG = "adapter_config.json";
+const PEFT_WEIGHTS = "adapter_model.safetensors";
+const MLX_WEIGHTS = "adapters.safetensors";
+const PICKLE = "adapter_model.bin";
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function missingFile(op: string, path: string, hint: string): AdapterFormatError {
+  return new AdapterFormatError("missing_file", `${op}: ${path} does not exist (${hint})`, { path });
+}
+
+async function readConfig(op: string, dir: string): Promise<string> {
+  const path = join(dir, CONFIG);
+  if (!(await exists(path))) throw missingFile(op, path, `an adapter folder needs ${CONFIG}`);
+  return readFile(path, "utf8");
+}
+
+/**
+ * Loads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors).
+ * @throws {AdapterFormatError} "missing_file", "unsupported_format" (MLX folder, adapter_model.bin pickle or LFS
+ *   pointer), plus everything loadPeftAdapter throws
+ * @example const adapter = await loadPeftAdapterDir("./gpt2-tigrinya-lora")
+ */
+export async function loadPeftAdapterDir(dir: string): Promise<PeftAdapter> {
+  const op = "loadPeftAdapterDir";
+  const weights = join(dir, PEFT_WEIGHTS);
+  if (!(await exists(weights))) {
+    const pickle = join(dir, PICKLE);
+    if (await exists(pickle)) await refusePickle(op, pickle);
+    if (await exists(join(dir, MLX_WEIGHTS)))
+      throw new AdapterFormatError(
+        "unsupported_format",
+        `${op}: ${dir} holds ${MLX_WEIGHTS}: this is an MLX adapter, not PEFT; load it with loadMlxAdapterDir or loadAdapter`,
+        { path: dir, format: "mlx" },
+      );
+    throw missingFile(op, weights, `a PEFT adapter folder needs ${PEFT_WEIGHTS}`);
+  }
+  const config = await readConfig(op, dir);
+  return loadPeftAdapter({ config, weights: await readFile(weights) });
+}
+
+/** Loads an MLX-LM adapter folder (adapter_config.json + adapters.safetensors). */
+export async function loadMlxAdapterDir(dir: string): Promise<MlxAdapter> {
+  const op = "loadMlxAdapterDir";
+  const weights = join(dir, MLX_WEIGHTS);
+  if (!(await exists(weights))) throw missingFile(op, weights, `an MLX adapter folder needs ${MLX_WEIGHTS}`);
+  const config = await readConfig(op, dir);
+  return loadMlxAdapter({ config, weights: await readFile(weights) });
+}
+
+/**
+ * Loads an adapter from a folder or from its .safetensors file, detecting PEFT or MLX-LM: adapters.safetensors
+ * (or an MLX training config) means MLX, anything else is read as PEFT.
+ * @throws {AdapterFormatError} "missing_file" and the loaders' errors
+ * @example const adapter = await loadAdapter("adapters/adapters.safetensors") // adapter.format === "mlx"
+ */
+export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapter> {
+  if (!(await exists(path))) throw missingFile("loadAdapter", path, "expected an adapter folder or .safetensors file");
+  if (await isDir(path)) {
+    if (!(await exists(join(path, PEFT_WEIGHTS))) && (await exists(join(path, MLX_WEIGHTS))))
+      return loadMlxAdapterDir(path);
+    return loadPeftAdapterDir(path);
+  }
+  const dir = dirname(path);
+  const file = basename(path);
+  if (file.endsWith(".bin")) await refusePickle("loadAdapter", path);
+  const config = await readConfig("loadAdapter", dir);
+  const weights = await readFile(path);
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(config);
+  } catch {
+    // invalid JSON: reported by the PEFT loader
+  }
+  const mlx = parsed !== null && typeof parsed === "object" && "lora_parameters" in parsed && !("peft_type" in parsed);
+  return mlx ? loadMlxAdapter({ config, weights }) : loadPeftAdapter({ config, weights });
+}
+
+// Says what a .bin file is (LFS pointer or pickle) and refuses it; the bytes are only sniffed, never unpickled.
+async function refusePickle(op: string, path: string): Promise<never> {
+  const bytes = await readFile(path);
+  refuseNonSafetensors(op, path, bytes);
+  throw new AdapterFormatError(
+    "unsupported_format",
+    `${op}: ${path} is a PyTorch pickle, which lorakit never loads (it can run code); convert the adapter to safetensors`,
+    { path, reason: "pickle" },
+  );
+}
+
+/**
+ * Writes an adapter folder as PEFT does: adapter_config.json and adapter_model.safetensors, each written
+ * atomically (temporary file + rename). Creates nothing but the two files; the folder must exist.
+ * @example await savePeftAdapterDir("out/my-adapter", adapter.modules, adapter.config)
+ */
+export async function savePeftAdapterDir(
+  dir: string,
+  modules: readonly PeftModuleAdapter[],
+  config: PeftConfig | object,
+  options: SavePeftOptions = {},
+): Promise<void> {
+  if (!(await isDir(dir))) throw missingFile("savePeftAdapterDir", dir, "create the folder first");
+  const { configJson, weights } = savePeftAdapter(modules, config, options);
+  await writeFileAtomic(join(dir, PEFT_WEIGHTS), weights);
+  await writeFileAtomic(join(dir, CONFIG), new TextEncoder().encode(configJson));
+}

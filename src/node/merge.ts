@@ -1,0 +1,212 @@
+// Merges a LoRA adapter into a base model's safetensors file, writing a new file tensor by tensor:
+// read one base tensor, add scaling·down·up in its stored layout (merge-tensor.ts), encode to the output dtype,
+// write. Peak memory is about one tensor (plus the adapter). Every module is matched to a base tensor and every
+// shape checked before anything is written; writeFileAtomic streams the output to a temporary file and renames it.
+
+import { AdapterFormatError, ArgumentError, ShapeError } from "../errors.js";
+import type { PeftModuleAdapter, SavedTensor } from "../io/peft-adapter.js";
+import { baseIsTransposed, baseTensorCandidates, baseWeightShape } from "../io/peft-keys.js";
+import {
+  encodeTensorData,
+  type SafetensorsDtype,
+  serializeSafetensorsHeader,
+  type TensorInfo,
+} from "../io/safetensors.js";
+import { mergeModuleInto } from "./merge-tensor.js";
+import { openSafetensors, writeFileAtomic } from "./safetensors-file.js";
+
+/** Output dtype of merged (and, when given, all other float) tensors. */
+export type MergeDtype = "f32" | "f16" | "bf16";
+const DTYPE_OF: Record<MergeDtype, SafetensorsDtype> = { f32: "F32", f16: "F16", bf16: "BF16" };
+const FLOAT_DTYPES = new Set<string>(["F32", "F16", "BF16", "F64"]);
+
+/** Progress after each tensor written. */
+export interface MergeProgress {
+  /** Tensors written so far (1-based count) and in total. */
+  done: number;
+  total: number;
+  name: string;
+  /** "merged" (LoRA added), "replaced" (modules_to_save), "copied" (raw bytes) or "cast" (dtype changed). */
+  action: "merged" | "replaced" | "copied" | "cast";
+  bytesWritten: number;
+  totalBytes: number;
+}
+
+/** Options of mergeAdapterIntoModel. */
+export interface MergeOptions {
+  /** Output file path (written through a temporary file in the same folder, then renamed). */
+  out: string;
+  /** Cast every float tensor to this dtype on write (computation is float32). Default: keep each tensor's dtype. */
+  dtype?: MergeDtype;
+  /** Called after each tensor is written. */
+  onProgress?: (p: MergeProgress) => void;
+}
+
+/** What mergeAdapterIntoModel did. */
+export interface MergeSummary {
+  out: string;
+  tensors: number;
+  /** Module path → base tensor name it was merged into. */
+  merged: Map<string, string>;
+  /** modules_to_save tensors that replaced base tensors. */
+  replaced: string[];
+  bytes: number;
+  /** Largest tensor held in memory as float32, in bytes. */
+  peakTensorBytes: number;
+}
+
+/** An adapter as mergeAdapterIntoModel needs it (a PeftAdapter or an MlxAdapter fits). */
+export interface MergeableAdapter {
+  modules: readonly PeftModuleAdapter[];
+  modulesToSave?: ReadonlyMap<string, SavedTensor>;
+}
+
+const OP = "mergeAdapterIntoModel";
+
+interface Plan {
+  modules: Map<string, PeftModuleAdapter>; // base tensor name → module
+  replaced: Map<string, SavedTensor>; // base tensor name → replacement
+}
+
+function findBase(tensors: Map<string, TensorInfo>, candidates: string[]): TensorInfo | undefined {
+  for (const c of candidates) {
+    const t = tensors.get(c);
+    if (t) return t;
+  }
+  return undefined;
+}
+
+function planMerge(tensors: Map<string, TensorInfo>, adapter: MergeableAdapter): Plan {
+  const missing: string[] = [];
+  const mismatched: string[] = [];
+  const plan: Plan = { modules: new Map(), replaced: new Map() };
+  const claim = (name: string, what: string) => {
+    if (plan.modules.has(name) || plan.replaced.has(name))
+      throw new ArgumentError("invalid_argument", `${OP}: base tensor "${name}" is targeted twice (second: ${what})`, {
+        name,
+      });
+  };
+  for (const m of adapter.modules) {
+    const candidates = baseTensorCandidates(m.modulePath);
+    const t = findBase(tensors, candidates);
+    if (!t) {
+      missing.push(`"${m.modulePath}" (tried ${candidates.map((c) => `"${c}"`).join(", ")})`);
+      continue;
+    }
+    const want = baseWeightShape(m.kind, m.fanInFanOut, m.down.rows, m.up.cols);
+    if (t.shape.length !== 2 || t.shape[0] !== want[0] || t.shape[1] !== want[1] || !FLOAT_DTYPES.has(t.dtype)) {
+      mismatched.push(
+        `"${t.name}" is ${t.dtype} [${t.shape.join(", ")}], expected [${want.join(", ")}] for module "${m.modulePath}"`,
+      );
+      continue;
+    }
+    claim(t.name, `module "${m.modulePath}"`);
+    plan.modules.set(t.name, m);
+  }
+  for (const [key, saved] of adapter.modulesToSave ?? []) {
+    const t = findBase(tensors, [key, key.slice(key.indexOf(".") + 1)]);
+    if (!t) {
+      missing.push(`modules_to_save tensor "${key}"`);
+      continue;
+    }
+    if (t.shape.join(",") !== saved.shape.join(",")) {
+      mismatched.push(`"${t.name}" is [${t.shape.join(", ")}], modules_to_save has [${saved.shape.join(", ")}]`);
+      continue;
+    }
+    claim(t.name, `modules_to_save "${key}"`);
+    plan.replaced.set(t.name, saved);
+  }
+  if (missing.length > 0)
+    throw new AdapterFormatError(
+      "missing_tensor",
+      `${OP}: ${missing.length} adapter module(s) have no tensor in the base model: ${missing.join("; ")} (nothing was written)`,
+      { missing },
+    );
+  if (mismatched.length > 0)
+    throw new ShapeError(
+      "shape_mismatch",
+      `${OP}: ${mismatched.length} base tensor(s) do not fit the adapter: ${mismatched.join("; ")} (nothing was written)`,
+      { mismatched },
+    );
+  return plan;
+}
+
+/**
+ * Merges an adapter into a base safetensors model and writes the merged model to options.out.
+ * Each targeted weight becomes W + scaling·down·up (DoRA: rescaled per output feature), computed in float32 and
+ * written in the base tensor's dtype or options.dtype; other tensors are copied (or cast when dtype is given).
+ * @param basePath the base model .safetensors file   @param adapter from loadPeftAdapter / loadMlxAdapter
+ * @throws {AdapterFormatError} "missing_tensor" when a module has no base tensor (before writing anything)
+ * @throws {ShapeError} "shape_mismatch" when a base tensor has the wrong shape (before writing anything)
+ * @example await mergeAdapterIntoModel("model.safetensors", adapter, { out: "merged.safetensors", dtype: "f16" })
+ */
+export async function mergeAdapterIntoModel(
+  basePath: string,
+  adapter: MergeableAdapter,
+  options: MergeOptions,
+): Promise<MergeSummary> {
+  if (options.dtype !== undefined && !(options.dtype in DTYPE_OF))
+    throw new ArgumentError(
+      "invalid_argument",
+      `${OP}: options.dtype is ${JSON.stringify(options.dtype)}, expected "f32", "f16" or "bf16"`,
+      { dtype: options.dtype },
+    );
+  const base = await openSafetensors(basePath);
+  try {
+    const tensors = base.header.tensors;
+    const plan = planMerge(tensors, adapter);
+    const outDtype = (t: TensorInfo): SafetensorsDtype =>
+      options.dtype !== undefined && FLOAT_DTYPES.has(t.dtype) ? DTYPE_OF[options.dtype] : t.dtype;
+    const layout = serializeSafetensorsHeader(
+      [...tensors.values()].map((t) => [t.name, { dtype: outDtype(t), shape: t.shape }] as const),
+      base.header.metadata ?? undefined,
+    );
+    let written = 0;
+    let peak = 0;
+    let done = 0;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      written = layout.header.length;
+      yield layout.header;
+      for (const spec of layout.tensors) {
+        const src = tensors.get(spec.name)!;
+        const m = plan.modules.get(spec.name);
+        const saved = plan.replaced.get(spec.name);
+        let bytes: Uint8Array;
+        let action: MergeProgress["action"];
+        if (m !== undefined || saved !== undefined || spec.dtype !== src.dtype) {
+          const data = saved !== undefined ? saved.data : await base.readFloat32(spec.name);
+          if (m !== undefined) mergeModuleInto(data, m, baseIsTransposed(m.kind, m.fanInFanOut));
+          peak = Math.max(peak, data.byteLength);
+          bytes = encodeTensorData({ dtype: spec.dtype, shape: spec.shape, data }, spec.name, OP);
+          action = m !== undefined ? "merged" : saved !== undefined ? "replaced" : "cast";
+        } else {
+          bytes = await base.read(spec.name);
+          action = "copied";
+        }
+        yield bytes;
+        written += bytes.length;
+        done++;
+        options.onProgress?.({
+          done,
+          total: layout.tensors.length,
+          name: spec.name,
+          action,
+          bytesWritten: written,
+          totalBytes: layout.totalLength,
+        });
+      }
+    }
+    await writeFileAtomic(options.out, chunks());
+    const merged = new Map([...plan.modules].map(([name, mod]) => [mod.modulePath, name]));
+    return {
+      out: options.out,
+      tensors: layout.tensors.length,
+      merged,
+      replaced: [...plan.replaced.keys()],
+      bytes: written,
+      peakTensorBytes: peak,
+    };
+  } finally {
+    await base.close();
+  }
+}

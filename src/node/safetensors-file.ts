@@ -1,0 +1,133 @@
+// Reading safetensors files through a FileHandle: 8 bytes, then the header (after rules 1–3 have bounded N by
+// both the 100 MB limit and the file size), then only the tensors asked for. A multi-GB model is never read whole.
+// writeFileAtomic writes to a temporary file in the same folder and renames it over the target.
+
+import { randomBytes } from "node:crypto";
+import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import {
+  decodeToFloat32,
+  decodeToFloat64,
+  parseSafetensorsHeader,
+  readSafetensorsHeaderLength,
+  type SafetensorsHeader,
+  type TensorInfo,
+  tensorNotFound,
+} from "../io/safetensors.js";
+
+/** An open safetensors file: a validated header and on-demand tensor reads. */
+export interface SafetensorsFile {
+  path: string;
+  header: SafetensorsHeader;
+  /** Tensor names in data order. */
+  names(): string[];
+  /** @throws {SafetensorsError} tensor_not_found */
+  info(name: string): TensorInfo;
+  /** Reads one tensor's raw little-endian bytes (a fresh buffer). */
+  read(name: string): Promise<Uint8Array>;
+  readFloat32(name: string): Promise<Float32Array>;
+  readFloat64(name: string): Promise<Float64Array>;
+  /** Bytes read from the file so far (header included). */
+  readonly bytesRead: number;
+  close(): Promise<void>;
+}
+
+async function readExactly(fh: FileHandle, length: number, position: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0)
+      throw new Error(`unexpected end of file at byte ${position + done} (file changed while open?)`);
+    done += bytesRead;
+  }
+  return buf;
+}
+
+/**
+ * Opens a safetensors file and validates its header (every rule of SAFETENSORS.md) without reading tensor data.
+ * Close it when done.
+ * @throws {SafetensorsError} the parser's codes, with the path in the message; file system errors as Node raises them
+ * @example const f = await openSafetensors("adapter_model.safetensors"); const w = await f.readFloat32(f.names()[0]!); await f.close();
+ */
+export async function openSafetensors(path: string): Promise<SafetensorsFile> {
+  const op = `openSafetensors: ${path}`;
+  const fh = await open(path, "r");
+  let bytesRead = 0;
+  try {
+    const size = (await fh.stat()).size;
+    const first = await readExactly(fh, Math.min(8, size), 0);
+    bytesRead += first.length;
+    const headerLength = readSafetensorsHeaderLength(first, size, op);
+    const prefix = new Uint8Array(8 + headerLength);
+    prefix.set(first, 0);
+    prefix.set(await readExactly(fh, headerLength, 8), 8);
+    bytesRead += headerLength;
+    const header = parseSafetensorsHeader(prefix, size, op);
+    const get = (name: string, where: string): TensorInfo => {
+      const t = header.tensors.get(name);
+      if (t === undefined) throw tensorNotFound(where, name, header.tensors.keys());
+      return t;
+    };
+    const readInfo = async (t: TensorInfo): Promise<Uint8Array> => {
+      const [begin, end] = t.dataOffsets;
+      const bytes = await readExactly(fh, end - begin, header.dataStart + begin);
+      bytesRead += bytes.length;
+      return bytes;
+    };
+    return {
+      path,
+      header,
+      names: () => [...header.tensors.keys()],
+      info: (name) => get(name, "info"),
+      read: (name) => readInfo(get(name, "read")),
+      readFloat32: async (name) => {
+        const t = get(name, "readFloat32");
+        return decodeToFloat32(await readInfo(t), t.dtype, name, "readFloat32");
+      },
+      readFloat64: async (name) => {
+        const t = get(name, "readFloat64");
+        return decodeToFloat64(await readInfo(t), t.dtype, name, "readFloat64");
+      },
+      get bytesRead() {
+        return bytesRead;
+      },
+      close: () => fh.close(),
+    };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+/**
+ * Writes bytes (or a stream of chunks) to `path` atomically: into a temporary file next to it, flushed to disk,
+ * then renamed over `path`. On any failure the temporary file is removed and `path` is left untouched.
+ * @param data one buffer, or chunks produced one at a time (sync or async iterable)
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const fh = await open(tmp, "wx");
+  try {
+    try {
+      const chunks = data instanceof Uint8Array ? [data] : data;
+      for await (const chunk of chunks) {
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done);
+          done += bytesWritten;
+        }
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
