@@ -4,10 +4,12 @@
 
 import { LoraError } from "../src/index.js";
 import { forwardCommand } from "./forward.js";
+import { trainCommand } from "./train.js";
 import { type CliIo, type Command, UsageError } from "./usage.js";
 
 const COMMANDS: Record<string, Command> = {
   forward: forwardCommand,
+  train: trainCommand,
 };
 
 function mainHelp(): string {

@@ -80,6 +80,16 @@ export { type LoraVariant, type ScalingRule, scalingFor } from "./lora/variants.
 export type { FloatArray, Matrix, TensorLike } from "./matrix.js";
 export { type ActivationName, Gelu, Relu } from "./train/activation.js";
 export { type Dataset, gatherBatch, makeSpiralTask, type SpiralTask, type SpiralTaskOptions } from "./train/data.js";
+export {
+  DEMO_CONFIG,
+  type DemoOptions,
+  type DemoProgress,
+  type DemoResult,
+  type DemoRow,
+  runLoraDemo,
+  withLora,
+} from "./train/demo.js";
+export { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "./train/export.js";
 export { Linear, type LinearOptions } from "./train/linear.js";
 export {
   evaluateClassifier,
@@ -92,4 +102,5 @@ export { argmaxRows, type LossResult, meanSquaredError, softmaxCrossEntropy } fr
 export { Mlp, type MlpInitOptions } from "./train/mlp.js";
 export type { Module, ParamRole, TrainParam } from "./train/module.js";
 export { AdamW, type AdamWOptions, clipGradNorm, cosineFactor } from "./train/optim.js";
+export { lossCurveSvg, type PlotOptions, type PlotSeries } from "./train/plot.js";
 export { deriveSeed, permutation } from "./train/shuffle.js";

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createRng, type Rng } from "../../src/lora/rng.js";
 import type { Matrix } from "../../src/matrix.js";
 import { Gelu, Relu } from "../../src/train/activation.js";
+import { withLora } from "../../src/train/demo.js";
 import { Linear } from "../../src/train/linear.js";
 import { meanSquaredError, softmaxCrossEntropy } from "../../src/train/loss.js";
 import { Mlp } from "../../src/train/mlp.js";
@@ -132,5 +133,20 @@ describe("gradcheck: losses", () => {
     );
     const one = (v: number) => ({ data: new Float64Array([v]), rows: 1, cols: 1 });
     expect(meanSquaredError(one(3), one(1)).loss).toBe(4);
+  });
+});
+
+describe("gradcheck: Mlp carrying LoRA adapters (LoraLinear layers)", () => {
+  it("dX and every adapter's dDown, dUp match central differences; the base gets no gradient", () => {
+    const rng = createRng(8);
+    const base = Mlp.init({ sizes: [4, 6, 5, 3], activation: "gelu" }, rng);
+    const model = withLora(base, 2, 9);
+    // a fresh adapter has up = 0; give up non-zero values so dDown is non-trivial
+    for (const p of model.parameters())
+      if (p.role === "up") for (let i = 0; i < p.value.length; i++) p.value[i] = rng.normal();
+    model.train(true);
+    checkModule(model, randomMatrix(3, 4, rng), rng);
+    expect(model.parameters().map((p) => p.role)).toEqual(["down", "up", "down", "up", "down", "up"]);
+    expect(base.parameters().every((p) => Array.from(p.grad).every((g) => g === 0))).toBe(true);
   });
 });
