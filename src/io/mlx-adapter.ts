@@ -1,7 +1,8 @@
 // MLX-LM LoRA adapters (ml-explore/mlx-examples llms/mlx_lm): adapters.safetensors + an MLX training config.
 // Keys "<module path>.lora_a" [dIn, r] = down and ".lora_b" [r, dOut] = up: already lorakit's layout, no prefix,
 // no ".weight". Base weights are MLX Linear [dOut, dIn]. Scaling: scale·alpha/rank when lora_parameters has alpha
-// (mlx-examples @ 2a06af69), else scale (later mlx-lm versions).
+// (mlx-examples @ 2a06af69), else scale (later mlx-lm versions). A module's alpha is lora_parameters.alpha, or
+// scale·rank when there is none; its scaling is always the one MLX applies.
 
 import { AdapterFormatError, ConfigError, type ConfigIssue, ShapeError } from "../errors.js";
 import type { AdapterDtype, PeftModuleAdapter } from "./peft-adapter.js";
@@ -65,7 +66,7 @@ function readParams(config: string | object): {
   const s = scale as number;
   return alpha === undefined
     ? { raw, rank: r, scaling: s, alpha: s * r }
-    : { raw, rank: r, scaling: (s * (alpha as number)) / r, alpha: s * (alpha as number) };
+    : { raw, rank: r, scaling: (s * (alpha as number)) / r, alpha: alpha as number };
 }
 
 /**

@@ -77,7 +77,7 @@ function startsWith(bytes: Uint8Array, s: string): boolean {
 
 /**
  * Refuses bytes that are not safetensors but are commonly found in their place: a Git LFS pointer, a pickle
- * (protocol 2+ starts with 0x80) or a zip-based torch.save file ("PK").
+ * (protocol 2+ starts with 0x80) or a zip-based torch.save file ("PK"), when byte 8 does not start a JSON header.
  */
 export function refuseNonSafetensors(op: string, name: string, bytes: Uint8Array): void {
   if (startsWith(bytes, LFS_MAGIC))
@@ -86,7 +86,10 @@ export function refuseNonSafetensors(op: string, name: string, bytes: Uint8Array
       `${op}: ${name} is a Git LFS pointer, not weights (${bytes.length} bytes; fetch the real file with 'git lfs pull')`,
       { name, reason: "lfs_pointer" },
     );
-  if (bytes[0] === 0x80 || startsWith(bytes, "PK\u0003\u0004"))
+  // a safetensors file has its JSON header ("{", maybe after spaces) at byte 8; a pickle or zip does not
+  const b8 = bytes[8];
+  const jsonAt8 = b8 === 0x7b || b8 === 0x20 || b8 === 0x09 || b8 === 0x0a || b8 === 0x0d;
+  if (!jsonAt8 && (bytes[0] === 0x80 || startsWith(bytes, "PK\u0003\u0004")))
     throw new AdapterFormatError(
       "unsupported_format",
       `${op}: ${name} is a PyTorch pickle, which lorakit never loads (it can run code); convert the adapter to safetensors`,

@@ -55,14 +55,19 @@ function requireLittleEndian(op: string): void {
   }
 }
 
+/** A fresh, aligned copy of the bytes (TypedArray.prototype.set is a memcpy; .slice() can be far slower). */
+function copyBytes(bytes: Uint8Array): ArrayBuffer {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy.buffer;
+}
+
 /** A typed view of `bytes` with element size `size`, copying first when bytes.byteOffset is misaligned. */
 function aligned(bytes: Uint8Array, size: number): { buffer: ArrayBufferLike; offset: number; length: number } {
   const length = bytes.length / size;
   if (bytes.byteOffset % size === 0) return { buffer: bytes.buffer, offset: bytes.byteOffset, length };
   // A fresh copy: not bytes.slice(), which on a Node Buffer returns a view of the same memory.
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  return { buffer: copy.buffer, offset: 0, length };
+  return { buffer: copyBytes(bytes), offset: 0, length };
 }
 
 function numericView(dtype: SafetensorsDtype, bytes: Uint8Array): View | undefined {
@@ -124,10 +129,8 @@ export function decodeToFloat32(
   const n = bytes.length / size;
   requireLittleEndian(op);
   switch (dtype) {
-    case "F32": {
-      const a = aligned(bytes, 4);
-      return new Float32Array(a.buffer, a.offset, a.length).slice();
-    }
+    case "F32":
+      return new Float32Array(copyBytes(bytes));
     case "F64": {
       const a = aligned(bytes, 8);
       return Float32Array.from(new Float64Array(a.buffer, a.offset, a.length));
@@ -159,8 +162,7 @@ export function decodeToFloat64(
   if (size === undefined) throw unsupported(op, name, dtype);
   requireLittleEndian(op);
   if (dtype === "F64") {
-    const a = aligned(bytes, 8);
-    return new Float64Array(a.buffer, a.offset, a.length).slice();
+    return new Float64Array(copyBytes(bytes));
   }
   if (dtype === "F32" || dtype === "F16" || dtype === "BF16") {
     return Float64Array.from(decodeToFloat32(bytes, dtype, name, op));

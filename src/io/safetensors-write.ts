@@ -188,6 +188,11 @@ export function serializeSafetensorsHeader(
     offset += t.bytes;
     return info;
   });
+  // Each UTF-16 code unit of a name or metadata string is at least one byte of UTF-8 JSON: refuse before stringify.
+  let lowerBound = 0;
+  for (const t of tensors) lowerBound += t.name.length;
+  for (const [k, v] of Object.entries(metadata ?? {})) lowerBound += k.length + (typeof v === "string" ? v.length : 0);
+  if (lowerBound > MAX_HEADER_BYTES) throw tooLarge(op, lowerBound, "at least ");
   const parts: string[] = [];
   const meta = metadataJson(op, metadata);
   if (meta !== undefined) parts.push(`"__metadata__":${meta}`);
@@ -196,22 +201,37 @@ export function serializeSafetensorsHeader(
       `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(",")}],"data_offsets":[${t.dataOffsets[0]},${t.dataOffsets[1]}]}`,
     );
   }
-  const json = new TextEncoder().encode(`{${parts.join(",")}}`);
-  const headerLength = Math.ceil(json.length / 8) * 8;
-  if (headerLength > MAX_HEADER_BYTES) {
-    throw new SafetensorsError(
-      "header_too_large",
-      `${op}: header would be ${headerLength} bytes, over the limit of ${MAX_HEADER_BYTES}`,
-      {
-        headerLength,
-        limit: MAX_HEADER_BYTES,
-      },
-    );
-  }
+  const text = `{${parts.join(",")}}`;
+  const headerLength = Math.ceil(utf8Length(text) / 8) * 8;
+  if (headerLength > MAX_HEADER_BYTES) throw tooLarge(op, headerLength, "");
+  const json = new TextEncoder().encode(text);
   const header = new Uint8Array(8 + headerLength).fill(0x20, 8 + json.length);
   new DataView(header.buffer).setBigUint64(0, BigInt(headerLength), true);
   header.set(json, 8);
   return { header, tensors, headerLength, dataStart: 8 + headerLength, totalLength: 8 + headerLength + offset };
+}
+
+function tooLarge(op: string, bytes: number, qualifier: string): SafetensorsError {
+  return new SafetensorsError(
+    "header_too_large",
+    `${op}: header would be ${qualifier}${bytes} bytes, over the limit of ${MAX_HEADER_BYTES}`,
+    { headerLength: bytes, limit: MAX_HEADER_BYTES },
+  );
+}
+
+/** UTF-8 byte length of a well-formed string, without encoding it. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
 }
 
 function rawBytes(a: TensorData): Uint8Array {

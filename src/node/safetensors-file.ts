@@ -1,4 +1,4 @@
-// Reading safetensors files through a FileHandle: 8 bytes, then the header (after rules 1–3 have bounded N by
+// Reading safetensors files through a FileHandle: the first 32 bytes, then the rest of the header (after rules 1–3 have bounded N by
 // both the 100 MB limit and the file size), then only the tensors asked for. A multi-GB model is never read whole.
 // writeFileAtomic writes to a temporary file in the same folder and renames it over the target.
 
@@ -56,13 +56,16 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
   let bytesRead = 0;
   try {
     const size = (await fh.stat()).size;
-    const first = await readExactly(fh, Math.min(8, size), 0);
+    // 32 bytes, not 8: enough to recognise a Git LFS pointer ("version https://git-lfs...") in the message.
+    const first = await readExactly(fh, Math.min(32, size), 0);
     bytesRead += first.length;
     const headerLength = readSafetensorsHeaderLength(first, size, op);
     const prefix = new Uint8Array(8 + headerLength);
-    prefix.set(first, 0);
-    prefix.set(await readExactly(fh, headerLength, 8), 8);
-    bytesRead += headerLength;
+    prefix.set(first.subarray(0, prefix.length), 0);
+    if (first.length < prefix.length) {
+      prefix.set(await readExactly(fh, prefix.length - first.length, first.length), first.length);
+      bytesRead += prefix.length - first.length;
+    }
     const header = parseSafetensorsHeader(prefix, size, op);
     const get = (name: string, where: string): TensorInfo => {
       const t = header.tensors.get(name);
@@ -80,7 +83,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
       header,
       names: () => [...header.tensors.keys()],
       info: (name) => get(name, "info"),
-      read: (name) => readInfo(get(name, "read")),
+      read: async (name) => readInfo(get(name, "read")),
       readFloat32: async (name) => {
         const t = get(name, "readFloat32");
         return decodeToFloat32(await readInfo(t), t.dtype, name, "readFloat32");

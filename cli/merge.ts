@@ -1,0 +1,97 @@
+// `lorakit merge`: writes base + adapter as one merged safetensors file, tensor by tensor.
+
+import { existsSync, statSync } from "node:fs";
+import { loadAdapter, type MergeDtype, type MergeProgress, mergeAdapterIntoModel } from "../src/node/index.js";
+import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
+
+const HELP = `Usage: lorakit merge --base model.safetensors --adapter DIR --out merged.safetensors [--dtype f16|bf16|f32]
+
+Adds each adapter module's scaling·down·up to its base weight (PEFT or MLX-LM adapter; fan_in_fan_out and DoRA
+handled) and writes a new safetensors file. Reads and writes one tensor at a time; every module is checked against
+the base before anything is written, and the output appears only when complete (temporary file + rename).
+
+Options:
+  --base FILE      base model .safetensors
+  --adapter PATH   adapter folder (adapter_config.json + adapter_model.safetensors) or its .safetensors file
+  --out FILE       output .safetensors
+  --dtype D        f32, f16 or bf16: cast every float tensor (default: keep each tensor's dtype)
+  --quiet          no progress output
+  --debug          print stack traces on errors
+  --help           show this help
+
+Exit codes: 0 ok, 1 unexpected failure, 2 usage or input error.`;
+
+const DTYPES: readonly string[] = ["f32", "f16", "bf16"];
+const BAR = 30;
+
+function mib(n: number): string {
+  if (n < 2 ** 20) return `${(n / 2 ** 10).toFixed(1)} KiB`;
+  if (n < 2 ** 30) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return `${(n / 2 ** 30).toFixed(2)} GiB`;
+}
+
+/** A progress reporter: a redrawn bar on a terminal, a line per 10% otherwise. */
+function reporter(io: CliIo): (p: MergeProgress) => void {
+  let lastDecile = -1;
+  return (p) => {
+    const f = p.totalBytes > 0 ? p.bytesWritten / p.totalBytes : 1;
+    if (io.isTTY) {
+      const filled = Math.round(f * BAR);
+      io.stderr(
+        `\r[${"#".repeat(filled)}${".".repeat(BAR - filled)}] ${String(Math.round(100 * f)).padStart(3)}% ${p.done}/${p.total} tensors`,
+      );
+      if (p.done === p.total) io.stderr("\n");
+      return;
+    }
+    const decile = Math.floor(f * 10);
+    if (decile > lastDecile || p.done === p.total) {
+      lastDecile = decile;
+      io.stderr(`merge: ${p.done}/${p.total} tensors, ${mib(p.bytesWritten)} of ${mib(p.totalBytes)}\n`);
+    }
+  };
+}
+
+function requirePath(flag: string, v: string | undefined, kind: "file" | "any"): string {
+  if (v === undefined) throw new UsageError(`${flag} is required (see 'lorakit merge --help')`);
+  if (!existsSync(v)) throw new UsageError(`${flag} ${v} does not exist`);
+  if (kind === "file" && !statSync(v).isFile()) throw new UsageError(`${flag} ${v} is not a file`);
+  return v;
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseOptions("merge", argv, {
+    base: { type: "string" },
+    adapter: { type: "string" },
+    out: { type: "string" },
+    dtype: { type: "string" },
+    quiet: { type: "boolean" },
+    debug: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.stdout(`${HELP}\n`);
+    return 0;
+  }
+  const base = requirePath("--base", values.base, "file");
+  const adapterPath = requirePath("--adapter", values.adapter, "any");
+  if (values.out === undefined) throw new UsageError("--out is required (see 'lorakit merge --help')");
+  if (values.dtype !== undefined && !DTYPES.includes(values.dtype))
+    throw new UsageError(`--dtype must be f32, f16 or bf16, got ${JSON.stringify(values.dtype)}`);
+  const adapter = await loadAdapter(adapterPath);
+  for (const w of adapter.warnings) io.stderr(`lorakit merge: warning: ${w}\n`);
+  const summary = await mergeAdapterIntoModel(base, adapter, {
+    out: values.out,
+    ...(values.dtype !== undefined ? { dtype: values.dtype as MergeDtype } : {}),
+    ...(values.quiet ? {} : { onProgress: reporter(io) }),
+  });
+  io.stdout(
+    `wrote ${summary.out}: ${summary.tensors} tensors, ${summary.merged.size} merged${summary.replaced.length ? `, ${summary.replaced.length} replaced (modules_to_save)` : ""}, ${mib(summary.bytes)}${values.dtype ? ` (${values.dtype})` : ""}\n`,
+  );
+  return 0;
+}
+
+export const mergeCommand: Command = {
+  summary: "merge a LoRA adapter into a base model's safetensors file",
+  help: HELP,
+  run,
+};
