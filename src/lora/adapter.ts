@@ -178,7 +178,7 @@ export function createAdapter(op: string, name: unknown, options: unknown, layer
     rec.magnitude = alloc(weight, dOut);
     rec.gradMagnitude = alloc(weight, dOut);
     if (o.magnitude !== undefined) rec.magnitude.set(o.magnitude);
-    else rec.variant.init(layer.context, rec, weight);
+    else rec.variant.init(layer.context, rec);
   }
   return rec;
 }

@@ -65,13 +65,13 @@ export function strides(w: { dIn: number; dOut: number; layout: WeightLayout }):
   return w.layout === "in_out" ? { rowStep: w.dOut, colStep: 1 } : { rowStep: 1, colStep: w.dIn };
 }
 
-/** Euclidean norm of each logical column j (output feature) of a [dIn, dOut] weight stored in `layout`. */
-export function columnNorms<T extends FloatArray>(
-  v: T,
-  w: { dIn: number; dOut: number; layout: WeightLayout },
-): Float64Array {
+/**
+ * Euclidean norm of each logical column j (output feature) of a [dIn, dOut] weight stored in `layout`, summed in
+ * float64 and rounded once to v's dtype (so a magnitude initialised from it divides to exactly 1).
+ */
+export function columnNorms<T extends FloatArray>(v: T, w: { dIn: number; dOut: number; layout: WeightLayout }): T {
   const { rowStep, colStep } = strides(w);
-  const out = new Float64Array(w.dOut);
+  const out = alloc(v, w.dOut);
   for (let j = 0; j < w.dOut; j++) {
     let s = 0;
     for (let i = 0; i < w.dIn; i++) {
@@ -184,24 +184,25 @@ export function checkMatrix(op: string, name: string, m: unknown): Matrix {
 }
 
 /**
- * The variant context of a base weight. baseProduct(x) returns `shared` when xb is `sharedInput` (the base pass
- * already computed x·W), else computes xb·W.
+ * The variant context of a base weight. unmerged() gives the weight with nothing merged (default: w itself).
  */
 export function variantContext<T extends FloatArray>(
   w: BaseWeight<T>,
-  shared?: { input: FloatArray; product: FloatArray },
+  bias?: FloatArray,
+  unmerged: () => FloatArray = () => w.data,
 ): VariantContext {
   const { rowStep, colStep } = strides(w);
   return {
     weight: w.data,
+    unmergedWeight: unmerged,
+    bias,
     dIn: w.dIn,
     dOut: w.dOut,
     gemm,
     addLowRank,
     rowStep,
     colStep,
-    baseProduct: (xb, n) =>
-      shared && xb === shared.input ? shared.product : baseProduct(alloc(xb, n * w.dOut), xb as T, w, n),
+    baseProduct: (xb, n) => baseProduct(alloc(xb, n * w.dOut), xb as T, w, n),
     baseGradInput: (out, dH, n, alpha, beta) => {
       baseGradInput(out as T, dH as T, w, n, alpha, beta);
     },

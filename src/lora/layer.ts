@@ -185,7 +185,7 @@ export class LoraLinear {
       dOut: this.dOut,
       weight: this.base.data,
       seed: this.seed,
-      context: variantContext(this.base),
+      context: this.context(),
       has: (n) => this.adapters.has(n),
     });
     this.adapters.set(name, rec);
@@ -256,15 +256,12 @@ export class LoraLinear {
         ? null
         : groupRows(op, options.adapterIds, n, (id) => this.adapters.get(id), this.mergedAdapters);
     const branches = groups ? [] : this.unmergedActive();
-    const prod = baseProduct(alloc(xm.data, n * this.dOut), xm.data, this.base, n); // x·W [n, dOut]
-    const keepProduct = branches.some((r) => r.variant.usesBaseProduct) && this.bias !== undefined;
-    const h = keepProduct ? prod.slice() : prod;
+    const h = baseProduct(alloc(xm.data, n * this.dOut), xm.data, this.base, n); // x·W [n, dOut]
     if (this.bias) {
       const b = this.bias;
-      for (let i = 0; i < n; i++)
-        for (let j = 0; j < this.dOut; j++) h[i * this.dOut + j] = h[i * this.dOut + j]! + b[j]!;
+      for (let k = 0; k < h.length; k++) h[k] = h[k]! + b[k % this.dOut]!;
     }
-    const ctx = variantContext(this.base, { input: xm.data, product: prod });
+    const ctx = this.context();
     if (groups) {
       addGroups(ctx, xm.data, h, groups);
       this.cache = { kind: "mixed" };
@@ -274,7 +271,12 @@ export class LoraLinear {
     for (const rec of branches) {
       const drop = this.isTraining && rec.dropout > 0 ? dropout(xm.data, rec.dropout, rec.rng) : null;
       const xb = drop ? drop.xb : xm.data;
-      done.push({ rec, xb, keep: drop ? drop.keep : null, cache: rec.variant.forward(ctx, rec, xb, n, h) });
+      done.push({
+        rec,
+        xb,
+        keep: drop ? drop.keep : null,
+        cache: rec.variant.forward(ctx, rec, xb, n, h, drop !== null),
+      });
     }
     this.cache = this.isTraining ? { kind: "single", n, branches: done } : null;
     return { data: h, rows: n, cols: this.dOut };
@@ -308,16 +310,19 @@ export class LoraLinear {
       );
     }
     const n = c.n;
-    const dX = baseGradInput(alloc(g.data, n * this.dIn), g.data, this.base, n, 1, 0); // dH·Wᵀ
-    const ctx = variantContext(this.base);
-    for (const b of c.branches) {
-      if (b.keep === null) b.rec.variant.backward(ctx, b.rec, b.cache, b.xb, n, g.data, dX);
+    const dX = alloc(g.data, n * this.dIn);
+    const ctx = this.context();
+    let up = g.data; // gradient w.r.t. the running output, walked back through the adapters in reverse order
+    for (let k = c.branches.length - 1; k >= 0; k--) {
+      const b = c.branches[k]!;
+      if (b.keep === null) up = b.rec.variant.backward(ctx, b.rec, b.cache, b.xb, n, up, dX);
       else {
         const dXb = alloc(dX, dX.length);
-        b.rec.variant.backward(ctx, b.rec, b.cache, b.xb, n, g.data, dXb);
+        up = b.rec.variant.backward(ctx, b.rec, b.cache, b.xb, n, up, dXb);
         dropoutBackward(dX, dXb, b.keep, b.rec.dropout);
       }
     }
+    baseGradInput(dX, up, this.base, n, 1, 1); // + up·Wᵀ
     return { data: dX, rows: n, cols: this.dIn };
   }
 
@@ -364,14 +369,16 @@ export class LoraLinear {
     if (recs.length === 0) warnings.push(`${op}: no adapters to merge (none given and none active)`);
     const w = this.base.data;
     const target = options.safe ? w.slice() : w;
-    const before = this.exactUnmerge && this.stack.length === 0 && todo.length > 0 ? w.slice() : null;
-    const ctx = variantContext({ ...this.base, data: target });
-    const records = todo.map((rec) => ({ rec, record: rec.variant.merge(ctx, rec, target) }));
+    const first = this.stack.length === 0 && todo.length > 0;
+    const needW0 = todo.some((r) => r.variant.mergeReadsUnmerged);
+    const w0 = first && (needW0 || this.exactUnmerge) ? w.slice() : needW0 ? this.unmergedWeight() : w;
+    const ctx = variantContext({ ...this.base, data: target }, this.bias, () => w0);
+    const records = todo.map((rec) => ({ rec, record: rec.variant.merge(ctx, rec, target, w0) }));
     if (options.safe) {
       requireAllFinite(op, target, this.weight.cols, "the base weight");
       w.set(target);
     }
-    if (before) this.original = before;
+    if (first && this.exactUnmerge) this.original = w0;
     this.stack.push(...records);
     if (todo.length > 0) this.cache = null;
     return this.report(todo, warnings);
@@ -382,7 +389,7 @@ export class LoraLinear {
     const warnings: string[] = [];
     if (this.stack.length === 0) warnings.push("LoraLinear.unmerge: nothing is merged; nothing to do");
     const done: AdapterRecord[] = [];
-    const ctx = variantContext(this.base);
+    const ctx = this.context();
     while (this.stack.length > 0) {
       const e = this.stack.pop()!;
       e.rec.variant.unmerge(ctx, e.rec, this.base.data, e.record);
@@ -439,6 +446,23 @@ export class LoraLinear {
       );
     }
     return rec;
+  }
+
+  private context() {
+    return variantContext(this.base, this.bias, () => this.unmergedWeight());
+  }
+
+  /** The weight with nothing merged: the live one, the exactUnmerge copy, or a copy with the stack undone. */
+  private unmergedWeight(): FloatArray {
+    if (this.stack.length === 0) return this.base.data;
+    if (this.original) return this.original;
+    const copy = this.base.data.slice();
+    const ctx = variantContext({ ...this.base, data: copy }, this.bias);
+    for (let k = this.stack.length - 1; k >= 0; k--) {
+      const e = this.stack[k]!;
+      e.rec.variant.unmerge(ctx, e.rec, copy, e.record);
+    }
+    return copy;
   }
 
   private unmergedActive(): AdapterRecord[] {

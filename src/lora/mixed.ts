@@ -86,7 +86,7 @@ export function addGroups(
       xg.set(x.subarray(i * dIn, (i + 1) * dIn), q * dIn);
       hg.set(h.subarray(i * dOut, (i + 1) * dOut), q * dOut);
     }
-    rec.variant.forward(ctx, rec, xg, g, hg);
+    rec.variant.forward(ctx, rec, xg, g, hg, false);
     for (let q = 0; q < g; q++) {
       const i = rows[q]!;
       h.set(hg.subarray(q * dOut, (q + 1) * dOut), i * dOut);

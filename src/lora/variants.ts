@@ -34,10 +34,11 @@ export function readScalingRule(op: string, v: unknown): ScalingRule {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Variant hooks (PEFT's LoraVariant): how an adapter adds to the forward pass, back-propagates, merges and
+// Variant hooks (PEFT's LoraVariant): how an adapter changes the running output, back-propagates, merges and
 // unmerges. The layer picks a variant once, when the adapter is created, and never branches on its name.
-// Row-major arrays of one dtype: xb (the branch input, x after dropout) [n, dIn], out/dH [n, dOut], down [dIn, r],
-// up [r, dOut], magnitude [dOut]; weights are in the context's layout (see base.ts).
+// The active adapters are applied in order to a running output h (which starts as x·W + bias); a variant may
+// read h (DoRA rescales it, as PEFT does). Row-major arrays of one dtype: xb (the branch input, x after dropout)
+// [n, dIn], h/dH [n, dOut], down [dIn, r], up [r, dOut], magnitude [dOut]; weights in the context's layout (base.ts).
 
 /** What a variant sees of an adapter: matrices, scaling and gradient accumulators (all live arrays). */
 export interface VariantAdapter {
@@ -54,20 +55,23 @@ export interface VariantAdapter {
 
 /** The base layer as the variants see it: dims, kernels and the products of the frozen weight. */
 export interface VariantContext {
-  /** The live base weight (with any merged adapters folded in), in the layout below. */
+  /** The live base weight (merged adapters folded in), in the layout below. */
   weight: KernelArray;
+  /** The base weight with no adapter merged (the live weight when nothing is merged). */
+  unmergedWeight(): KernelArray;
+  bias: KernelArray | undefined;
   dIn: number;
   dOut: number;
   gemm: GemmKernel;
   addLowRank: AddLowRankKernel;
-  /** xb·W without bias, [n, dOut] (shared with the base pass when xb is the layer input). */
+  /** xb·W (live weight) without bias, [n, dOut], a fresh array. */
   baseProduct(xb: KernelArray, n: number): KernelArray;
-  /** out = alpha·dH·Wᵀ (+ out when beta = 1), [n, dIn]. */
+  /** out = alpha·dH·Wᵀ (+ out when beta = 1), [n, dIn], live weight. */
   baseGradInput(out: KernelArray, dH: KernelArray, n: number, alpha: number, beta: 0 | 1): void;
   /** s·down·up in the weight's layout, a fresh array. */
   delta(a: VariantAdapter): KernelArray;
-  /** Column norms (one per output feature) of a weight in the layout. */
-  columnNorms(v: KernelArray): Float64Array;
+  /** Column norms (one per output feature, [dOut]) of a weight in the layout, in its dtype. */
+  columnNorms(v: KernelArray): KernelArray;
   /** Element (i, j) of the logical [dIn, dOut] weight is at i·rowStep + j·colStep. */
   rowStep: number;
   colStep: number;
@@ -78,13 +82,26 @@ export interface LoraVariant {
   readonly name: string;
   /** Whether the variant may take part in a mixed-adapter batch. */
   readonly mixedBatch: boolean;
-  /** Whether forward calls ctx.baseProduct (the layer then keeps x·W without bias for it). */
-  readonly usesBaseProduct: boolean;
+  /** Whether merge reads w0, the weight with nothing merged (the layer then snapshots it before merging). */
+  readonly mergeReadsUnmerged: boolean;
   /** Called once when an adapter is created, after down and up are filled (DoRA: m ← ‖W + ΔW‖_col). */
-  init(ctx: VariantContext, a: VariantAdapter, w: KernelArray): void;
-  /** Adds the adapter's contribution for branch input xb to out; returns what backward needs. */
-  forward(ctx: VariantContext, a: VariantAdapter, xb: KernelArray, n: number, out: KernelArray): unknown;
-  /** Accumulates the adapter's gradients from dH and adds the gradient w.r.t. xb into dXb. */
+  init(ctx: VariantContext, a: VariantAdapter): void;
+  /**
+   * Updates the running output h [n, dOut] in place for branch input xb; `dropped` says xb is a dropout copy of
+   * the layer input. Returns what backward needs.
+   */
+  forward(
+    ctx: VariantContext,
+    a: VariantAdapter,
+    xb: KernelArray,
+    n: number,
+    h: KernelArray,
+    dropped: boolean,
+  ): unknown;
+  /**
+   * Given dH, the gradient w.r.t. the running output after this adapter, accumulates the adapter's gradients,
+   * adds the gradient w.r.t. xb into dXb, and returns the gradient w.r.t. the running output before it.
+   */
   backward(
     ctx: VariantContext,
     a: VariantAdapter,
@@ -93,9 +110,12 @@ export interface LoraVariant {
     n: number,
     dH: KernelArray,
     dXb: KernelArray,
-  ): void;
-  /** Folds the adapter into w (a weight in the layout, modified in place); returns what unmerge needs. */
-  merge(ctx: VariantContext, a: VariantAdapter, w: KernelArray): unknown;
+  ): KernelArray;
+  /**
+   * Folds the adapter into w (the live weight or a copy, modified in place); w0 is the weight with nothing merged.
+   * Returns what unmerge needs.
+   */
+  merge(ctx: VariantContext, a: VariantAdapter, w: KernelArray, w0: KernelArray): unknown;
   /** Takes a merged adapter out of w again. */
   unmerge(ctx: VariantContext, a: VariantAdapter, w: KernelArray, record: unknown): void;
 }
@@ -104,7 +124,7 @@ function allocLike<T extends KernelArray>(like: T, len: number): T {
   return new (like.constructor as { new (n: number): T })(len);
 }
 
-/** Gradients of s·(xb·down)·up given g = dH (plain) or dH⊙(m/‖V‖) (DoRA); t = xb·down [n, r]. */
+/** Gradients of s·(xb·down)·up for upstream g [n, dOut]; t = xb·down [n, r]. */
 function lowRankBackward(
   ctx: VariantContext,
   a: VariantAdapter,
@@ -122,19 +142,20 @@ function lowRankBackward(
   gemm(dXb, u, a.down.data, n, r, dIn, false, true, s, 1); // dXb += s · u [n, r] · downᵀ [r, dIn]
 }
 
-/** Plain LoRA (and rsLoRA, which differs only in scaling): out += s·(xb·down)·up; merge W ← W + ΔW. */
+/** Plain LoRA (and rsLoRA, which differs only in scaling): h += s·(xb·down)·up; merge W ← W + ΔW. */
 export const LORA_VARIANT: LoraVariant = {
   name: "lora",
   mixedBatch: true,
-  usesBaseProduct: false,
+  mergeReadsUnmerged: false,
   init() {},
-  forward(ctx, a, xb, n, out) {
+  forward(ctx, a, xb, n, h) {
     const t = ctx.gemm(allocLike(xb, n * a.r), xb, a.down.data, n, ctx.dIn, a.r, false, false, 1, 0); // [n, r]
-    ctx.addLowRank(out, t, a.up.data, n, a.r, ctx.dOut, a.scaling); // skips exact zeros: up = 0 is bit-exact
+    ctx.addLowRank(h, t, a.up.data, n, a.r, ctx.dOut, a.scaling); // skips exact zeros: up = 0 is bit-exact
     return t;
   },
   backward(ctx, a, cache, xb, n, dH, dXb) {
     lowRankBackward(ctx, a, cache as KernelArray, xb, n, dH, dXb);
+    return dH;
   },
   merge(ctx, a, w) {
     const delta = ctx.delta(a);
@@ -150,78 +171,85 @@ export const LORA_VARIANT: LoraVariant = {
 interface DoraCache {
   t: KernelArray;
   g: Float64Array;
-  norm: Float64Array;
+  norm: KernelArray;
+  /** what g rescales: h − bias before this adapter, or xb·W with dropout */
   base: KernelArray;
   low: KernelArray;
+  dropped: boolean;
 }
 
-/** ‖W + ΔW‖ per output column, computed in the weight's dtype then reduced in float64. */
-function doraNorm(ctx: VariantContext, a: VariantAdapter, w: KernelArray): { v: KernelArray; norm: Float64Array } {
+/** ‖W0 + ΔW‖ per output column in the weight's dtype (W0: nothing merged). */
+function doraNorm(ctx: VariantContext, a: VariantAdapter, w0: KernelArray): KernelArray {
   const v = ctx.delta(a);
-  for (let i = 0; i < v.length; i++) v[i] = w[i]! + v[i]!;
-  return { v, norm: ctx.columnNorms(v) };
+  for (let i = 0; i < v.length; i++) v[i] = w0[i]! + v[i]!;
+  return ctx.columnNorms(v);
+}
+
+/** g = m / ‖W0 + ΔW‖ per output column. */
+function doraScale(ctx: VariantContext, a: VariantAdapter, w0: KernelArray): { norm: KernelArray; g: Float64Array } {
+  const norm = doraNorm(ctx, a, w0);
+  const m = a.magnitude!;
+  const g = new Float64Array(ctx.dOut);
+  for (let j = 0; j < ctx.dOut; j++) g[j] = m[j]! / norm[j]!;
+  return { norm, g };
 }
 
 /**
- * DoRA (PEFT use_dora): h = (m/‖V‖_col) ⊙ (x·W + s·(x·down)·up) + bias with V = W + s·down·up, written as
- * out += (g − 1)⊙(xb·W) + g⊙s·(xb·down)·up, g = m/‖V‖ per output column. ‖V‖ is a constant for gradients (PEFT
- * detaches it). The magnitude m starts at ‖W + ΔW‖_col, so g = 1 exactly and a fresh adapter changes nothing.
+ * DoRA (PEFT use_dora): with V = W0 + s·down·up and g = m/‖V‖_col, h ← h + (g − 1)⊙base + g⊙s·(xb·down)·up where
+ * base is the running output without bias (so one DoRA adapter alone gives (m/‖V‖)⊙(x·W + s·x·down·up) + bias),
+ * or xb·W when dropout is on (PEFT's choice). ‖V‖ is a constant for gradients (PEFT detaches it) and is taken from
+ * the weight with nothing merged (PEFT after PR #3609). m starts at ‖V‖, so g = 1 and a fresh adapter is a no-op.
  */
 export const DORA_VARIANT: LoraVariant = {
   name: "dora",
   mixedBatch: false,
-  usesBaseProduct: true,
-  init(ctx, a, w) {
-    const { norm } = doraNorm(ctx, a, w);
-    const m = a.magnitude!;
-    for (let j = 0; j < ctx.dOut; j++) m[j] = norm[j]!;
+  mergeReadsUnmerged: true,
+  init(ctx, a) {
+    a.magnitude!.set(doraNorm(ctx, a, ctx.unmergedWeight()));
   },
-  forward(ctx, a, xb, n, out): DoraCache {
-    const { dIn, dOut, gemm } = ctx;
-    const { norm } = doraNorm(ctx, a, ctx.weight);
-    const m = a.magnitude!;
-    const g = new Float64Array(dOut);
-    for (let j = 0; j < dOut; j++) g[j] = m[j]! / norm[j]!;
-    const base = ctx.baseProduct(xb, n); // xb·W [n, dOut]
+  forward(ctx, a, xb, n, h, dropped): DoraCache {
+    const { dIn, dOut, gemm, bias } = ctx;
+    const { norm, g } = doraScale(ctx, a, ctx.unmergedWeight());
+    let base: KernelArray;
+    if (dropped) base = ctx.baseProduct(xb, n);
+    else {
+      base = h.slice();
+      if (bias) for (let k = 0; k < base.length; k++) base[k] = base[k]! - bias[k % dOut]!;
+    }
     const t = gemm(allocLike(xb, n * a.r), xb, a.down.data, n, dIn, a.r, false, false, 1, 0); // [n, r]
     const low = gemm(allocLike(xb, n * dOut), t, a.up.data, n, a.r, dOut, false, false, 1, 0); // t·up [n, dOut]
     const s = a.scaling;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < dOut; j++) {
-        const k = i * dOut + j;
-        const gj = g[j]!;
-        const d = (gj - 1) * base[k]! + gj * s * low[k]!;
-        if (d !== 0) out[k] = out[k]! + d;
-      }
+    for (let k = 0; k < h.length; k++) {
+      const gj = g[k % dOut]!;
+      const d = (gj - 1) * base[k]! + gj * s * low[k]!;
+      if (d !== 0) h[k] = h[k]! + d; // g = 1 and low = 0 add nothing, bit for bit
     }
-    return { t, g, norm, base, low };
+    return { t, g, norm, base, low, dropped };
   },
   backward(ctx, a, cache, xb, n, dH, dXb) {
-    const { t, g, norm, base, low } = cache as DoraCache;
+    const { t, g, norm, base, low, dropped } = cache as DoraCache;
     const { dOut } = ctx;
     const s = a.scaling;
-    const dHg = allocLike(dH, dH.length);
-    const dHg1 = allocLike(dH, dH.length);
+    const dHg = allocLike(dH, dH.length); // dH ⊙ g
+    const dHg1 = allocLike(dH, dH.length); // dH ⊙ (g − 1)
     const dm = a.gradMagnitude!;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < dOut; j++) {
-        const k = i * dOut + j;
-        const gj = g[j]!;
-        dHg[k] = dH[k]! * gj;
-        dHg1[k] = dH[k]! * (gj - 1);
-        dm[j] = dm[j]! + (dH[k]! * (base[k]! + s * low[k]!)) / norm[j]!; // ∂h/∂m_j = V·x / ‖V‖_j
-      }
+    for (let k = 0; k < dH.length; k++) {
+      const j = k % dOut;
+      const gj = g[j]!;
+      dHg[k] = dH[k]! * gj;
+      dHg1[k] = dH[k]! * (gj - 1);
+      dm[j] = dm[j]! + (dH[k]! * (base[k]! + s * low[k]!)) / norm[j]!; // ∂h/∂m_j = (base + s·low) / ‖V‖_j
     }
     lowRankBackward(ctx, a, t, xb, n, dHg, dXb);
+    if (!dropped) return dHg; // h_after = g⊙(h_before − bias) + bias + g⊙s·low
     ctx.baseGradInput(dXb, dHg1, n, 1, 1); // through (g − 1)⊙(xb·W)
+    return dH;
   },
-  merge(ctx, a, w) {
-    const { v, norm } = doraNorm(ctx, a, w);
-    const m = a.magnitude!;
-    const g = new Float64Array(ctx.dOut);
-    for (let j = 0; j < ctx.dOut; j++) g[j] = m[j]! / norm[j]!;
+  merge(ctx, a, w, w0) {
+    const { g } = doraScale(ctx, a, w0);
+    const delta = ctx.delta(a);
     eachElement(ctx, (k, j) => {
-      w[k] = g[j]! * v[k]!; // W ← (m/‖V‖) ⊙ (W + ΔW)
+      w[k] = g[j]! * (w[k]! + delta[k]!); // W ← (m/‖V‖) ⊙ (W + ΔW)
     });
     return g;
   },
