@@ -70,7 +70,9 @@ function progressReporter(io: CliIo, tty: boolean, clock: () => number): (p: Dem
         const width = 24;
         const filled = Math.round(frac * width);
         const bar = `${"#".repeat(filled)}${".".repeat(width - filled)}`;
-        const line = `[${bar}] ${pct(frac).padStart(6)} ${epochText} loss ${p.loss.toFixed(4)} ETA ${duration(eta)}`;
+        // the first steps include JIT warm-up, so the ETA is shown from 2% on
+        const etaText = frac < 0.02 ? "--" : duration(eta);
+        const line = `[${bar}] ${pct(frac).padStart(6)} ${epochText} loss ${p.loss.toFixed(4)} ETA ${etaText}`;
         io.stderr(`\r${line.padEnd(96)}`);
         if (p.doneSteps === p.totalSteps) io.stderr("\n");
       }
