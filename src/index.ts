@@ -89,7 +89,7 @@ export {
   runLoraDemo,
   withLora,
 } from "./train/demo.js";
-export { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "./train/export.js";
+export { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "./train/mlp-files.js";
 export { Linear, type LinearOptions } from "./train/linear.js";
 export {
   evaluateClassifier,

@@ -25,6 +25,21 @@ describe("Linear", () => {
     expect(Array.from(h.data)).toEqual([15, 27, 39, 12, 24, 36]);
   });
 
+  it("works in float32 too: output and gradients keep the weight's dtype", () => {
+    const layer = new Linear({
+      weight: { data: new Float32Array([1, 2]), rows: 2, cols: 1 },
+      bias: new Float32Array([0.5]),
+    });
+    const h = layer.forward({ data: new Float32Array([3, 4]), rows: 1, cols: 2 });
+    expect(h.data).toBeInstanceOf(Float32Array);
+    expect(Array.from(h.data)).toEqual([11.5]);
+    const dX = layer.backward({ data: new Float32Array([2]), rows: 1, cols: 1 });
+    expect(dX.data).toBeInstanceOf(Float32Array);
+    expect(Array.from(dX.data)).toEqual([2, 4]);
+    expect(Array.from(layer.weightGrad)).toEqual([6, 8]);
+    expect(layer.weightGrad).toBeInstanceOf(Float32Array);
+  });
+
   it("init draws He-uniform weights in ±√(6/dIn) and a zero bias; clone is deep", () => {
     const layer = Linear.init(24, 10, createRng(1));
     const bound = Math.sqrt(6 / 24);

@@ -10,7 +10,7 @@ import { LoraLinear } from "../../src/lora/layer.js";
 import { createRng } from "../../src/lora/rng.js";
 import { makeSpiralTask } from "../../src/train/data.js";
 import { runLoraDemo, withLora } from "../../src/train/demo.js";
-import { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "../../src/train/export.js";
+import { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "../../src/train/mlp-files.js";
 import { evaluateClassifier, trainClassifier } from "../../src/train/loop.js";
 import { Mlp } from "../../src/train/mlp.js";
 import { expectLoraError } from "../helpers/train-errors.js";
