@@ -57,7 +57,13 @@ export {
   type TensorSpec,
   type TensorToWrite,
 } from "./io/safetensors.js";
-export { gemmReference, loraReference } from "./kernels/reference.js";
+export {
+  gemmReference,
+  type LoraReference,
+  loraErrorBound,
+  loraReference,
+  UNIT_ROUNDOFF,
+} from "./kernels/reference.js";
 export type { AdapterOptions, GivenAdapterOptions, NewAdapterOptions } from "./lora/adapter.js";
 export { type LoraGradients, loraBackward } from "./lora/backward.js";
 export type { WeightLayout } from "./lora/base.js";

@@ -70,3 +70,20 @@ export function loraReference(
   for (let i = 0; i < h.length; i++) h[i] = h[i]! + s * low[i]!;
   return { h, gaugeBase, gaugeLowRank };
 }
+
+/** Unit roundoff (half the machine epsilon) of float32 and float64. */
+export const UNIT_ROUNDOFF = { float32: 2 ** -24, float64: 2 ** -53 } as const;
+
+/**
+ * Elementwise error bound for h = x·W + s·(x·down)·up computed with unit roundoff u, from the reference's
+ * gauges: 2·u·(dIn·gaugeBase + |s|·(dIn + r + 2)·gaugeLowRank) + u·|h| (γ_K·Σ|a||b| with a factor 2 of margin,
+ * plus the rounding of the stored result). Assumes no underflow.
+ */
+export function loraErrorBound(u: number, dIn: number, r: number, s: number, ref: LoraReference): Float64Array {
+  const { h, gaugeBase, gaugeLowRank } = ref;
+  const out = new Float64Array(h.length);
+  for (let i = 0; i < h.length; i++) {
+    out[i] = 2 * u * (dIn * gaugeBase[i]! + Math.abs(s) * (dIn + r + 2) * gaugeLowRank[i]!) + u * Math.abs(h[i]!);
+  }
+  return out;
+}

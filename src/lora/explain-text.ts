@@ -2,6 +2,7 @@
 // scaling, combine. Matrices print like Python lists ([[6.0]]); large ones are cut to their corners.
 
 import type { LoraExplanation } from "./explain.js";
+import { scalingFor } from "./variants.js";
 
 /** Options of renderExplanation. */
 export interface RenderOptions {
@@ -48,9 +49,10 @@ export function renderExplanation(e: LoraExplanation, options: RenderOptions = {
   const N = (v: number) => formatNumber(v, p);
   const { n, dIn, dOut, r } = e.dims;
   const sc = e.scaling;
+  const ruleValue = scalingFor(sc.alpha, r, sc.rule);
   const formulaValue = sc.rule === "rslora" ? `${N(sc.alpha)} / sqrt(${r})` : `${N(sc.alpha)} / ${r}`;
   const scalingLine = sc.overridden
-    ? `s = ${N(sc.value)} (given explicitly; ${sc.formula} would be ${formulaValue})`
+    ? `s = ${N(sc.value)} (given explicitly, instead of ${sc.formula} = ${formulaValue} = ${N(ruleValue)})`
     : `s = ${sc.formula} = ${formulaValue} = ${N(sc.value)}`;
   return [
     `LoRA forward: h = x @ W + s * (x @ B) @ A   (n = ${n}, dIn = ${dIn}, dOut = ${dOut}, r = ${r})`,

@@ -3,6 +3,7 @@
 // (or, with a per-element bound array, when |a − e| ≤ bound[i]).
 
 import { expect } from "vitest";
+import { loraErrorBound } from "../../src/kernels/reference.js";
 
 type Numeric = ArrayLike<number>;
 
@@ -68,11 +69,7 @@ export function expectClose(actual: Numeric, expected: Numeric, opts: CloseOptio
   expect(m, m ?? "").toBeNull();
 }
 
-/**
- * Elementwise error bound of h = x·W + s·(x·down)·up computed in a precision with unit roundoff u:
- * c·u·(dIn·gaugeBase + |s|·(dIn + r)·gaugeLowRank) with c = 2 (STYLE.md §6.3), plus the rounding of the
- * stored result itself (u·|h|).
- */
+/** Bound of h = x·W + s·(x·down)·up from its gauges: see loraErrorBound in src/kernels/reference.ts. */
 export function loraBound(
   u: number,
   dIn: number,
@@ -82,11 +79,8 @@ export function loraBound(
   gaugeLowRank: Numeric,
   h: Numeric,
 ): Float64Array {
-  const out = new Float64Array(h.length);
-  for (let i = 0; i < h.length; i++) {
-    out[i] = 2 * u * (dIn * gaugeBase[i]! + Math.abs(s) * (dIn + r + 2) * gaugeLowRank[i]!) + u * Math.abs(h[i]!);
-  }
-  return out;
+  const f64 = (a: Numeric) => Float64Array.from(a as ArrayLike<number>);
+  return loraErrorBound(u, dIn, r, s, { h: f64(h), gaugeBase: f64(gaugeBase), gaugeLowRank: f64(gaugeLowRank) });
 }
 
 /** Elementwise error bound of a product with inner dimension k: 2·u·k·gauge + u·|c| (stored rounding). */
