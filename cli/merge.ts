@@ -1,6 +1,7 @@
 // `lorakit merge`: writes base + adapter as one merged safetensors file, tensor by tensor.
 
 import { existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { loadAdapter, type MergeDtype, type MergeProgress, mergeAdapterIntoModel } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
@@ -75,6 +76,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const base = requirePath("--base", values.base, "file");
   const adapterPath = requirePath("--adapter", values.adapter, "any");
   if (values.out === undefined) throw new UsageError("--out is required (see 'lorakit merge --help')");
+  if (!existsSync(dirname(resolve(values.out))))
+    throw new UsageError(`--out ${values.out}: folder ${dirname(resolve(values.out))} does not exist`);
   if (values.dtype !== undefined && !DTYPES.includes(values.dtype))
     throw new UsageError(`--dtype must be f32, f16 or bf16, got ${JSON.stringify(values.dtype)}`);
   const adapter = await loadAdapter(adapterPath);

@@ -12,7 +12,7 @@ How the values are made, independently of lorakit:
     indices (corners plus (7919*k mod dIn, 104729*k mod dOut) for k = 1..4).
 
 Usage (from the repository root; needs python3 and numpy only):
-    python3 scripts/make-peft-golden.py            # compare with the committed file, exit 1 on a difference
+    python3 scripts/make-peft-golden.py            # compare with the committed file byte for byte, exit 1 if not equal
     GOLDEN_UPDATE=1 python3 scripts/make-peft-golden.py   # rewrite test/golden/peft-gpt2.json
 The adapter is read from ../shared/fixtures/real/gpt2-tigrinya-lora/ (shared/ a sibling of the repository clone,
 or of its parent folder for a git worktree).
@@ -20,6 +20,7 @@ or of its parent folder for a git worktree).
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 
@@ -90,7 +91,10 @@ def main():
         "formula": "delta = (lora_alpha / r) * (lora_B @ lora_A).T in float64, layout [dIn, dOut]",
         "modules": out,
     }
-    text = json.dumps(doc, indent=1) + "\n"
+    # exponents written as biome formats JSON (1e-5, not 1e-05), so the repository's formatter leaves the file alone
+    # (only in numbers: a digit before the "e", a sign after it)
+    text = re.sub(r"(\d)e([+-])0*(\d)", lambda m: m.group(1) + "e" + m.group(2).replace("+", "") + m.group(3), json.dumps(doc, indent=2))
+    text += "\n"
     if os.environ.get("GOLDEN_UPDATE") == "1":
         with open(OUT, "w") as f:
             f.write(text)
@@ -102,7 +106,7 @@ def main():
     except FileNotFoundError:
         print(f"{OUT} does not exist; run with GOLDEN_UPDATE=1")
         return 1
-    same = json.loads(old)["modules"] == doc["modules"]
+    same = old == text  # byte for byte: regeneration reproduces the committed file
     print("golden file matches" if same else "golden file differs; rerun with GOLDEN_UPDATE=1 if intended")
     return 0 if same else 1
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import struct
 import sys
@@ -81,6 +82,34 @@ def describe(path, root):
     }
 
 
+def to_json(value, indent=0, prefix_len=0):
+    """JSON laid out as the repository's formatter (biome) lays it out, so `biome check` leaves the file alone:
+    objects one key per line, arrays of scalars on one line when they fit in 120 columns, else one item per line."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [
+            f'{pad}  {json.dumps(k, ensure_ascii=False)}: '
+            + to_json(v, indent + 2, indent + 4 + len(json.dumps(k, ensure_ascii=False)))
+            for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        if not any(isinstance(v, (dict, list)) for v in value):
+            inline = "[" + ", ".join(to_json(v) for v in value) + "]"
+            if prefix_len + len(inline) + 1 <= 120:
+                return inline
+        return "[\n" + ",\n".join(pad + "  " + to_json(v, indent + 2, indent + 2) for v in value) + "\n" + pad + "]"
+    text = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        # biome writes exponents without "+" and leading zeros: 1e-05 → 1e-5, 1e+20 → 1e20
+        text = re.sub(r"e([+-])0*(\d)", lambda m: "e" + m.group(1).replace("+", "") + m.group(2), text)
+    return text
+
+
 def local_name(entry):
     stem = os.path.splitext(os.path.basename(entry["path"]))[0]
     if len(entry["tensors"]) == 1:
@@ -112,7 +141,7 @@ def main():
         "numpy": np.__version__,
         "files": files,
     }
-    text = json.dumps(golden, indent=1, ensure_ascii=False) + "\n"
+    text = to_json(golden) + "\n"
     if os.path.exists(OUT) and open(OUT, encoding="utf-8").read() != text and os.environ.get("GOLDEN_UPDATE") != "1":
         raise SystemExit(f"{OUT} differs; set GOLDEN_UPDATE=1 to overwrite it")
     os.makedirs(os.path.dirname(OUT), exist_ok=True)

@@ -24,7 +24,7 @@ const ADAPTER_DTYPES: readonly string[] = ["F32", "F16", "BF16"];
 export interface PeftModuleAdapter {
   /** Module path without the "base_model.model." prefix, e.g. "transformer.h.0.attn.c_attn". */
   modulePath: string;
-  /** "linear" (lora_A/lora_B) or "embedding" (lora_embedding_A/B). */
+  /** "linear" (a Linear or Conv1D layer) or "embedding" (an embedding table); see peft-keys.ts for the keys. */
   kind: "linear" | "embedding";
   /** [dIn, r], applied first. */
   down: Matrix<Float32Array>;
@@ -127,8 +127,8 @@ interface Parts {
 
 /**
  * Loads a PEFT LoRA adapter from its two files.
- * Per module: down = lora_Aᵀ [dIn, r], up = lora_Bᵀ [r, dOut], r from the shapes (must equal the config's r or
- * its rank_pattern entry), scaling from lora_alpha (alpha_pattern) and use_rslora.
+ * Per module: down [dIn, r] and up [r, dOut] (PEFT stores their transposes, see peft-keys.ts), r from the shapes
+ * (must equal the config's r or its rank_pattern entry), scaling from lora_alpha (alpha_pattern) and use_rslora.
  * @param files {config: adapter_config.json text or object, weights: adapter_model.safetensors bytes}
  * @throws {ConfigError} invalid config ("invalid_config")
  * @throws {AdapterFormatError} "unsupported_format" (MLX, LFS pointer, pickle), "missing_tensor",

@@ -149,7 +149,7 @@ function checkModule(m: PeftModuleAdapter): void {
 
 /**
  * Writes per-module adapters as PEFT's adapter_config.json and adapter_model.safetensors.
- * Keys: base_model.model.<module>.lora_A.weight [r, dIn] = downᵀ and .lora_B.weight [dOut, r] = upᵀ (embeddings:
+ * Keys and layouts as PEFT writes them (peft-keys.ts): downᵀ [r, dIn] and upᵀ [dOut, r] per module (embeddings:
  * lora_embedding_A/B, DoRA: lora_magnitude_vector), each in the module's dtype. Ranks or alphas that differ from
  * config.r / lora_alpha (and its patterns) are written as exact rank_pattern / alpha_pattern entries.
  * @param config a PeftConfig (from loadPeftAdapter) or a config object such as {"peft_type": "LORA", "r": 8}

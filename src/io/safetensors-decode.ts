@@ -9,25 +9,8 @@ import type { SafetensorsDtype } from "./safetensors-header.js";
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** dtypes that toFloat32 / toFloat64 can decode. */
-export const DECODABLE_DTYPES: readonly SafetensorsDtype[] = Object.freeze([
-  "F32",
-  "F16",
-  "BF16",
-  "F64",
-  "BOOL",
-  "U8",
-  "I8",
-  "I16",
-  "U16",
-  "I32",
-  "U32",
-  "I64",
-  "U64",
-]);
-
 // Element size in bytes of each decodable dtype.
-const DTYPE_BYTES: Partial<Record<SafetensorsDtype, number>> = {
+const DTYPE_BYTES: Readonly<Partial<Record<SafetensorsDtype, number>>> = {
   F32: 4,
   F16: 2,
   BF16: 2,
@@ -42,6 +25,11 @@ const DTYPE_BYTES: Partial<Record<SafetensorsDtype, number>> = {
   I64: 8,
   U64: 8,
 };
+
+/** dtypes that toFloat32 / toFloat64 can decode. */
+export const DECODABLE_DTYPES: readonly SafetensorsDtype[] = Object.freeze(
+  Object.keys(DTYPE_BYTES) as SafetensorsDtype[],
+);
 
 type View = ArrayLike<number> | ArrayLike<bigint>;
 
@@ -133,7 +121,9 @@ export function decodeToFloat32(
       return new Float32Array(copyBytes(bytes));
     case "F64": {
       const a = aligned(bytes, 8);
-      return Float32Array.from(new Float64Array(a.buffer, a.offset, a.length));
+      const out = new Float32Array(a.length);
+      out.set(new Float64Array(a.buffer, a.offset, a.length)); // converts natively, rounding to nearest
+      return out;
     }
     case "F16": {
       const a = aligned(bytes, 2);
@@ -165,7 +155,10 @@ export function decodeToFloat64(
     return new Float64Array(copyBytes(bytes));
   }
   if (dtype === "F32" || dtype === "F16" || dtype === "BF16") {
-    return Float64Array.from(decodeToFloat32(bytes, dtype, name, op));
+    const f32 = decodeToFloat32(bytes, dtype, name, op);
+    const out = new Float64Array(f32.length);
+    out.set(f32);
+    return out;
   }
   return toNumbers(numericView(dtype, bytes)!, new Float64Array(bytes.length / size)) as Float64Array;
 }

@@ -41,6 +41,19 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
     expect(err.details.isLfsPointer).toBe(true);
   });
 
+  it("header_too_large names zip archives and pickles too", () => {
+    const zip = new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x14, 0, 0, 0, 0, 0]);
+    expect(caught(() => parseSafetensors(zip)).message).toMatch(
+      /exceeds the limit of 100000000 bytes \(the input is a zip archive, as torch\.save writes for \.bin\/\.pt files; lorakit reads only safetensors\)$/,
+    );
+    const pickle = new Uint8Array([0x80, 0x02, 0x63, 0x63, 0x63, 0x63, 0x63, 0x63, 0x2e]);
+    const err = caught(() => parseSafetensors(pickle));
+    expect(err.code).toBe("header_too_large");
+    expect(err.message).toMatch(
+      /\(the input looks like a Python pickle; lorakit never unpickles, convert it to safetensors\)$/,
+    );
+  });
+
   it("invalid_header_length (rule 3)", () => {
     const err = caught(() => parseSafetensors(rawSafetensors("{}", 0, { headerLength: 100n })));
     expect(err.code).toBe("invalid_header_length");
@@ -76,15 +89,15 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
         /tensor "x" has shape \[1\.5\], expected an array of safe non-negative integers/,
       ],
       ['{"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}', /tensor "x" has shape \[-1\]/],
-      ['{"x": {"dtype": "F32", "shape": [-0], "data_offsets": [0, 4]}}', /tensor "x" has shape \[0\]/],
+      ['{"x": {"dtype": "F32", "shape": [-0], "data_offsets": [0, 4]}}', /tensor "x" has shape \[-0\]/],
       [
         '{"x": {"dtype": "F32", "shape": [9007199254740993], "data_offsets": [0, 4]}}',
         /tensor "x" has shape \[9007199254740992\]/,
       ],
       ['{"x": {"dtype": "F32", "shape": "1", "data_offsets": [0, 4]}}', /tensor "x" has shape a string "1"/],
       ['{"x": {"dtype": "F32", "shape": []}}', /tensor "x" has data_offsets missing, expected \[BEGIN, END\]/],
-      ['{"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4, 8]}}', /tensor "x" has data_offsets \[0,4,8\]/],
-      ['{"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4.5]}}', /tensor "x" has data_offsets \[0,4\.5\]/],
+      ['{"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4, 8]}}', /tensor "x" has data_offsets \[0, 4, 8\]/],
+      ['{"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4.5]}}', /tensor "x" has data_offsets \[0, 4\.5\]/],
       ['{"__metadata__": {"a": 1}}', /^parseSafetensors: __metadata__\["a"\] is 1, expected a string$/],
       [
         '{"__metadata__": ["a"]}',
@@ -96,6 +109,15 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
         /tensor name "\\ud800" is not valid Unicode/,
       ],
     ];
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    cases.push(
+      [`{"x": {"dtype": "F32", "shape": ${deep}, "data_offsets": [0, 4]}}`, /tensor "x" has shape \[\[…\]\], expected/],
+      [
+        `{"x": {"dtype": "F32", "shape": [${"1,".repeat(1000)}"a"], "data_offsets": [0, 4]}}`,
+        /shape \[1, 1, 1, 1, 1, 1, 1, 1, … \(1001 items\)\], expected/,
+      ],
+      [`{"x": {"dtype": "F32", "shape": [], "data_offsets": [{}, null]}}`, /data_offsets \[\{…\}, null\], expected/],
+    );
     for (const [header, message] of cases) {
       const err = caught(() => parseSafetensors(rawSafetensors(header, 4)));
       expect(err.code, header).toBe("invalid_header_deserialization");

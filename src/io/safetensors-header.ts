@@ -95,6 +95,20 @@ function startsWithAscii(bytes: Uint8Array, s: string): boolean {
   return true;
 }
 
+/** Names what the input is when its first bytes show it is not safetensors at all ("" when unknown). */
+function notSafetensorsHint(prefix: Uint8Array): string {
+  if (startsWithAscii(prefix, LFS_MAGIC)) {
+    return " (the input is a Git LFS pointer, not weights: fetch the real file with `git lfs pull`)";
+  }
+  if (startsWithAscii(prefix, "PK\x03\x04")) {
+    return " (the input is a zip archive, as torch.save writes for .bin/.pt files; lorakit reads only safetensors)";
+  }
+  if (prefix[0] === 0x80 && prefix[1]! >= 2 && prefix[1]! <= 5) {
+    return " (the input looks like a Python pickle; lorakit never unpickles, convert it to safetensors)";
+  }
+  return "";
+}
+
 /**
  * Rules 1–3: reads N from the first 8 bytes and checks it against the limit and the total input length.
  * Returns N. `prefix` needs only its first 8 bytes; `totalLength` is the length of the whole file.
@@ -110,13 +124,11 @@ export function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: num
   }
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) {
-    const hint = startsWithAscii(prefix, LFS_MAGIC)
-      ? " (the input is a Git LFS pointer, not weights: fetch the real file with `git lfs pull`)"
-      : "";
+    const hint = notSafetensorsHint(prefix);
     throw new SafetensorsError(
       "header_too_large",
       `${op}: header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes${hint}`,
-      { headerLength: n.toString(), limit: MAX_HEADER_BYTES, isLfsPointer: hint !== "" },
+      { headerLength: n.toString(), limit: MAX_HEADER_BYTES, isLfsPointer: startsWithAscii(prefix, LFS_MAGIC) },
     );
   }
   const headerLength = Number(n);
@@ -139,6 +151,18 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return "an array";
   if (typeof v === "string") return `a string ${JSON.stringify(v.length > 24 ? `${v.slice(0, 24)}…` : v)}`;
   return typeof v === "number" ? String(v) : `a ${typeof v}`;
+}
+
+/** A short, non-recursive rendering of an array from the header (it may be huge or deeply nested). */
+function preview(a: unknown[]): string {
+  const item = (x: unknown): string => {
+    if (typeof x === "number") return Object.is(x, -0) ? "-0" : String(x);
+    if (Array.isArray(x)) return "[…]";
+    if (typeof x === "string") return JSON.stringify(x.length > 12 ? `${x.slice(0, 12)}…` : x);
+    if (x !== null && typeof x === "object") return "{…}";
+    return String(x);
+  };
+  return `[${a.slice(0, 8).map(item).join(", ")}${a.length > 8 ? `, … (${a.length} items)` : ""}]`;
 }
 
 function isIndex(v: unknown): v is number {
@@ -173,15 +197,14 @@ function readEntry(op: string, name: string, raw: unknown): TensorInfo {
   }
   const shape = Object.hasOwn(e, "shape") ? e.shape : undefined;
   if (!Array.isArray(shape) || !shape.every(isIndex)) {
-    const got = shape === undefined ? "missing" : Array.isArray(shape) ? JSON.stringify(shape) : describe(shape);
+    const got = shape === undefined ? "missing" : Array.isArray(shape) ? preview(shape) : describe(shape);
     throw badHeader(op, `tensor ${quote(name)} has shape ${got}, expected an array of safe non-negative integers`, {
       name,
     });
   }
   const offsets = Object.hasOwn(e, "data_offsets") ? e.data_offsets : undefined;
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
-    const got =
-      offsets === undefined ? "missing" : Array.isArray(offsets) ? JSON.stringify(offsets) : describe(offsets);
+    const got = offsets === undefined ? "missing" : Array.isArray(offsets) ? preview(offsets) : describe(offsets);
     throw badHeader(
       op,
       `tensor ${quote(name)} has data_offsets ${got}, expected [BEGIN, END] as two safe non-negative integers`,

@@ -63,6 +63,25 @@ export interface MergeableAdapter {
 
 const OP = "mergeAdapterIntoModel";
 
+// As PEFT's safe_merge: a merged weight with NaN or ±Inf aborts the merge (the temporary file is removed).
+function requireFiniteMerge(name: string, module: string, data: Float32Array, shape: readonly number[]): void {
+  let bad = 0;
+  let first = -1;
+  for (let k = 0; k < data.length; k++) {
+    if (!Number.isFinite(data[k]!)) {
+      bad++;
+      if (first < 0) first = k;
+    }
+  }
+  if (bad === 0) return;
+  const cols = shape[1] ?? 1;
+  throw new ArgumentError(
+    "non_finite",
+    `${OP}: merged weight "${name}" has ${bad} non-finite values (first at [${Math.floor(first / cols)}, ${first % cols}]); the adapter for module "${module}" seems broken and no output was written`,
+    { name, module, count: bad, first },
+  );
+}
+
 interface Plan {
   modules: Map<string, PeftModuleAdapter>; // base tensor name → module
   replaced: Map<string, SavedTensor>; // base tensor name → replacement
@@ -138,6 +157,7 @@ function planMerge(tensors: Map<string, TensorInfo>, adapter: MergeableAdapter):
  * @param basePath the base model .safetensors file   @param adapter from loadPeftAdapter / loadMlxAdapter
  * @throws {AdapterFormatError} "missing_tensor" when a module has no base tensor (before writing anything)
  * @throws {ShapeError} "shape_mismatch" when a base tensor has the wrong shape (before writing anything)
+ * @throws {ArgumentError} "non_finite" when a merged weight has NaN or ±Inf (the output is not written)
  * @example await mergeAdapterIntoModel("model.safetensors", adapter, { out: "merged.safetensors", dtype: "f16" })
  */
 export async function mergeAdapterIntoModel(
@@ -175,7 +195,10 @@ export async function mergeAdapterIntoModel(
         let action: MergeProgress["action"];
         if (m !== undefined || saved !== undefined || spec.dtype !== src.dtype) {
           const data = saved !== undefined ? saved.data : await base.readFloat32(spec.name);
-          if (m !== undefined) mergeModuleInto(data, m, baseIsTransposed(m.kind, m.fanInFanOut));
+          if (m !== undefined) {
+            mergeModuleInto(data, m, baseIsTransposed(m.kind, m.fanInFanOut));
+            requireFiniteMerge(spec.name, m.modulePath, data, src.shape);
+          }
           peak = Math.max(peak, data.byteLength);
           bytes = encodeTensorData({ dtype: spec.dtype, shape: spec.shape, data }, spec.name, OP);
           action = m !== undefined ? "merged" : saved !== undefined ? "replaced" : "cast";

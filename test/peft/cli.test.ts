@@ -125,6 +125,10 @@ describe("lorakit merge", () => {
     expectInputError(["merge", "--base", basePath, "--out", out], /--adapter is required/);
     expectInputError(["merge", "--base", basePath, "--adapter", adapterDir], /--out is required/);
     expectInputError(
+      ["merge", "--base", basePath, "--adapter", adapterDir, "--out", join(dir, "no-such-dir", "m.safetensors")],
+      /--out .*m\.safetensors: folder .*no-such-dir does not exist$/,
+    );
+    expectInputError(
       ["merge", "--base", basePath, "--adapter", adapterDir, "--out", out, "--dtype", "f8"],
       /--dtype must be f32, f16 or bf16, got "f8"$/,
     );

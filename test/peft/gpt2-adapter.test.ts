@@ -1,15 +1,20 @@
 // The real GPT-2 adapter (fan_in_fan_out, r = 8, lora_alpha = 32) against golden ΔW values made independently by
 // scripts/make-peft-golden.py (numpy, float64). Skipped when ../shared/fixtures/real is not present.
 
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
-import { gemmReference } from "../../src/kernels/reference.js";
+import { baseIsTransposed } from "../../src/io/peft-keys.js";
+import { gemmReference, loraReference } from "../../src/kernels/reference.js";
 import { gemm } from "../../src/kernels/select.js";
+import { lowRankForward } from "../../src/lora/forward.js";
 import { loadPeftAdapterDir } from "../../src/node/adapter-files.js";
-import { gemmBound, U_F32 } from "../helpers/close.js";
+import { mergeModuleInto } from "../../src/node/merge-tensor.js";
+import { expectClose, gemmBound, loraBound, U_F32 } from "../helpers/close.js";
 import { REAL_FIXTURES, REPO_ROOT } from "./shared.js";
+import { randomArray, rng } from "./synthetic.js";
 
 interface GoldenModule {
   module: string;
@@ -23,6 +28,7 @@ interface GoldenModule {
   samples: { i: number; j: number; value: number }[];
 }
 const golden = JSON.parse(readFileSync(join(REPO_ROOT, "test/golden/peft-gpt2.json"), "utf8")) as {
+  adapterSha256: string;
   modules: GoldenModule[];
 };
 
@@ -31,6 +37,13 @@ describe.skipIf(REAL_FIXTURES === null)("real GPT-2 PEFT adapter", () => {
   const adapter = loadPeftAdapter({
     config: readFileSync(join(dir, "adapter_config.json"), "utf8"),
     weights: readFileSync(join(dir, "adapter_model.safetensors")),
+  });
+
+  it("the golden values were made from this very file", () => {
+    const sha = createHash("sha256")
+      .update(readFileSync(join(dir, "adapter_model.safetensors")))
+      .digest("hex");
+    expect(sha).toBe(golden.adapterSha256);
   });
 
   it("loads 36 modules with r = 8, scaling 4, fan_in_fan_out, F32, no warnings", () => {
@@ -147,6 +160,26 @@ describe.skipIf(REAL_FIXTURES === null)("real GPT-2 PEFT adapter", () => {
         expect(Math.abs(dw[k]! - s.value)).toBeLessThanOrEqual(bound);
       }
     }
+  });
+
+  it("merged c_attn (Conv1D [768, 2304]) gives the unmerged forward x·W + s·(x·down)·up within the float32 bound", () => {
+    const m = adapter.modules.find((x) => x.modulePath === "transformer.h.3.attn.c_attn")!;
+    const [dIn, dOut, n] = [768, 2304, 4];
+    const next = rng(5);
+    const W = randomArray(dIn * dOut, next, 0.1);
+    const merged = mergeModuleInto(Float32Array.from(W), m, baseIsTransposed("linear", true));
+    const x = { data: randomArray(n * dIn, next), rows: n, cols: dIn };
+    const zero = {
+      down: { data: new Float32Array(dIn), rows: dIn, cols: 1 },
+      up: { data: new Float32Array(dOut), rows: 1, cols: dOut },
+      scaling: 0,
+    };
+    const hMerged = lowRankForward(x, { data: merged, rows: dIn, cols: dOut }, zero);
+    const hUnmerged = lowRankForward(x, { data: W, rows: dIn, cols: dOut }, m);
+    const ref = loraReference(x.data, W, m.down.data, m.up.data, m.scaling, n, dIn, dOut, m.r);
+    const bound = loraBound(U_F32, dIn, m.r, m.scaling, ref.gaugeBase, ref.gaugeLowRank, ref.h);
+    expectClose(hMerged.data, ref.h, { bound, shape: [n, dOut] });
+    expectClose(hUnmerged.data, ref.h, { bound, shape: [n, dOut] });
   });
 
   it("loadPeftAdapterDir reads the same adapter from its folder", async () => {

@@ -8,11 +8,11 @@ import { describe, expect, it } from "vitest";
 import { LoraError } from "../../src/errors.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { parseSafetensors, serializeSafetensors } from "../../src/io/safetensors.js";
-import { loraReference } from "../../src/kernels/reference.js";
+import { gemmReference, loraReference } from "../../src/kernels/reference.js";
 import { lowRankForward } from "../../src/lora/forward.js";
 import type { Matrix } from "../../src/matrix.js";
 import { type MergeProgress, mergeAdapterIntoModel } from "../../src/node/merge.js";
-import { expectClose, loraBound, U_F32 } from "../helpers/close.js";
+import { expectClose, gemmBound, loraBound, U_F32 } from "../helpers/close.js";
 import { adapterBytes, GPT2_CONFIG, gpt2BaseBytes, gpt2Modules, randomArray, rng } from "./synthetic.js";
 
 const LAYERS = 2;
@@ -154,6 +154,20 @@ describe("mergeAdapterIntoModel on a GPT-2-shaped base (Conv1D [dIn, dOut], fan_
     );
   });
 
+  it("non_finite: a merged weight with Inf aborts the merge and leaves no file", async () => {
+    const out = join(dir, "inf.safetensors");
+    const huge = loadPeftAdapter({ config: GPT2_CONFIG, weights: adapterBytes(gpt2Modules(LAYERS, D, R)) });
+    const m = huge.modules[2]!;
+    m.up.data.fill(3e38);
+    m.down.data.fill(3e38);
+    const e = await loraError(() => mergeAdapterIntoModel(basePath, huge, { out }), "non_finite");
+    expect(e.message).toMatch(
+      /merged weight "h\.0\.mlp\.c_proj\.weight" has 256 non-finite values \(first at \[0, 0\]\); the adapter for module "transformer\.h\.0\.mlp\.c_proj" seems broken and no output was written/,
+    );
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
   it("invalid_argument: an unknown output dtype", async () => {
     const e = await loraError(
       () => mergeAdapterIntoModel(basePath, adapter, { out: join(dir, "x.safetensors"), dtype: "f8" as never }),
@@ -200,5 +214,58 @@ describe("mergeAdapterIntoModel on nn.Linear weights [dOut, dIn], with DoRA", ()
     const got = parseSafetensors(readFileSync(out)).toFloat32("model.layers.0.q_proj.weight");
     // float32 error: (r + 2)·u in V, about dIn·u in the norm, 2·u for the scale and store (≈ 12u here); 64u margin
     expectClose(got, expected, { rtol: 64 * U_F32, atol: 64 * U_F32 });
+  });
+});
+
+describe("mergeAdapterIntoModel with an embedding LoRA and modules_to_save", () => {
+  it("embedding tables [numEmbeddings, dim] get W + s·down·up; modules_to_save tensors replace the base ones", async () => {
+    const dir = tmp();
+    const next = rng(21);
+    const [V, Dm, r] = [11, 8, 3];
+    const wte = randomArray(V * Dm, next);
+    const basePath = join(dir, "model.safetensors");
+    writeFileSync(
+      basePath,
+      serializeSafetensors({
+        "transformer.wte.weight": { dtype: "F32", shape: [V, Dm], data: wte },
+        "classifier.weight": { dtype: "F32", shape: [2, Dm], data: randomArray(2 * Dm, next) },
+      }),
+    );
+    const head = randomArray(2 * Dm, next);
+    const weights = serializeSafetensors({
+      "base_model.model.transformer.wte.lora_embedding_A": {
+        dtype: "F32",
+        shape: [r, V],
+        data: randomArray(r * V, next),
+      },
+      "base_model.model.transformer.wte.lora_embedding_B": {
+        dtype: "F32",
+        shape: [Dm, r],
+        data: randomArray(Dm * r, next),
+      },
+      "base_model.model.classifier.weight": { dtype: "F32", shape: [2, Dm], data: head },
+    });
+    const adapter = loadPeftAdapter({
+      config: { peft_type: "LORA", r, lora_alpha: 6, modules_to_save: ["classifier"] },
+      weights,
+    });
+    const m = adapter.modules[0]!;
+    expect([m.kind, m.down.rows, m.down.cols, m.up.rows, m.up.cols]).toEqual(["embedding", V, r, r, Dm]);
+    const out = join(dir, "merged.safetensors");
+    const summary = await mergeAdapterIntoModel(basePath, adapter, { out });
+    expect(summary.replaced).toEqual(["classifier.weight"]);
+    const merged = parseSafetensors(readFileSync(out));
+    expect(Buffer.from(merged.bytes("classifier.weight")).equals(Buffer.from(head.buffer))).toBe(true);
+    const ref = new Float64Array(V * Dm);
+    const gauge = new Float64Array(V * Dm);
+    gemmReference(ref, gauge, m.down.data, m.up.data, V, r, Dm);
+    const expected = ref.map((v, k) => wte[k]! + m.scaling * v);
+    const bound = gemmBound(
+      U_F32,
+      r + 1,
+      gauge.map((g, k) => Math.abs(wte[k]!) + m.scaling * g),
+      expected,
+    );
+    expectClose(merged.toFloat32("transformer.wte.weight"), expected, { bound, shape: [V, Dm] });
   });
 });

@@ -57,6 +57,17 @@ function locate(f: GoldenFile): string | undefined {
   return hasShared ? join(sharedReal, f.path) : undefined;
 }
 
+describe("a real Git LFS pointer", () => {
+  const lfs = join(sharedReal, "ESM2-bindingsites", "adapter_model.bin");
+  it.skipIf(!existsSync(lfs))("is reported as a Git LFS pointer, not weights", () => {
+    const bytes = readFileSync(lfs);
+    expect(() => parseSafetensors(bytes)).toThrow(
+      /^parseSafetensors: header length \d+ exceeds the limit of 100000000 bytes \(the input is a Git LFS pointer, not weights/,
+    );
+    expect(() => parseSafetensors(bytes)).toThrow(expect.objectContaining({ code: "header_too_large" }));
+  });
+});
+
 describe("real safetensors files match the independent reader", () => {
   it("the golden file lists every real file (15 files, 110 tensors)", () => {
     expect(golden.files.length).toBe(15);
