@@ -95,7 +95,6 @@ export {
   runLoraDemo,
   withLora,
 } from "./train/demo.js";
-export { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "./train/mlp-files.js";
 export { Linear, type LinearOptions } from "./train/linear.js";
 export {
   evaluateClassifier,
@@ -106,6 +105,7 @@ export {
 } from "./train/loop.js";
 export { argmaxRows, type LossResult, meanSquaredError, softmaxCrossEntropy } from "./train/loss.js";
 export { Mlp, type MlpInitOptions } from "./train/mlp.js";
+export { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "./train/mlp-files.js";
 export type { Module, ParamRole, TrainParam } from "./train/module.js";
 export { AdamW, type AdamWOptions, clipGradNorm, cosineFactor } from "./train/optim.js";
 export { lossCurveSvg, type PlotOptions, type PlotSeries } from "./train/plot.js";

@@ -10,8 +10,8 @@ import { deriveSeed } from "../../src/index.js";
 import { loadPeftAdapterDir } from "../../src/node/index.js";
 import { makeSpiralTask } from "../../src/train/data.js";
 import { DEMO_CONFIG } from "../../src/train/demo.js";
-import { applyLoraModules, mlpFromSafetensors } from "../../src/train/mlp-files.js";
 import { evaluateClassifier } from "../../src/train/loop.js";
+import { applyLoraModules, mlpFromSafetensors } from "../../src/train/mlp-files.js";
 
 const BIN = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "lorakit-train-"));

@@ -10,9 +10,9 @@ import { LoraLinear } from "../../src/lora/layer.js";
 import { createRng } from "../../src/lora/rng.js";
 import { makeSpiralTask } from "../../src/train/data.js";
 import { runLoraDemo, withLora } from "../../src/train/demo.js";
-import { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "../../src/train/mlp-files.js";
 import { evaluateClassifier, trainClassifier } from "../../src/train/loop.js";
 import { Mlp } from "../../src/train/mlp.js";
+import { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "../../src/train/mlp-files.js";
 import { expectLoraError } from "../helpers/train-errors.js";
 
 const task = makeSpiralTask({ seed: 3, dIn: 8, turns: 1, nTrain: 384, nTest: 256 });
