@@ -13,9 +13,9 @@ import { Mlp } from "./mlp.js";
 import { deriveSeed } from "./shuffle.js";
 
 /** The fixed task and hyperparameters of the demonstration (see docs/training.md for why they are fair). */
-export const DEMO_CONFIG = {
-  task: { dIn: 16, classes: 3, turns: 2, nTrain: 2048, nTest: 1024, tiltDegrees: 60, noise: 0.05 },
-  hidden: [128, 128],
+export const DEMO_CONFIG = Object.freeze({
+  task: Object.freeze({ dIn: 16, classes: 3, turns: 2, nTrain: 2048, nTest: 1024, tiltDegrees: 60, noise: 0.05 }),
+  hidden: Object.freeze([128, 128]),
   activation: "relu",
   batchSize: 64,
   clipNorm: 1,
@@ -25,7 +25,7 @@ export const DEMO_CONFIG = {
   /** lora_alpha = alphaPerRank·r, so scaling = alpha / r = 2 at every rank. */
   alphaPerRank: 2,
   adapterName: "default",
-} as const;
+} as const);
 
 /** Options of runLoraDemo. */
 export interface DemoOptions {
