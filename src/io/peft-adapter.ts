@@ -180,8 +180,15 @@ function addPart(groups: Map<string, Parts>, modulePath: string, role: PeftTenso
         { module: modulePath, name },
       );
     g.kind = kind;
-    if (role === "down" || role === "embeddingDown") g.down = name;
-    else g.up = name;
+    const slot = role === "down" || role === "embeddingDown" ? "down" : "up";
+    const prev = g[slot];
+    if (prev !== undefined)
+      throw new AdapterFormatError(
+        "unexpected_tensor",
+        `${OP}: module "${modulePath}" has two ${slot} factors, "${prev}" and "${name}" (one adapter per file; adapter names differ?)`,
+        { module: modulePath, name },
+      );
+    g[slot] = name;
   }
 }
 

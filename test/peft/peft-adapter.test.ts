@@ -211,6 +211,39 @@ describe("loadPeftAdapter errors (one per code)", () => {
     expect(e2.message).toMatch(/is a DoRA magnitude but the config has use_dora false/);
   });
 
+  it("unexpected_tensor: two adapters' factors for one module (in-memory keys with different adapter names)", async () => {
+    const z = (shape: number[]) => ({ dtype: "F32" as const, shape, data: new Float32Array(shape[0]! * shape[1]!) });
+    const weights = serializeSafetensors({
+      "base_model.model.m.lora_A.default.weight": z([1, 2]),
+      "base_model.model.m.lora_A.other.weight": z([1, 2]),
+      "base_model.model.m.lora_B.default.weight": z([2, 1]),
+    });
+    const e = await loraError(
+      () => loadPeftAdapter({ config: { peft_type: "LORA", r: 1 }, weights }),
+      "unexpected_tensor",
+    );
+    expect(e.message).toMatch(
+      /module "m" has two down factors, ".*default\.weight" and ".*other\.weight" \(one adapter per file/,
+    );
+  });
+
+  it("accepts in-memory keys with the adapter name, and saved biases with bias 'all'", () => {
+    const weights = serializeSafetensors({
+      "base_model.model.m.lora_A.default.weight": { dtype: "F32", shape: [1, 2], data: Float32Array.from([1, 2]) },
+      "base_model.model.m.lora_B.default.weight": { dtype: "F32", shape: [2, 1], data: Float32Array.from([3, 4]) },
+      "base_model.model.m.bias": { dtype: "F32", shape: [2], data: Float32Array.from([5, 6]) },
+    });
+    const a = loadPeftAdapter({ config: { peft_type: "LORA", r: 1, bias: "all" }, weights });
+    expect(a.modules[0]!.modulePath).toBe("m");
+    expect([...a.modulesToSave.keys()]).toEqual(["m.bias"]);
+    const saved = parseSafetensors(savePeftAdapter(a.modules, a.config, { modulesToSave: a.modulesToSave }).weights);
+    expect(saved.names().sort()).toEqual([
+      "base_model.model.m.bias",
+      "base_model.model.m.lora_A.weight",
+      "base_model.model.m.lora_B.weight",
+    ]);
+  });
+
   it("unsupported_dtype: integer factors", async () => {
     const weights = serializeSafetensors({
       "base_model.model.m.lora_A.weight": { dtype: "I32", shape: [1, 1], data: new Int32Array(1) },
