@@ -5,66 +5,18 @@
 // weight array and merges into it in place. Every public method validates before it changes any state.
 
 import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
-import type { FloatArray, Matrix, TensorLike } from "../matrix.js";
-import { dtypeName } from "../matrix.js";
+import { dtypeName, type FloatArray, type Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import { type AdapterOptions, type AdapterRecord, createAdapter } from "./adapter.js";
-import {
-  alloc,
-  type BaseWeight,
-  baseGradInput,
-  baseProduct,
-  checkMatrix,
-  variantContext,
-  type WeightLayout,
-} from "./base.js";
+import { alloc, type BaseWeight, baseGradInput, baseProduct, variantContext, type WeightLayout } from "./base.js";
 import { type Combination, combineAdapters } from "./combine.js";
 import { dropout, dropoutBackward } from "./dropout.js";
+import type { AdapterInfo, LoraLinearOptions, MergeReport, Parameter } from "./layer-types.js";
+import { checkRows, readLayerBase } from "./layer-types.js";
 import { requireAllFinite } from "./merge.js";
 import { addGroups, groupRows } from "./mixed.js";
-import { readOperand } from "./operand.js";
 
-/** Options of the LoraLinear constructor. */
-export interface LoraLinearOptions {
-  /** The frozen base weight: [dIn, dOut] ("in_out", default) or [dOut, dIn] ("out_in"). Held, not copied. */
-  weight: Matrix | TensorLike;
-  /** [dOut], same dtype as weight. */
-  bias?: FloatArray;
-  layout?: WeightLayout;
-  /** Base seed for adapters created without their own seed. Default 0. */
-  seed?: number;
-  /** Keep a copy of the weight at the first merge and restore it bit for bit when everything is unmerged. */
-  exactUnmerge?: boolean;
-  /** Receives soft warnings (merging twice, unmerging nothing). Warnings are also returned by merge/unmerge. */
-  logger?: (message: string) => void;
-}
-
-/** What adapter(name) reports; down, up and magnitude are the live arrays. */
-export interface AdapterInfo {
-  name: string;
-  r: number;
-  alpha: number;
-  scaling: number;
-  down: Matrix;
-  up: Matrix;
-  magnitude?: FloatArray;
-  useDora: boolean;
-  dropout: number;
-}
-
-/** One trainable array and its gradient accumulator (both live). */
-export interface Parameter {
-  adapter: string;
-  role: "down" | "up" | "magnitude";
-  value: FloatArray;
-  grad: FloatArray;
-}
-
-/** Result of merge/unmerge: which adapters changed and the soft warnings. */
-export interface MergeReport {
-  adapters: string[];
-  warnings: string[];
-}
+export type { AdapterInfo, LoraLinearOptions, MergeReport, Parameter } from "./layer-types.js";
 
 interface Branch {
   rec: AdapterRecord;
@@ -93,53 +45,13 @@ export class LoraLinear {
   private isTraining = false;
 
   constructor(options: LoraLinearOptions) {
-    const op = "LoraLinear";
-    const layout = options?.layout ?? "in_out";
-    if (layout !== "in_out" && layout !== "out_in") {
-      throw new ArgumentError(
-        "invalid_argument",
-        `${op}: layout is ${JSON.stringify(layout)}, expected "in_out" or "out_in"`,
-        {
-          name: "layout",
-        },
-      );
-    }
-    const w = readOperand(op, "weight", options?.weight);
-    if (w.form === "nested") {
-      throw new ArgumentError(
-        "invalid_argument",
-        `${op}: weight must be a typed {data, rows, cols} or {data, dims}, not a nested array`,
-        {
-          name: "weight",
-        },
-      );
-    }
-    const [dIn, dOut] = layout === "in_out" ? [w.rows, w.cols] : [w.cols, w.rows];
-    if (options.bias !== undefined) {
-      const b = options.bias;
-      if (!(b instanceof Float32Array || b instanceof Float64Array) || b.constructor !== w.data.constructor) {
-        throw new ArgumentError("dtype_mismatch", `${op}: bias must be a ${w.data.constructor.name} like the weight`, {
-          name: "bias",
-        });
-      }
-      if (b.length !== dOut) {
-        throw new ShapeError(
-          "shape_mismatch",
-          `${op}: bias has shape [${b.length}], expected [${dOut}] (dOut of weight ${fmtShape([w.rows, w.cols])}, layout "${layout}")`,
-          {
-            name: "bias",
-            shape: [b.length],
-            expected: [dOut],
-          },
-        );
-      }
-    }
-    this.dIn = dIn;
-    this.dOut = dOut;
-    this.layout = layout;
-    this.dtype = dtypeName(w.data);
-    this.bias = options.bias;
-    this.base = { data: w.data, dIn, dOut, layout };
+    const { base, bias } = readLayerBase("LoraLinear", options);
+    this.dIn = base.dIn;
+    this.dOut = base.dOut;
+    this.layout = base.layout;
+    this.dtype = dtypeName(base.data);
+    this.bias = bias;
+    this.base = base;
     this.seed = options.seed ?? 0;
     this.exactUnmerge = options.exactUnmerge === true;
     this.logger = options.logger;
@@ -470,28 +382,7 @@ export class LoraLinear {
   }
 
   private checkRows(op: string, name: string, m: Matrix, cols: number): Matrix {
-    const v = checkMatrix(op, name, m);
-    if (v.data.constructor !== this.base.data.constructor) {
-      throw new ArgumentError(
-        "dtype_mismatch",
-        `${op}: ${name} is ${dtypeName(v.data)}, expected ${this.dtype} like the layer's weight`,
-        {
-          name,
-        },
-      );
-    }
-    if (v.cols !== cols) {
-      throw new ShapeError(
-        "shape_mismatch",
-        `${op}: ${name} has shape ${fmtShape([v.rows, v.cols])}, expected [n, ${cols}] (the layer is ${this.dIn} → ${this.dOut})`,
-        {
-          name,
-          shape: [v.rows, v.cols],
-          expected: ["n", cols],
-        },
-      );
-    }
-    return v;
+    return checkRows(op, name, m, cols, this.base);
   }
 
   private report(done: AdapterRecord[], warnings: string[]): MergeReport {

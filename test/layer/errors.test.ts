@@ -394,6 +394,41 @@ const CASES: ErrorCase[] = [
   },
 ];
 
+CASES.push(
+  {
+    what: "mergeAndUnload with a safe merge producing Inf",
+    call: (l) => {
+      const down = l.adapter("a").down.data;
+      const keep = down[5]!;
+      down[5] = Number.POSITIVE_INFINITY; // row 2, col 1 of down → row 2 of ΔW
+      try {
+        l.mergeAndUnload({ safe: true });
+      } finally {
+        down[5] = keep;
+      }
+    },
+    cls: ArgumentError,
+    code: "non_finite",
+    message:
+      /^LoraLinear\.merge: merged weight has 3 non-finite values \(first at \[2, 0\]: -?Infinity\); the base weight was left unchanged/,
+  },
+  {
+    what: "backward after train(false)",
+    state: "trained",
+    call: (l) => {
+      l.train(false);
+      try {
+        l.backward(m64(2, 3));
+      } finally {
+        l.train();
+      }
+    },
+    cls: AdapterStateError,
+    code: "adapter_state",
+    message: /^LoraLinear\.backward: no training-mode forward pass to differentiate/,
+  },
+);
+
 describe("LoraLinear errors", () => {
   it.each(CASES)("$what → $code, state unchanged", (c) => {
     const layer = setup(c.state ?? "plain");

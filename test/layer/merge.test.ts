@@ -111,6 +111,7 @@ describe("merge bookkeeping", () => {
       up: matrix("float64", 2, 5, 7),
       alpha: 2,
       useDora: true,
+      magnitude: Float64Array.of(0.5, 1.5, 2, 0.8, 1.1), // g ≠ 1, so DoRA really rescales
     });
     return { W, layer };
   };
@@ -153,12 +154,12 @@ describe("merge bookkeeping", () => {
     expectClose(W.data, w0, { atol: 1e-14, rtol: 1e-14 });
   });
 
-  it("forward while merged equals forward unmerged, for each subset of merged adapters", () => {
+  it("forward while merged equals forward unmerged (merged adapters act first; DoRA rescales what precedes it)", () => {
     const { layer } = setup();
     layer.setActive(["a", "b", "d"]);
     const x = matrix("float64", 4, 6, 9);
     const expected = layer.forward(x).data.slice();
-    for (const subset of [["a"], ["d"], ["a", "b"], ["b", "d", "a"]]) {
+    for (const subset of [["a"], ["b"], ["a", "b"], ["b", "a"], ["a", "b", "d"]]) {
       layer.merge(subset);
       expectClose(layer.forward(x).data, expected, { atol: 1e-12, rtol: 1e-12 });
       layer.unmerge();

@@ -1,0 +1,114 @@
+// Public option and result types of LoraLinear, and the validation of its constructor input and of row matrices
+// (x [n, dIn], dH [n, dOut]) against the base weight. W: [dIn, dOut] ("in_out") or [dOut, dIn] ("out_in").
+
+import { ArgumentError, ShapeError } from "../errors.js";
+import { dtypeName, type FloatArray, type Matrix, type TensorLike } from "../matrix.js";
+import { fmtShape } from "../shape.js";
+import { type BaseWeight, checkMatrix, type WeightLayout } from "./base.js";
+import { readOperand } from "./operand.js";
+
+/** Options of the LoraLinear constructor. */
+export interface LoraLinearOptions {
+  /** The frozen base weight: [dIn, dOut] ("in_out", default) or [dOut, dIn] ("out_in"). Held, not copied. */
+  weight: Matrix | TensorLike;
+  /** [dOut], same dtype as weight. */
+  bias?: FloatArray;
+  layout?: WeightLayout;
+  /** Base seed for adapters created without their own seed. Default 0. */
+  seed?: number;
+  /** Keep a copy of the weight at the first merge and restore it bit for bit when everything is unmerged. */
+  exactUnmerge?: boolean;
+  /** Receives soft warnings (merging twice, unmerging nothing). Warnings are also returned by merge/unmerge. */
+  logger?: (message: string) => void;
+}
+
+/** What adapter(name) reports; down, up and magnitude are the live arrays. */
+export interface AdapterInfo {
+  name: string;
+  r: number;
+  alpha: number;
+  scaling: number;
+  down: Matrix;
+  up: Matrix;
+  magnitude?: FloatArray;
+  useDora: boolean;
+  dropout: number;
+}
+
+/** One trainable array and its gradient accumulator (both live). */
+export interface Parameter {
+  adapter: string;
+  role: "down" | "up" | "magnitude";
+  value: FloatArray;
+  grad: FloatArray;
+}
+
+/** Result of merge/unmerge: which adapters changed and the soft warnings. */
+export interface MergeReport {
+  adapters: string[];
+  warnings: string[];
+}
+
+/** Validates the constructor's weight, layout and bias; the weight's array is held, not copied. */
+export function readLayerBase(
+  op: string,
+  options: LoraLinearOptions,
+): { base: BaseWeight; bias: FloatArray | undefined } {
+  const layout = options?.layout ?? "in_out";
+  if (layout !== "in_out" && layout !== "out_in") {
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: layout is ${JSON.stringify(layout)}, expected "in_out" or "out_in"`,
+      {
+        name: "layout",
+      },
+    );
+  }
+  const w = readOperand(op, "weight", options?.weight);
+  if (w.form === "nested") {
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: weight must be a typed {data, rows, cols} or {data, dims}, not a nested array`,
+      {
+        name: "weight",
+      },
+    );
+  }
+  const [dIn, dOut] = layout === "in_out" ? [w.rows, w.cols] : [w.cols, w.rows];
+  const b = options.bias;
+  if (b !== undefined) {
+    if (!(b instanceof Float32Array || b instanceof Float64Array) || b.constructor !== w.data.constructor) {
+      throw new ArgumentError("dtype_mismatch", `${op}: bias must be a ${w.data.constructor.name} like the weight`, {
+        name: "bias",
+      });
+    }
+    if (b.length !== dOut) {
+      throw new ShapeError(
+        "shape_mismatch",
+        `${op}: bias has shape [${b.length}], expected [${dOut}] (dOut of weight ${fmtShape([w.rows, w.cols])}, layout "${layout}")`,
+        { name: "bias", shape: [b.length], expected: [dOut] },
+      );
+    }
+  }
+  return { base: { data: w.data, dIn, dOut, layout }, bias: b };
+}
+
+/** Checks a row matrix (x or dH): a {data, rows, cols} view of the weight's dtype with `cols` columns. */
+export function checkRows(op: string, name: string, m: Matrix, cols: number, base: BaseWeight): Matrix {
+  const v = checkMatrix(op, name, m);
+  if (v.data.constructor !== base.data.constructor) {
+    throw new ArgumentError(
+      "dtype_mismatch",
+      `${op}: ${name} is ${dtypeName(v.data)}, expected ${dtypeName(base.data)} like the layer's weight`,
+      { name },
+    );
+  }
+  if (v.cols !== cols) {
+    throw new ShapeError(
+      "shape_mismatch",
+      `${op}: ${name} has shape ${fmtShape([v.rows, v.cols])}, expected [n, ${cols}] (the layer is ${base.dIn} → ${base.dOut})`,
+      { name, shape: [v.rows, v.cols], expected: ["n", cols] },
+    );
+  }
+  return v;
+}
