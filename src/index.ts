@@ -15,6 +15,7 @@ export {
 } from "./errors.js";
 export {
   DECODABLE_DTYPES,
+  type DecodeOptions,
   DTYPE_BITS,
   decodeToFloat32,
   decodeToFloat64,

@@ -2,7 +2,13 @@
 import { describe, expect, it } from "vitest";
 import { atOffset, rawSafetensors } from "../../test/helpers/safetensors.js";
 import { ArgumentError, LoraError, SafetensorsError } from "../errors.js";
-import { parseSafetensors, parseSafetensorsHeader, serializeSafetensors } from "./safetensors.js";
+import {
+  decodeToFloat32,
+  decodeToFloat64,
+  parseSafetensors,
+  parseSafetensorsHeader,
+  serializeSafetensors,
+} from "./safetensors.js";
 
 function caught(f: () => unknown): LoraError {
   try {
@@ -323,6 +329,18 @@ describe("accepted edge cases", () => {
     const a = p.toFloat32("x");
     a[0] = 99;
     expect([...p.toFloat32("x")]).toEqual([5]);
+  });
+
+  it("decodeToFloat32 / decodeToFloat64 view an owned aligned buffer and copy everything else", () => {
+    const owned = new Uint8Array(new Float32Array([1, 2]).buffer);
+    expect(decodeToFloat32(owned, "F32", { isOwned: true }).buffer).toBe(owned.buffer);
+    expect(decodeToFloat32(owned, "F32").buffer).not.toBe(owned.buffer);
+    const f64 = new Uint8Array(new Float64Array([3]).buffer);
+    expect(decodeToFloat64(f64, "F64", { isOwned: true }).buffer).toBe(f64.buffer);
+    const shifted = atOffset(owned, 1);
+    const copy = decodeToFloat32(shifted, "F32", { isOwned: true });
+    expect(copy.buffer).not.toBe(shifted.buffer);
+    expect([...copy]).toEqual([1, 2]);
   });
 
   it("accepts an ArrayBuffer", () => {

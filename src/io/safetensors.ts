@@ -6,7 +6,7 @@ import { ArgumentError, SafetensorsError } from "../errors.js";
 import { decodeToFloat32, decodeToFloat64 } from "./safetensors-decode.js";
 import { parseSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from "./safetensors-header.js";
 
-export { DECODABLE_DTYPES, decodeToFloat32, decodeToFloat64 } from "./safetensors-decode.js";
+export { DECODABLE_DTYPES, type DecodeOptions, decodeToFloat32, decodeToFloat64 } from "./safetensors-decode.js";
 export {
   DTYPE_BITS,
   dtypeAlignment,
@@ -91,11 +91,11 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): ParsedSafeten
     bytes: (name) => slice(get(name, "bytes")),
     toFloat32: (name) => {
       const t = get(name, "toFloat32");
-      return decodeToFloat32(slice(t), t.dtype, name);
+      return decodeToFloat32(slice(t), t.dtype, { name });
     },
     toFloat64: (name) => {
       const t = get(name, "toFloat64");
-      return decodeToFloat64(slice(t), t.dtype, name);
+      return decodeToFloat64(slice(t), t.dtype, { name });
     },
   };
 }

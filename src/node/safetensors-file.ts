@@ -86,11 +86,11 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
       read: async (name) => readInfo(get(name, "read")),
       readFloat32: async (name) => {
         const t = get(name, "readFloat32");
-        return decodeToFloat32(await readInfo(t), t.dtype, name, "readFloat32");
+        return decodeToFloat32(await readInfo(t), t.dtype, { name, op: "readFloat32", isOwned: true });
       },
       readFloat64: async (name) => {
         const t = get(name, "readFloat64");
-        return decodeToFloat64(await readInfo(t), t.dtype, name, "readFloat64");
+        return decodeToFloat64(await readInfo(t), t.dtype, { name, op: "readFloat64", isOwned: true });
       },
       get bytesRead() {
         return bytesRead;
