@@ -131,6 +131,21 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
     }
   });
 
+  it("invalid_header_deserialization: a repeated __metadata__ key (serde rejects a duplicate known field)", () => {
+    for (const header of [
+      '{"__metadata__": null, "__metadata__": {"a": "b"}}',
+      '{"__metadata__": {}, "x": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0], "k": {"__metadata__": 1}}, "\\u005f_metadata__": {}}',
+    ]) {
+      const err = caught(() => parseSafetensors(rawSafetensors(header)));
+      expect(err.code, header).toBe("invalid_header_deserialization");
+      expect(err.message).toBe('parseSafetensors: header has more than one "__metadata__" key');
+    }
+    // The name elsewhere (a value, a nested key, an escaped string that is not a key) is fine.
+    const ok =
+      '{"__metadata__": {"__metadata__": "__metadata__"}, "x": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0], "n": "\\u005f"}}';
+    expect(parseSafetensors(rawSafetensors(ok)).metadata).toEqual({ __metadata__: "__metadata__" });
+  });
+
   it("invalid_offset (rule 6): gaps, overlaps, END < BEGIN, a first tensor not at 0", () => {
     const cases: [object, string][] = [
       [
