@@ -32,11 +32,14 @@ export interface SafetensorsFile {
   close(): Promise<void>;
 }
 
+// One read or write call moves at most 2^31 - 1 bytes in Node; tensors over 2 GB are moved in 1 GiB steps.
+const MAX_IO_BYTES = 1 << 30;
+
 async function readExactly(fh: FileHandle, length: number, position: number): Promise<Uint8Array> {
   const buf = new Uint8Array(length);
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    const { bytesRead } = await fh.read(buf, done, Math.min(length - done, MAX_IO_BYTES), position + done);
     if (bytesRead === 0)
       throw new Error(`unexpected end of file at byte ${position + done} (file changed while open?)`);
     done += bytesRead;
@@ -120,7 +123,7 @@ export async function writeFileAtomic(
       for await (const chunk of chunks) {
         let done = 0;
         while (done < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done);
+          const { bytesWritten } = await fh.write(chunk, done, Math.min(chunk.length - done, MAX_IO_BYTES));
           done += bytesWritten;
         }
       }
