@@ -1,10 +1,12 @@
-// Reading safetensors files through a FileHandle: the first 32 bytes, then the rest of the header (after rules 1–3 have bounded N by
-// both the 100 MB limit and the file size), then only the tensors asked for. A multi-GB model is never read whole.
+// Reading safetensors files through a FileHandle: the first 32 bytes, then the rest of the header (only after rules
+// 1–3 have bounded N by both the 100 MB limit and the file size), then only the tensors asked for. A multi-GB model
+// is never read whole.
 // writeFileAtomic writes to a temporary file in the same folder and renames it over the target.
 
 import { randomBytes } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { SafetensorsError } from "../errors.js";
 import {
   decodeToFloat32,
   decodeToFloat64,
@@ -40,8 +42,13 @@ async function readExactly(fh: FileHandle, length: number, position: number): Pr
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(buf, done, Math.min(length - done, MAX_IO_BYTES), position + done);
-    if (bytesRead === 0)
-      throw new Error(`unexpected end of file at byte ${position + done} (file changed while open?)`);
+    if (bytesRead === 0) {
+      throw new SafetensorsError(
+        "metadata_incomplete_buffer",
+        `openSafetensors: unexpected end of file at byte ${position + done} (the file changed while open?)`,
+        { position: position + done },
+      );
+    }
     done += bytesRead;
   }
   return buf;
