@@ -6,6 +6,9 @@ import { ArgumentError, SafetensorsError } from "../errors.js";
 import { decodeToFloat32, decodeToFloat64 } from "./safetensors-decode.js";
 import { parseSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from "./safetensors-header.js";
 
+// The f16/bf16 conversions are public through this module (the package entry re-exports io/ only).
+export { decodeBf16, decodeBf16Array, encodeBf16, encodeBf16Array } from "../dtype/bf16.js";
+export { decodeF16, decodeF16Array, encodeF16, encodeF16Array } from "../dtype/f16.js";
 export { DECODABLE_DTYPES, type DecodeOptions, decodeToFloat32, decodeToFloat64 } from "./safetensors-decode.js";
 export {
   DTYPE_BITS,
