@@ -1,7 +1,5 @@
 // lorakit's browser-safe entry: public re-exports only. Node-only helpers live behind "lorakit/node".
 
-export { decodeBf16, decodeBf16Array, encodeBf16, encodeBf16Array } from "./dtype/bf16.js";
-export { decodeF16, decodeF16Array, encodeF16, encodeF16Array } from "./dtype/f16.js";
 export {
   AdapterFormatError,
   AdapterStateError,
@@ -36,10 +34,19 @@ export {
 export { type SavedPeftAdapter, type SavePeftOptions, savePeftAdapter } from "./io/peft-save.js";
 export {
   DECODABLE_DTYPES,
+  type DecodeOptions,
   DTYPE_BITS,
+  decodeBf16,
+  decodeBf16Array,
+  decodeF16,
+  decodeF16Array,
   decodeToFloat32,
   decodeToFloat64,
   dtypeAlignment,
+  encodeBf16,
+  encodeBf16Array,
+  encodeF16,
+  encodeF16Array,
   encodeTensorData,
   isSafetensorsDtype,
   MAX_HEADER_BYTES,
