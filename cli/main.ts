@@ -6,12 +6,14 @@ import { LoraError } from "../src/index.js";
 import { forwardCommand } from "./forward.js";
 import { inspectCommand } from "./inspect.js";
 import { mergeCommand } from "./merge.js";
+import { trainCommand } from "./train.js";
 import { type CliIo, type Command, UsageError } from "./usage.js";
 
 const COMMANDS: Record<string, Command> = {
   forward: forwardCommand,
   inspect: inspectCommand,
   merge: mergeCommand,
+  train: trainCommand,
 };
 
 function mainHelp(): string {

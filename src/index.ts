@@ -1,7 +1,5 @@
 // lorakit's browser-safe entry: public re-exports only. Node-only helpers live behind "lorakit/node".
 
-export { decodeBf16, decodeBf16Array, encodeBf16, encodeBf16Array } from "./dtype/bf16.js";
-export { decodeF16, decodeF16Array, encodeF16, encodeF16Array } from "./dtype/f16.js";
 export {
   AdapterFormatError,
   AdapterStateError,
@@ -36,10 +34,19 @@ export {
 export { type SavedPeftAdapter, type SavePeftOptions, savePeftAdapter } from "./io/peft-save.js";
 export {
   DECODABLE_DTYPES,
+  type DecodeOptions,
   DTYPE_BITS,
+  decodeBf16,
+  decodeBf16Array,
+  decodeF16,
+  decodeF16Array,
   decodeToFloat32,
   decodeToFloat64,
   dtypeAlignment,
+  encodeBf16,
+  encodeBf16Array,
+  encodeF16,
+  encodeF16Array,
   encodeTensorData,
   isSafetensorsDtype,
   MAX_HEADER_BYTES,
@@ -84,3 +91,29 @@ export type { MatrixInput } from "./lora/operand.js";
 export { createRng, type Rng } from "./lora/rng.js";
 export { type LoraVariant, type ScalingRule, scalingFor } from "./lora/variants.js";
 export type { FloatArray, Matrix, TensorLike } from "./matrix.js";
+export { type ActivationName, Gelu, Relu } from "./train/activation.js";
+export { type Dataset, gatherBatch, makeSpiralTask, type SpiralTask, type SpiralTaskOptions } from "./train/data.js";
+export {
+  DEMO_CONFIG,
+  type DemoOptions,
+  type DemoProgress,
+  type DemoResult,
+  type DemoRow,
+  runLoraDemo,
+  withLora,
+} from "./train/demo.js";
+export { Linear, type LinearOptions } from "./train/linear.js";
+export {
+  evaluateClassifier,
+  type StepInfo,
+  type TrainOptions,
+  type TrainResult,
+  trainClassifier,
+} from "./train/loop.js";
+export { argmaxRows, type LossResult, meanSquaredError, softmaxCrossEntropy } from "./train/loss.js";
+export { Mlp, type MlpInitOptions } from "./train/mlp.js";
+export { applyLoraModules, loraModules, mlpFromSafetensors, mlpToSafetensors } from "./train/mlp-files.js";
+export type { Module, ParamRole, TrainParam } from "./train/module.js";
+export { AdamW, type AdamWOptions, clipGradNorm, cosineFactor } from "./train/optim.js";
+export { lossCurveSvg, type PlotOptions, type PlotSeries } from "./train/plot.js";
+export { deriveSeed, permutation } from "./train/shuffle.js";

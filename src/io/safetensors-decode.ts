@@ -94,6 +94,16 @@ function numericView(dtype: SafetensorsDtype, bytes: Uint8Array): View | undefin
   }
 }
 
+/** Options of decodeToFloat32 / decodeToFloat64. */
+export interface DecodeOptions {
+  /** Tensor name for messages. */
+  name?: string;
+  /** Operation name for messages. */
+  op?: string;
+  /** The caller hands `bytes` over (nobody else holds them): an aligned F32/F64 buffer is viewed, not copied. */
+  isOwned?: boolean;
+}
+
 function unsupported(op: string, name: string, dtype: SafetensorsDtype): SafetensorsError {
   return new SafetensorsError(
     "unsupported_dtype",
@@ -106,18 +116,16 @@ function unsupported(op: string, name: string, dtype: SafetensorsDtype): Safeten
  * Decodes a tensor's bytes into a new Float32Array (F32/F16/BF16 exactly; F64 and 64-bit ints rounded to f32).
  * @throws {SafetensorsError} unsupported_dtype for F8/F6/F4/C64
  */
-export function decodeToFloat32(
-  bytes: Uint8Array,
-  dtype: SafetensorsDtype,
-  name: string,
-  op = "toFloat32",
-): Float32Array {
+export function decodeToFloat32(bytes: Uint8Array, dtype: SafetensorsDtype, options: DecodeOptions = {}): Float32Array {
+  const { name = "tensor", op = "toFloat32", isOwned = false } = options;
   const size = DTYPE_BYTES[dtype];
   if (size === undefined) throw unsupported(op, name, dtype);
   const n = bytes.length / size;
   requireLittleEndian(op);
   switch (dtype) {
     case "F32":
+      // An owned, aligned buffer (a fresh file read) is viewed in place; anything else is copied.
+      if (isOwned && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
       return new Float32Array(copyBytes(bytes));
     case "F64": {
       const a = aligned(bytes, 8);
@@ -142,20 +150,18 @@ export function decodeToFloat32(
  * Decodes a tensor's bytes into a new Float64Array (exact for every float dtype; 64-bit ints beyond 2^53 round).
  * @throws {SafetensorsError} unsupported_dtype for F8/F6/F4/C64
  */
-export function decodeToFloat64(
-  bytes: Uint8Array,
-  dtype: SafetensorsDtype,
-  name: string,
-  op = "toFloat64",
-): Float64Array {
+export function decodeToFloat64(bytes: Uint8Array, dtype: SafetensorsDtype, options: DecodeOptions = {}): Float64Array {
+  const { name = "tensor", op = "toFloat64" } = options;
   const size = DTYPE_BYTES[dtype];
   if (size === undefined) throw unsupported(op, name, dtype);
   requireLittleEndian(op);
   if (dtype === "F64") {
+    if (options.isOwned && bytes.byteOffset % 8 === 0)
+      return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
     return new Float64Array(copyBytes(bytes));
   }
   if (dtype === "F32" || dtype === "F16" || dtype === "BF16") {
-    const f32 = decodeToFloat32(bytes, dtype, name, op);
+    const f32 = decodeToFloat32(bytes, dtype, { name, op, isOwned: options.isOwned });
     const out = new Float64Array(f32.length);
     out.set(f32);
     return out;

@@ -2,7 +2,13 @@
 import { describe, expect, it } from "vitest";
 import { atOffset, rawSafetensors } from "../../test/helpers/safetensors.js";
 import { ArgumentError, LoraError, SafetensorsError } from "../errors.js";
-import { parseSafetensors, parseSafetensorsHeader, serializeSafetensors } from "./safetensors.js";
+import {
+  decodeToFloat32,
+  decodeToFloat64,
+  parseSafetensors,
+  parseSafetensorsHeader,
+  serializeSafetensors,
+} from "./safetensors.js";
 
 function caught(f: () => unknown): LoraError {
   try {
@@ -123,6 +129,21 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
       expect(err.code, header).toBe("invalid_header_deserialization");
       expect(err.message, header).toMatch(message);
     }
+  });
+
+  it("invalid_header_deserialization: a repeated __metadata__ key (serde rejects a duplicate known field)", () => {
+    for (const header of [
+      '{"__metadata__": null, "__metadata__": {"a": "b"}}',
+      '{"__metadata__": {}, "x": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0], "k": {"__metadata__": 1}}, "\\u005f_metadata__": {}}',
+    ]) {
+      const err = caught(() => parseSafetensors(rawSafetensors(header)));
+      expect(err.code, header).toBe("invalid_header_deserialization");
+      expect(err.message).toBe('parseSafetensors: header has more than one "__metadata__" key');
+    }
+    // The name elsewhere (a value, a nested key, an escaped string that is not a key) is fine.
+    const ok =
+      '{"__metadata__": {"__metadata__": "__metadata__"}, "x": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0], "n": "\\u005f"}}';
+    expect(parseSafetensors(rawSafetensors(ok)).metadata).toEqual({ __metadata__: "__metadata__" });
   });
 
   it("invalid_offset (rule 6): gaps, overlaps, END < BEGIN, a first tensor not at 0", () => {
@@ -323,6 +344,18 @@ describe("accepted edge cases", () => {
     const a = p.toFloat32("x");
     a[0] = 99;
     expect([...p.toFloat32("x")]).toEqual([5]);
+  });
+
+  it("decodeToFloat32 / decodeToFloat64 view an owned aligned buffer and copy everything else", () => {
+    const owned = new Uint8Array(new Float32Array([1, 2]).buffer);
+    expect(decodeToFloat32(owned, "F32", { isOwned: true }).buffer).toBe(owned.buffer);
+    expect(decodeToFloat32(owned, "F32").buffer).not.toBe(owned.buffer);
+    const f64 = new Uint8Array(new Float64Array([3]).buffer);
+    expect(decodeToFloat64(f64, "F64", { isOwned: true }).buffer).toBe(f64.buffer);
+    const shifted = atOffset(owned, 1);
+    const copy = decodeToFloat32(shifted, "F32", { isOwned: true });
+    expect(copy.buffer).not.toBe(shifted.buffer);
+    expect([...copy]).toEqual([1, 2]);
   });
 
   it("accepts an ArrayBuffer", () => {

@@ -233,6 +233,33 @@ function readMetadata(op: string, raw: unknown): Record<string, string> | null {
   return Object.fromEntries(pairs);
 }
 
+const isJsonSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/**
+ * How many top-level keys of a valid JSON object text decode to "__metadata__". JSON.parse keeps the last of
+ * duplicate keys silently, but serde's derived struct rejects a repeated known field, so the reference refuses a
+ * second "__metadata__". Scans the text only when a duplicate is possible (two spellings, or any \u escape).
+ */
+function countMetadataKeys(json: string): number {
+  const first = json.indexOf("__metadata__");
+  if (!json.includes("\\u") && (first < 0 || json.indexOf("__metadata__", first + 1) < 0)) return first < 0 ? 0 : 1;
+  let count = 0;
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i;
+      for (i++; json.charCodeAt(i) !== 0x22; i++) if (json.charCodeAt(i) === 0x5c) i++;
+      if (depth !== 1) continue;
+      let j = i + 1;
+      while (isJsonSpace(json.charCodeAt(j))) j++;
+      if (json.charCodeAt(j) === 0x3a && JSON.parse(json.slice(start, i + 1)) === "__metadata__") count++;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return count;
+}
+
 /** Rules 4–5: decode and deserialize the header text into entries (unsorted) and metadata. */
 function readHeaderJson(
   op: string,
@@ -256,6 +283,9 @@ function readHeaderJson(
   }
   if (typeof root !== "object" || root === null || Array.isArray(root)) {
     throw badHeader(op, `header is ${describe(root)}, expected a JSON object`, {});
+  }
+  if (countMetadataKeys(json) > 1) {
+    throw badHeader(op, `header has more than one "__metadata__" key`, {});
   }
   let metadata: Record<string, string> | null = null;
   const entries: TensorInfo[] = [];

@@ -6,7 +6,10 @@ import { ArgumentError, SafetensorsError } from "../errors.js";
 import { decodeToFloat32, decodeToFloat64 } from "./safetensors-decode.js";
 import { parseSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from "./safetensors-header.js";
 
-export { DECODABLE_DTYPES, decodeToFloat32, decodeToFloat64 } from "./safetensors-decode.js";
+// The f16/bf16 conversions are public through this module (the package entry re-exports io/ only).
+export { decodeBf16, decodeBf16Array, encodeBf16, encodeBf16Array } from "../dtype/bf16.js";
+export { decodeF16, decodeF16Array, encodeF16, encodeF16Array } from "../dtype/f16.js";
+export { DECODABLE_DTYPES, type DecodeOptions, decodeToFloat32, decodeToFloat64 } from "./safetensors-decode.js";
 export {
   DTYPE_BITS,
   dtypeAlignment,
@@ -91,11 +94,11 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): ParsedSafeten
     bytes: (name) => slice(get(name, "bytes")),
     toFloat32: (name) => {
       const t = get(name, "toFloat32");
-      return decodeToFloat32(slice(t), t.dtype, name);
+      return decodeToFloat32(slice(t), t.dtype, { name });
     },
     toFloat64: (name) => {
       const t = get(name, "toFloat64");
-      return decodeToFloat64(slice(t), t.dtype, name);
+      return decodeToFloat64(slice(t), t.dtype, { name });
     },
   };
 }

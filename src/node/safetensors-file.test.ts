@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,6 +96,21 @@ describe("openSafetensors", () => {
     expect(info.message).toBe(
       `openSafetensors: ${broken}: tensor "a" has data_offsets [0, 4] but F32 × [2] needs 8 bytes`,
     );
+  });
+  it("reports a file that shrinks while open (metadata_incomplete_buffer)", async () => {
+    const path = join(dir, "shrinks.safetensors");
+    await writeFile(path, serializeSafetensors({ w: { dtype: "F32", shape: [16], data: new Float32Array(16) } }));
+    const f = await openSafetensors(path);
+    try {
+      await truncate(path, f.header.dataStart + 8);
+      const err = await rejection(f.readFloat32("w"));
+      expect(err.code).toBe("metadata_incomplete_buffer");
+      expect(err.message).toBe(
+        `openSafetensors: unexpected end of file at byte ${f.header.dataStart + 8} (the file changed while open?)`,
+      );
+    } finally {
+      await f.close();
+    }
   });
 });
 

@@ -1,10 +1,12 @@
-// Reading safetensors files through a FileHandle: the first 32 bytes, then the rest of the header (after rules 1–3 have bounded N by
-// both the 100 MB limit and the file size), then only the tensors asked for. A multi-GB model is never read whole.
+// Reading safetensors files through a FileHandle: the first 32 bytes, then the rest of the header (only after rules
+// 1–3 have bounded N by both the 100 MB limit and the file size), then only the tensors asked for. A multi-GB model
+// is never read whole.
 // writeFileAtomic writes to a temporary file in the same folder and renames it over the target.
 
 import { randomBytes } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { SafetensorsError } from "../errors.js";
 import {
   decodeToFloat32,
   decodeToFloat64,
@@ -32,13 +34,21 @@ export interface SafetensorsFile {
   close(): Promise<void>;
 }
 
+// One read or write call moves at most 2^31 - 1 bytes in Node; tensors over 2 GB are moved in 1 GiB steps.
+const MAX_IO_BYTES = 1 << 30;
+
 async function readExactly(fh: FileHandle, length: number, position: number): Promise<Uint8Array> {
   const buf = new Uint8Array(length);
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0)
-      throw new Error(`unexpected end of file at byte ${position + done} (file changed while open?)`);
+    const { bytesRead } = await fh.read(buf, done, Math.min(length - done, MAX_IO_BYTES), position + done);
+    if (bytesRead === 0) {
+      throw new SafetensorsError(
+        "metadata_incomplete_buffer",
+        `openSafetensors: unexpected end of file at byte ${position + done} (the file changed while open?)`,
+        { position: position + done },
+      );
+    }
     done += bytesRead;
   }
   return buf;
@@ -86,11 +96,11 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
       read: async (name) => readInfo(get(name, "read")),
       readFloat32: async (name) => {
         const t = get(name, "readFloat32");
-        return decodeToFloat32(await readInfo(t), t.dtype, name, "readFloat32");
+        return decodeToFloat32(await readInfo(t), t.dtype, { name, op: "readFloat32", isOwned: true });
       },
       readFloat64: async (name) => {
         const t = get(name, "readFloat64");
-        return decodeToFloat64(await readInfo(t), t.dtype, name, "readFloat64");
+        return decodeToFloat64(await readInfo(t), t.dtype, { name, op: "readFloat64", isOwned: true });
       },
       get bytesRead() {
         return bytesRead;
@@ -120,7 +130,7 @@ export async function writeFileAtomic(
       for await (const chunk of chunks) {
         let done = 0;
         while (done < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done);
+          const { bytesWritten } = await fh.write(chunk, done, Math.min(chunk.length - done, MAX_IO_BYTES));
           done += bytesWritten;
         }
       }

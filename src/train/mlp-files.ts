@@ -1,0 +1,120 @@
+// An Mlp and its files. LoRA adapters of an Mlp's LoraLinear layers ⇄ PEFT per-module adapters (float32, module
+// paths "0", "2", … as in PyTorch's nn.Sequential), and the base model ⇄ a PyTorch-style state dict in
+// safetensors: "<path>.weight" [dOut, dIn] (= Wᵀ, nn.Linear's layout) and "<path>.bias" [dOut], float64.
+
+import { ArgumentError } from "../errors.js";
+import type { PeftModuleAdapter } from "../io/peft-adapter.js";
+import { parseSafetensors, serializeSafetensors, type TensorToWrite } from "../io/safetensors.js";
+import { LoraLinear } from "../lora/layer.js";
+import type { FloatArray, Matrix } from "../matrix.js";
+import type { ActivationName } from "./activation.js";
+import { Linear } from "./linear.js";
+import { Mlp } from "./mlp.js";
+
+function toFloat32(m: Matrix): Matrix<Float32Array> {
+  return { data: Float32Array.from(m.data), rows: m.rows, cols: m.cols };
+}
+
+/**
+ * The adapter `name` of every LoraLinear in mlp as PEFT per-module adapters (float32 copies; module paths from
+ * Mlp.modulePath). Dense layers without that adapter are skipped.
+ * @example savePeftAdapter(loraModules(mlp, "default"), { peft_type: "LORA", r: 4, lora_alpha: 8 })
+ */
+export function loraModules(mlp: Mlp, name: string): PeftModuleAdapter[] {
+  const out: PeftModuleAdapter[] = [];
+  mlp.linears.forEach((layer, i) => {
+    if (!(layer instanceof LoraLinear) || !layer.adapterNames.includes(name)) return;
+    const a = layer.adapter(name);
+    out.push({
+      modulePath: Mlp.modulePath(i),
+      kind: "linear",
+      down: toFloat32(a.down),
+      up: toFloat32(a.up),
+      r: a.r,
+      alpha: a.alpha,
+      scaling: a.scaling,
+      fanInFanOut: false,
+      dtype: "F32",
+    });
+  });
+  return out;
+}
+
+/**
+ * A new Mlp over base's dense layers (shared, not copied) where every module named in `modules` becomes a
+ * LoraLinear carrying that adapter (as float64 copies in the base dtype, with the module's scaling) under `name`.
+ * @throws {ArgumentError} a module path that is not a dense layer of base ("invalid_argument")
+ */
+export function applyLoraModules(base: Mlp, modules: readonly PeftModuleAdapter[], name = "default"): Mlp {
+  const byPath = new Map(modules.map((m) => [m.modulePath, m]));
+  const paths = base.linears.map((_, i) => Mlp.modulePath(i));
+  for (const p of byPath.keys())
+    if (!paths.includes(p))
+      throw new ArgumentError(
+        "invalid_argument",
+        `applyLoraModules: adapter module "${p}" is not a dense layer of the model (module paths: ${paths.join(", ")})`,
+        { module: p, paths },
+      );
+  return base.mapLinears((layer, i) => {
+    const m = byPath.get(Mlp.modulePath(i));
+    if (m === undefined) return layer;
+    if (!(layer instanceof Linear))
+      throw new ArgumentError(
+        "invalid_argument",
+        `applyLoraModules: dense layer ${Mlp.modulePath(i)} is not a plain Linear; apply adapters to a base Mlp`,
+        { module: Mlp.modulePath(i) },
+      );
+    const Ctor = layer.weight.data.constructor as new (src: ArrayLike<number>) => FloatArray;
+    const lora = new LoraLinear({ weight: layer.weight, bias: layer.bias });
+    lora.addAdapter(name, {
+      down: { data: new Ctor(m.down.data), rows: m.down.rows, cols: m.down.cols },
+      up: { data: new Ctor(m.up.data), rows: m.up.rows, cols: m.up.cols },
+      alpha: m.alpha,
+      scale: m.scaling,
+    });
+    return lora;
+  });
+}
+
+/** The base model's dense layers as safetensors bytes (PyTorch nn.Sequential state-dict keys and layouts, F64). */
+export function mlpToSafetensors(mlp: Mlp): Uint8Array {
+  const tensors = new Map<string, TensorToWrite>();
+  mlp.linears.forEach((layer, i) => {
+    if (!(layer instanceof Linear))
+      throw new ArgumentError(
+        "invalid_argument",
+        `mlpToSafetensors: dense layer ${Mlp.modulePath(i)} is not a plain Linear; save the base Mlp`,
+        { module: Mlp.modulePath(i) },
+      );
+    const { rows: dIn, cols: dOut, data } = layer.weight;
+    const wt = new Float64Array(dIn * dOut);
+    // W: [dIn, dOut] → weight: [dOut, dIn]
+    for (let i2 = 0; i2 < dIn; i2++) for (let j = 0; j < dOut; j++) wt[j * dIn + i2] = data[i2 * dOut + j]!;
+    const path = Mlp.modulePath(i);
+    tensors.set(`${path}.weight`, { dtype: "F64", shape: [dOut, dIn], data: wt });
+    if (layer.bias !== undefined)
+      tensors.set(`${path}.bias`, { dtype: "F64", shape: [dOut], data: Float64Array.from(layer.bias) });
+  });
+  return serializeSafetensors(tensors, { format: "pt" });
+}
+
+/**
+ * Rebuilds an Mlp of float64 Linear layers from mlpToSafetensors' bytes (any float dtype is read exactly).
+ * @throws {SafetensorsError} malformed bytes, or no "0.weight" tensor ("tensor_not_found")
+ */
+export function mlpFromSafetensors(bytes: Uint8Array, activation: ActivationName = "relu"): Mlp {
+  const file = parseSafetensors(bytes);
+  const linears: Linear[] = [];
+  for (let i = 0; file.has(`${Mlp.modulePath(i)}.weight`); i++) {
+    const path = Mlp.modulePath(i);
+    const info = file.info(`${path}.weight`);
+    const [dOut, dIn] = info.shape as [number, number];
+    const wt = file.toFloat64(`${path}.weight`);
+    const w = new Float64Array(dIn * dOut);
+    for (let r = 0; r < dOut; r++) for (let c = 0; c < dIn; c++) w[c * dOut + r] = wt[r * dIn + c]!;
+    const bias = file.has(`${path}.bias`) ? file.toFloat64(`${path}.bias`) : undefined;
+    linears.push(new Linear({ weight: { data: w, rows: dIn, cols: dOut }, bias }));
+  }
+  if (linears.length === 0) file.info("0.weight");
+  return new Mlp(linears, activation);
+}

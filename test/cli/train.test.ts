@@ -1,0 +1,88 @@
+// `lorakit train` through the built binary (dist/cli/main.js; `npm test` builds first): a one-epoch run writes a
+// PEFT adapter, the base model, loss.svg and results.json, and the files reproduce the reported accuracy.
+
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { deriveSeed } from "../../src/index.js";
+import { loadPeftAdapterDir } from "../../src/node/index.js";
+import { makeSpiralTask } from "../../src/train/data.js";
+import { DEMO_CONFIG } from "../../src/train/demo.js";
+import { evaluateClassifier } from "../../src/train/loop.js";
+import { applyLoraModules, mlpFromSafetensors } from "../../src/train/mlp-files.js";
+
+const BIN = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "lorakit-train-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function lorakit(...args: string[]) {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run "npm run build" first`);
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("lorakit train", () => {
+  it("--epochs 1 --json --rank 3: results, adapter files and loss curve; the files reproduce the accuracy", async () => {
+    const out = join(dir, "run");
+    const r = lorakit("train", "--epochs", "1", "--seed", "2", "--rank", "3", "--json", "--out", out);
+    expect(r.stderr).toMatch(/^pretrain epoch 1\/2 loss [\d.]+ \(12\.5% done, ETA [\d.]+s\)$/m);
+    expect(r.stderr).toMatch(/^full fine-tuning epoch 1\/1 loss [\d.]+ \(100\.0% done, ETA 0\.0s\)$/m);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.stdout);
+    expect(json.seed).toBe(2);
+    expect(json.rows.map((row: { method: string }) => row.method)).toEqual([
+      "frozen base",
+      "LoRA r=1",
+      "LoRA r=2",
+      "LoRA r=4",
+      "LoRA r=8",
+      "LoRA r=3",
+      "full fine-tuning",
+    ]);
+    expect(JSON.parse(readFileSync(join(out, "results.json"), "utf8"))).toEqual(json);
+    expect(readFileSync(join(out, "loss.svg"), "utf8")).toMatch(/^<svg [\s\S]*<\/svg>\n$/);
+    const config = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8"));
+    expect([config.r, config.lora_alpha, config.target_modules]).toEqual([3, 6, ["0", "2", "4"]]);
+
+    const adapter = await loadPeftAdapterDir(out);
+    const base = mlpFromSafetensors(readFileSync(join(out, "base_model.safetensors")));
+    const model = applyLoraModules(base, adapter.modules);
+    const task = makeSpiralTask({ seed: deriveSeed(2, "task"), ...DEMO_CONFIG.task });
+    const row = json.rows.find((x: { method: string }) => x.method === "LoRA r=3");
+    // the adapter was rounded to float32 on saving: allow a couple of test rows to flip
+    expect(Math.abs(evaluateClassifier(model, task.target.test).accuracy - row.targetAccuracy)).toBeLessThanOrEqual(
+      2 / DEMO_CONFIG.task.nTest,
+    );
+    expect(evaluateClassifier(base, task.source.test).accuracy).toBe(json.pretrain.sourceAccuracy);
+  });
+
+  it("prints the table without --json", () => {
+    const out = join(dir, "table");
+    const r = lorakit("train", "--epochs", "1", "--out", out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^method +trainable +% of full +target acc +source acc +time$/m);
+    expect(r.stdout).toMatch(/^LoRA r=2 +1062 +5\.6% +[\d.]+% +[\d.]+% +[\d.]+s$/m);
+    expect(r.stdout).toMatch(/^full fine-tuning +19075 +100\.0% /m);
+    expect(r.stdout).toContain(`wrote ${out}: LoRA r=2 adapter`);
+  });
+
+  it("usage errors exit 2 with a one-line message", () => {
+    const cases: [string[], string][] = [
+      [["--epochs", "0"], "lorakit train: --epochs must be at least 1, got 0\n"],
+      [["--rank", "0"], "lorakit train: --rank must be between 1 and 128, got 0\n"],
+      [["--seed", "1.5"], 'lorakit train: --seed must be a non-negative integer, got "1.5"\n'],
+      [["--lora-plus", "x"], 'lorakit train: --lora-plus must be a positive number, got "x"\n'],
+    ];
+    for (const [args, message] of cases) {
+      const r = lorakit("train", ...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(message);
+    }
+    expect(lorakit("train", "--bogus").stderr).toMatch(/^lorakit train: Unknown option '--bogus'/);
+    const help = lorakit("train", "--help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: lorakit train \[--seed N\]/);
+  });
+});
