@@ -12,12 +12,12 @@ import * as source from "../../src/index.js";
 
 /**
  * Size ceiling of the minified browser bundle, in bytes. Measured: 31,410 bytes (11,002 with gzip -9) for the
- * forward pass, explanation, errors and the safetensors reader/writer; 75,344 bytes (25,102 with gzip -9) once the
- * PEFT adapter I/O and LoraLinear (layer, merge, backward, DoRA, mixed batches: about 24 KB) were added. The headroom
- * is for the WebAssembly kernels, which the bundle inlines.
+ * forward pass, explanation, errors and the safetensors reader/writer; 95,555 bytes (32,220 with gzip -9) with the
+ * PEFT adapter I/O, LoraLinear (layer, merge, backward, DoRA, mixed batches: about 24 KB) and the training toolkit.
+ * The headroom is for the WebAssembly kernels, which the bundle inlines.
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 96 * 1024;
+const BUNDLE_CEILING_BYTES = 128 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
