@@ -7,14 +7,23 @@ export {
   ConfigError,
   type ConfigIssue,
   type ErrorCode,
+  KernelError,
   LoraError,
   SafetensorsError,
   ShapeError,
 } from "./errors.js";
 export { gemmReference, loraReference } from "./kernels/reference.js";
+export {
+  configureKernels,
+  initKernels,
+  type KernelInfo,
+  type KernelOptions,
+  kernelInfo,
+} from "./kernels/select.js";
 export { explainLoraForward, type LoraExplanation } from "./lora/explain.js";
 export { formatMatrix, formatNumber, type RenderOptions, renderExplanation } from "./lora/explain-text.js";
 export { type LoraForwardOptions, type LowRank, loraForward, lowRankForward } from "./lora/forward.js";
+export { type MatmulOptions, matmul } from "./lora/matmul.js";
 export type { MatrixInput } from "./lora/operand.js";
 export { type ScalingRule, scalingFor } from "./lora/variants.js";
 export type { FloatArray, Matrix, TensorLike } from "./matrix.js";

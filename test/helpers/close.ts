@@ -51,10 +51,12 @@ export function closeMismatch(actual: Numeric, expected: Numeric, opts: CloseOpt
         maxAbs = Math.max(maxAbs, err);
         if (e !== 0) maxRel = Math.max(maxRel, err / Math.abs(e));
       }
-      if (!ok && first === null) first = `at ${index(i, shape)}: actual ${a}, expected ${e}, |diff| ${err} > tol ${tol}`;
+      if (!ok && first === null)
+        first = `at ${index(i, shape)}: actual ${a}, expected ${e}, |diff| ${err} > tol ${tol}`;
       continue;
     }
-    if (!ok && first === null) first = `at ${index(i, shape)}: actual ${a}, expected ${e} (non-finite values must match exactly)`;
+    if (!ok && first === null)
+      first = `at ${index(i, shape)}: actual ${a}, expected ${e} (non-finite values must match exactly)`;
   }
   if (first === null) return null;
   return `${first}; max abs err ${maxAbs}, max rel err ${maxRel}, shape ${shape ? `[${shape.join(", ")}]` : actual.length}`;
@@ -71,7 +73,15 @@ export function expectClose(actual: Numeric, expected: Numeric, opts: CloseOptio
  * c·u·(dIn·gaugeBase + |s|·(dIn + r)·gaugeLowRank) with c = 2 (STYLE.md §6.3), plus the rounding of the
  * stored result itself (u·|h|).
  */
-export function loraBound(u: number, dIn: number, r: number, s: number, gaugeBase: Numeric, gaugeLowRank: Numeric, h: Numeric): Float64Array {
+export function loraBound(
+  u: number,
+  dIn: number,
+  r: number,
+  s: number,
+  gaugeBase: Numeric,
+  gaugeLowRank: Numeric,
+  h: Numeric,
+): Float64Array {
   const out = new Float64Array(h.length);
   for (let i = 0; i < h.length; i++) {
     out[i] = 2 * u * (dIn * gaugeBase[i]! + Math.abs(s) * (dIn + r + 2) * gaugeLowRank[i]!) + u * Math.abs(h[i]!);
