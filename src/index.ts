@@ -18,6 +18,7 @@ export {
   initKernels,
   type KernelInfo,
   type KernelOptions,
+  kernelFloat32Array,
   kernelInfo,
 } from "./kernels/select.js";
 export { explainLoraForward, type LoraExplanation } from "./lora/explain.js";

@@ -194,3 +194,37 @@ describe("threads", () => {
     }
   });
 });
+
+describe("resident operands", () => {
+  it("reads and writes arrays inside the kernel memory in place, with the same bits as copied operands", () => {
+    const w = WasmGemm.createSync("simd", true);
+    const [m, k, n] = [5, 300, 40];
+    const a = rand(m * k, Float32Array) as Float32Array;
+    const b = rand(k * n, Float32Array) as Float32Array;
+    const copied = w.gemm(new Float32Array(m * n), a, b, m, k, n, false, false, 1, 0, 2);
+    const ra = w.allocResident(m * k)!;
+    const rb = w.allocResident(k * n)!;
+    const rout = w.allocResident(m * n)!;
+    ra.set(a);
+    rb.set(b);
+    expect(w.gemm(rout, ra, rb, m, k, n, false, false, 1, 0, 2)).toBe(rout);
+    expect(rout).toEqual(copied);
+    // a resident array stays valid after the memory grows
+    w.gemm(
+      new Float32Array(300 * 300),
+      rand(300 * 300, Float32Array) as Float32Array,
+      rb.subarray(0, 0),
+      300,
+      0,
+      300,
+      false,
+      false,
+      1,
+      0,
+    );
+    w.allocResident(1 << 22);
+    expect(w.gemm(new Float32Array(m * n), ra, rb, m, k, n, false, false, 1, 0, 1)).toEqual(copied);
+    expect(simd.allocResident(4)).toBeNull();
+    w.close();
+  });
+});

@@ -128,6 +128,17 @@ function wasmFor(out: KernelArray, m: number, k: number, n: number, k2: number):
   return w;
 }
 
+/**
+ * A Float32Array of `length` zeros for operands used many times (weights): where the WebAssembly kernels run with
+ * shared memory (Node), it lives inside their memory, so large products read it in place instead of copying it on
+ * every call (this is what makes single-token decode fast). Elsewhere it is a plain Float32Array. The memory of such
+ * arrays is never released; allocate them once.
+ * @example const w = kernelFloat32Array(dIn * dOut); w.set(weights);
+ */
+export function kernelFloat32Array(length: number): Float32Array {
+  return wasm()?.allocResident(length) ?? new Float32Array(length);
+}
+
 /** The GEMM used by the ops (see contract.ts). */
 export const gemm: GemmKernel = (out, a, b, m, k, n, transA, transB, alpha, beta, threads) => {
   const w = wasmFor(out, m, k, n, 0);

@@ -1,8 +1,10 @@
 // The float32 WebAssembly GEMM as a JS object: one module instance, its memory and (with shared memory) a thread
 // pool. Operands are copied into the memory, the kernel runs over column ranges (split across threads at multiples
 // of 16 columns, which never changes a result bit, see assembly/gemm.ts), and out is copied back.
-// Memory layout: [0, 64 KiB) module statics and the pool's control block at CTRL_OFFSET, then per-thread scratch,
-// then a, b, out, a2, b2, each 64-byte aligned. The memory grows to the largest call seen and never shrinks.
+// Memory layout: [0, 64 KiB) module statics and the pool's control block at CTRL_OFFSET, then resident arrays
+// (allocResident: operands that live in the memory and are used in place), then per call: per-thread scratch and
+// copies of a, b, out, a2, b2 that are not resident, each 64-byte aligned. The memory grows to the largest call
+// seen and never shrinks.
 
 import { decodeBase64 } from "./decode.js";
 import { RELAXED, RELAXED_SHARED, SHARED_MAX_PAGES, SIMD, SIMD_SHARED } from "./generated/modules.js";
@@ -74,6 +76,9 @@ export class WasmGemm {
   private readonly fn: GemmExports;
   private heap: Float32Array;
   private pool: ThreadPool | null = null;
+  // resident arrays (allocResident) occupy [BASE, top); per-call scratch starts at top
+  private top = BASE;
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
   /** Pool timeout (ms); tests shorten it. */
   timeoutMs = TIMEOUT_BASE_MS;
 
@@ -87,6 +92,25 @@ export class WasmGemm {
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.fn = instance.exports as unknown as GemmExports;
     this.heap = new Float32Array(this.memory.buffer);
+    this.buffers.add(this.heap.buffer);
+  }
+
+  /**
+   * A float32 array of `length` elements inside this instance's memory (shared builds only, whose views survive
+   * memory growth; null otherwise). Products read such operands in place and write such an out in place instead
+   * of copying. The space is never reused: allocate long-lived arrays (weights) once.
+   */
+  allocResident(length: number): Float32Array | null {
+    if (!this.shared) return null;
+    const ptr = this.top;
+    this.top = ptr + align(4 * length);
+    this.reserve(this.top);
+    return new Float32Array(this.memory.buffer, ptr, length);
+  }
+
+  // byte offset of an operand already in this memory, or -1
+  private resident(x: Float32Array | null): number {
+    return x && this.buffers.has(x.buffer) ? x.byteOffset : -1;
   }
 
   /** Compiles a build synchronously (fine in Node and in workers; browsers limit it on the main thread). */
@@ -108,7 +132,7 @@ export class WasmGemm {
   bytesFor(m: number, k: number, n: number, k2: number, threads: number): number {
     const work = align(this.fn.workBytes(k2));
     return (
-      BASE +
+      this.top +
       threads * work +
       align(4 * m * k) +
       align(4 * k * n) +
@@ -146,29 +170,39 @@ export class WasmGemm {
     if (m === 0 || n === 0) return out;
     const t = Math.max(1, Math.min(threads, this.maxThreads(), Math.floor(n / COL_ALIGN)));
     const work = align(this.fn.workBytes(k2));
-    const offA = BASE + t * work;
-    const offB = offA + align(4 * m * k);
-    const offOut = offB + align(4 * k * n);
-    const offA2 = offOut + align(4 * m * n);
-    const offB2 = offA2 + align(4 * m * k2);
-    this.reserve(offB2 + align(4 * k2 * n));
+    const scratch = this.top;
+    let end = scratch + t * work;
+    const place = (x: Float32Array | null, bytes: number): number => {
+      const at = this.resident(x);
+      if (at >= 0) return at;
+      const off = end;
+      end += align(bytes);
+      return off;
+    };
+    const offA = place(a, 4 * m * k);
+    const offB = place(b, 4 * k * n);
+    const offOut = place(out, 4 * m * n);
+    const offA2 = place(a2, 4 * m * k2);
+    const offB2 = place(b2, 4 * k2 * n);
+    this.reserve(end);
     const h = this.heap;
-    h.set(a.subarray(0, m * k), offA / 4);
-    h.set(b.subarray(0, k * n), offB / 4);
-    if (beta === 1) h.set(out.subarray(0, m * n), offOut / 4);
+    if (this.resident(a) < 0) h.set(a.subarray(0, m * k), offA / 4);
+    if (this.resident(b) < 0) h.set(b.subarray(0, k * n), offB / 4);
+    const outInPlace = this.resident(out) >= 0;
+    if (beta === 1 && !outInPlace) h.set(out.subarray(0, m * n), offOut / 4);
     if (k2 > 0 && a2 && b2) {
-      h.set(a2.subarray(0, m * k2), offA2 / 4);
-      h.set(b2.subarray(0, k2 * n), offB2 / 4);
+      if (this.resident(a2) < 0) h.set(a2.subarray(0, m * k2), offA2 / 4);
+      if (this.resident(b2) < 0) h.set(b2.subarray(0, k2 * n), offB2 / 4);
     }
     const args = [offOut, offA, offB, m, k, n, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, offA2, offB2, k2] as const;
     if (t === 1) {
-      this.fn.gemm(...args, 0, n, BASE);
+      this.fn.gemm(...args, 0, n, scratch);
     } else {
       const pool = this.poolOf(t - 1);
       const chunk = Math.ceil(n / t / COL_ALIGN) * COL_ALIGN;
       const ranges: [number, number, number][] = [];
       for (let i = 0; i < t && i * chunk < n; i++)
-        ranges.push([i * chunk, Math.min(n, (i + 1) * chunk), BASE + i * work]);
+        ranges.push([i * chunk, Math.min(n, (i + 1) * chunk), scratch + i * work]);
       const flops = 2 * m * n * (k + k2);
       pool.run({
         args,
@@ -177,7 +211,7 @@ export class WasmGemm {
         timeoutMs: Math.round(this.timeoutMs + flops / 1e7),
       });
     }
-    out.set(this.heap.subarray(offOut / 4, offOut / 4 + m * n));
+    if (!outInPlace) out.set(this.heap.subarray(offOut / 4, offOut / 4 + m * n));
     return out;
   }
 
@@ -212,6 +246,7 @@ export class WasmGemm {
     if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
     if (this.heap.buffer.byteLength !== this.memory.buffer.byteLength || this.heap.length === 0) {
       this.heap = new Float32Array(this.memory.buffer);
+      this.buffers.add(this.heap.buffer);
     }
   }
 }
