@@ -366,7 +366,7 @@ const get = (shape, system, op, threads) =>
 const cell = (e) => (!e ? "—" : e.wrong ? "WRONG" : fmt(e.gflops));
 console.log(`## Kernels: ${process.version} ${process.execArgv.join(" ")}`.trim());
 console.log(
-  `\nlorakit backend: ${info.backend}; cores: ${availableParallelism()}; load average at start/end: ${loadavg()
+  `\nlorakit backend: ${info.backend}; cores: ${availableParallelism()}; load average (1, 5, 15 min) at the end: ${loadavg()
     .map((v) => v.toFixed(1))
     .join(
       " ",

@@ -2,7 +2,7 @@
 // control block, bumps the generation, runs its own column range, then waits (in slices, with an overall timeout)
 // until every worker has counted `pending` down. Workers are started once and reused; they are unref'd so they never
 // keep a process alive. Node only for now: workers come from worker_threads, fetched with process.getBuiltinModule
-// so that no `node:` import reaches a browser bundle; elsewhere hostWorkers() is null and calls stay single-threaded.
+// so that browser bundles contain no Node import; elsewhere hostWorkers() is null and calls stay single-threaded.
 // Control block (int32 indices from ctrlOffset): 0 generation, 1 pending, 2 failed worker + 1, 3 shutdown,
 // 4..19 the 16 gemm arguments (12 is alpha as float32), 32 + 4w .. 35 + 4w worker w's j0, j1, work, active flag,
 // 256.. an error message as char codes.
