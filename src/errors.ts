@@ -34,7 +34,10 @@ export type ErrorCode =
   | "missing_tensor"
   | "unexpected_tensor"
   | "unsupported_format"
-  | "missing_file";
+  | "missing_file"
+  // kernel threads (KernelError)
+  | "kernel_failed"
+  | "kernel_timeout";
 
 /** Base class of every error lorakit throws on bad input or state. */
 export class LoraError extends Error {
@@ -62,6 +65,9 @@ export class SafetensorsError extends LoraError {}
 
 /** An adapter file set that is not what it claims (missing tensors, wrong format, LFS pointer, ...). */
 export class AdapterFormatError extends LoraError {}
+
+/** A kernel thread that failed or did not finish in time; the call's output is not valid. */
+export class KernelError extends LoraError {}
 
 /** One problem found in a config, with the JSON path where it was found. */
 export interface ConfigIssue {

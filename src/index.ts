@@ -7,6 +7,7 @@ export {
   ConfigError,
   type ConfigIssue,
   type ErrorCode,
+  KernelError,
   LoraError,
   SafetensorsError,
   ShapeError,
@@ -71,6 +72,14 @@ export {
   loraReference,
   UNIT_ROUNDOFF,
 } from "./kernels/reference.js";
+export {
+  configureKernels,
+  initKernels,
+  type KernelInfo,
+  type KernelOptions,
+  kernelFloat32Array,
+  kernelInfo,
+} from "./kernels/select.js";
 export type { AdapterOptions, GivenAdapterOptions, NewAdapterOptions } from "./lora/adapter.js";
 export { type LoraGradients, loraBackward } from "./lora/backward.js";
 export type { WeightLayout } from "./lora/base.js";
@@ -86,6 +95,7 @@ export {
   type MergeReport,
   type Parameter,
 } from "./lora/layer.js";
+export { type MatmulOptions, matmul } from "./lora/matmul.js";
 export { deltaWeight, type MergeOptions, mergeAdapter, safeMerge, unmergeAdapter } from "./lora/merge.js";
 export type { MatrixInput } from "./lora/operand.js";
 export { createRng, type Rng } from "./lora/rng.js";

@@ -7,7 +7,8 @@ export type KernelArray = Float32Array | Float64Array;
 
 /**
  * General matrix product: out = beta·out + alpha·op(a)·op(b). beta is 0 (out is overwritten, its old contents,
- * even NaN, are ignored) or 1 (accumulate). Returns out.
+ * even NaN, are ignored) or 1 (accumulate). threads: how many threads a fast kernel may use (default: the
+ * configured default); results are bit-identical for every thread count. Returns out.
  */
 export type GemmKernel = <T extends KernelArray>(
   out: T,
@@ -20,6 +21,7 @@ export type GemmKernel = <T extends KernelArray>(
   transB: boolean,
   alpha: number,
   beta: 0 | 1,
+  threads?: number,
 ) => T;
 
 /**
@@ -34,4 +36,23 @@ export type AddLowRankKernel = <T extends KernelArray>(
   r: number,
   dOut: number,
   s: number,
+) => T;
+
+/**
+ * LoRA forward into out: out = x·w + s·t·up for x [n, dIn], w [dIn, dOut], t = x·down [n, r], up [r, dOut].
+ * A low-rank term that is exactly zero (s = 0, t = 0 or up = 0) leaves out bit-for-bit equal to the GEMM x·w of the
+ * same kernel family. Returns out.
+ */
+export type LoraGemmKernel = <T extends KernelArray>(
+  out: T,
+  x: T,
+  w: T,
+  t: T,
+  up: T,
+  n: number,
+  dIn: number,
+  dOut: number,
+  r: number,
+  s: number,
+  threads?: number,
 ) => T;

@@ -128,3 +128,20 @@ export function addLowRankScalar<T extends KernelArray>(
   }
   return out;
 }
+
+/** out = x·w + s·t·up: the GEMM, then the low-rank epilogue as a second pass. See contract.ts (LoraGemmKernel). */
+export function loraGemmScalar<T extends KernelArray>(
+  out: T,
+  x: T,
+  w: T,
+  t: T,
+  up: T,
+  n: number,
+  dIn: number,
+  dOut: number,
+  r: number,
+  s: number,
+): T {
+  gemmScalar(out, x, w, n, dIn, dOut, false, false, 1, 0); // x: [n, dIn] · w: [dIn, dOut] → [n, dOut]
+  return addLowRankScalar(out, t, up, n, r, dOut, s); // out += s · t: [n, r] · up: [r, dOut]
+}

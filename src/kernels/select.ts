@@ -1,11 +1,196 @@
-// Chooses the kernel for a call. Today every dtype and shape goes to the plain TypeScript kernels; faster
-// kernels register here and must hand shapes they cannot tile back to the scalar ones.
+// Chooses the kernel for a call. Float32 products large enough to repay the copy into WebAssembly memory go to the
+// WebAssembly SIMD GEMM (relaxed SIMD where the engine validates it, else plain SIMD128), split over kernel
+// threads when they are big enough; everything else (float64, tiny shapes, no WebAssembly) runs the TypeScript
+// kernels in scalar.ts. Results never depend on the thread count. In Node the WebAssembly module compiles on first
+// use; browsers call initKernels() once (main threads may not compile it synchronously) and use the TypeScript
+// kernels until it resolves.
 
-import type { AddLowRankKernel, GemmKernel } from "./contract.js";
-import { addLowRankScalar, gemmScalar } from "./scalar.js";
+import type { AddLowRankKernel, GemmKernel, KernelArray, LoraGemmKernel } from "./contract.js";
+import { addLowRankScalar, gemmScalar, loraGemmScalar } from "./scalar.js";
+import { hostCores, hostWorkers } from "./wasm/pool.js";
+import { canRun, type WasmBuild, WasmGemm } from "./wasm/runtime.js";
 
-/** The GEMM used by the ops. */
-export const gemm: GemmKernel = gemmScalar;
+/** Products with fewer multiply-adds (m·k·n) than this stay in TypeScript: the copy in and out costs more. */
+export const WASM_MIN_MACS = 4096;
+/** Products with fewer multiply-adds than this never go to the thread pool (waking workers costs ~50 µs). */
+export const THREAD_MIN_MACS = 1 << 22;
+
+/** Which kernels run float32 products, and how many threads they may use. */
+export interface KernelInfo {
+  backend: "wasm-relaxed-simd" | "wasm-simd" | "typescript";
+  /** Threads a large float32 product uses by default. */
+  threads: number;
+  /** Most threads a call may ask for (1 without shared memory and a worker host). */
+  maxThreads: number;
+}
+
+/** Settings of configureKernels. */
+export interface KernelOptions {
+  /** Default threads for large float32 products (clamped to maxThreads); default: the host's available cores. */
+  threads?: number;
+  /** "auto" (default) uses WebAssembly when available; "typescript" forces the plain kernels. */
+  backend?: "auto" | "typescript";
+}
+
+let runtime: WasmGemm | null | undefined; // undefined: not loaded yet
+let pending: Promise<WasmGemm | null> | null = null;
+let threadsSetting: number | undefined;
+let backendSetting: "auto" | "typescript" = "auto";
+
+function pickBuild(shared: boolean): WasmBuild | null {
+  if (canRun("relaxed", shared)) return "relaxed";
+  if (canRun("simd", shared)) return "simd";
+  return null;
+}
+
+// Shared memory only where kernel threads exist (Node's worker_threads); elsewhere a private memory.
+function wantShared(): boolean {
+  return hostWorkers() !== null && canRun("simd", true);
+}
+
+// Node, Deno, Bun and workers may compile synchronously; a browser main thread waits for initKernels().
+function syncCompileAllowed(): boolean {
+  const g = globalThis as { process?: { versions?: { node?: string } }; document?: unknown };
+  return g.process?.versions?.node !== undefined || g.document === undefined;
+}
+
+function wasm(): WasmGemm | null {
+  if (backendSetting === "typescript") return null;
+  if (runtime !== undefined) return runtime;
+  if (!syncCompileAllowed()) return null;
+  const shared = wantShared();
+  const build = pickBuild(shared);
+  try {
+    runtime = build ? WasmGemm.createSync(build, shared) : null;
+  } catch {
+    runtime = null;
+  }
+  return runtime;
+}
+
+/**
+ * Loads the WebAssembly kernels asynchronously (call once in browsers before heavy work; optional in Node).
+ * Resolves to the kernels now in use; never rejects (falls back to TypeScript).
+ * @example await initKernels(); // then matmul / loraForward use WebAssembly SIMD
+ */
+export async function initKernels(): Promise<KernelInfo> {
+  if (runtime === undefined) {
+    pending ??= (async () => {
+      const shared = wantShared();
+      const build = pickBuild(shared);
+      try {
+        return build ? await WasmGemm.create(build, shared) : null;
+      } catch {
+        return null;
+      }
+    })();
+    const loaded = await pending;
+    if (runtime === undefined) runtime = loaded;
+  }
+  return kernelInfo();
+}
+
+/** The kernels float32 products use now and their thread counts. */
+export function kernelInfo(): KernelInfo {
+  const w = wasm();
+  if (!w) return { backend: "typescript", threads: 1, maxThreads: 1 };
+  return {
+    backend: w.build === "relaxed" ? "wasm-relaxed-simd" : "wasm-simd",
+    threads: defaultThreads(w),
+    maxThreads: w.maxThreads(),
+  };
+}
+
+/**
+ * Sets the default thread count and backend for every later call (process-wide, like OMP_NUM_THREADS).
+ * Omitted fields return to their defaults. Returns the resulting kernelInfo().
+ */
+export function configureKernels(options: KernelOptions = {}): KernelInfo {
+  threadsSetting = options.threads;
+  backendSetting = options.backend ?? "auto";
+  return kernelInfo();
+}
+
+function defaultThreads(w: WasmGemm): number {
+  const want = threadsSetting ?? hostCores();
+  return Math.max(1, Math.min(Math.floor(want), w.maxThreads()));
+}
+
+function threadsFor(w: WasmGemm, macs: number, threads: number | undefined): number {
+  if (macs < THREAD_MIN_MACS) return 1;
+  return Math.max(1, Math.min(Math.floor(threads ?? defaultThreads(w)), w.maxThreads()));
+}
+
+function wasmFor(out: KernelArray, m: number, k: number, n: number, k2: number): WasmGemm | null {
+  if (!(out instanceof Float32Array) || m * k * n < WASM_MIN_MACS) return null;
+  const w = wasm();
+  if (!w || w.bytesFor(m, k, n, k2, w.maxThreads()) > w.maxBytes()) return null;
+  return w;
+}
+
+/**
+ * A Float32Array of `length` zeros for operands used many times (weights): where the WebAssembly kernels run with
+ * shared memory (Node), it lives inside their memory, so large products read it in place instead of copying it on
+ * every call (this is what makes single-token decode fast). Elsewhere it is a plain Float32Array. The memory of such
+ * arrays is never released; allocate them once.
+ * @example const w = kernelFloat32Array(dIn * dOut); w.set(weights);
+ */
+export function kernelFloat32Array(length: number): Float32Array {
+  return wasm()?.allocResident(length) ?? new Float32Array(length);
+}
+
+/** The GEMM used by the ops (see contract.ts). */
+export const gemm: GemmKernel = (out, a, b, m, k, n, transA, transB, alpha, beta, threads) => {
+  const w = wasmFor(out, m, k, n, 0);
+  if (!w) return gemmScalar(out, a, b, m, k, n, transA, transB, alpha, beta);
+  const f = out as Float32Array;
+  w.gemm(
+    f,
+    a as Float32Array,
+    b as Float32Array,
+    m,
+    k,
+    n,
+    transA,
+    transB,
+    alpha,
+    beta,
+    threadsFor(w, m * k * n, threads),
+  );
+  return out;
+};
 
 /** The LoRA epilogue used by the ops. */
 export const addLowRank: AddLowRankKernel = addLowRankScalar;
+
+/**
+ * out = x·w + s·t·up (contract.ts, LoraGemmKernel). In WebAssembly the low-rank term is fused into the GEMM: s·t
+ * and up extend the last k-block of x and w, so each output tile takes s·t·up while it is in registers and h is
+ * written once. s = 0 runs the plain GEMM; an exactly-zero t or up adds only ±0 products, which leave every
+ * accumulator (never −0, it starts at +0) and so h bit-identical to x·w.
+ */
+export const loraGemm: LoraGemmKernel = (out, x, w, t, up, n, dIn, dOut, r, s, threads) => {
+  if (s === 0 || r === 0) return gemm(out, x, w, n, dIn, dOut, false, false, 1, 0, threads);
+  const k = wasmFor(out, n, dIn, dOut, r);
+  if (!k) return loraGemmScalar(out, x, w, t, up, n, dIn, dOut, r, s);
+  const st = new Float32Array(n * r); // s·t: [n, r]
+  for (let i = 0; i < st.length; i++) st[i] = s * t[i]!;
+  const macs = n * (dIn + r) * dOut;
+  k.gemm(
+    out as Float32Array,
+    x as Float32Array,
+    w as Float32Array,
+    n,
+    dIn,
+    dOut,
+    false,
+    false,
+    1,
+    0,
+    threadsFor(k, macs, threads),
+    st,
+    up as Float32Array,
+    r,
+  );
+  return out;
+};

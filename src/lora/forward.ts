@@ -3,7 +3,7 @@
 // A low-rank term that is exactly zero (alpha = 0, down = 0 or up = 0) leaves h bit-for-bit equal to x·W.
 
 import { ArgumentError, ShapeError } from "../errors.js";
-import { addLowRank, gemm } from "../kernels/select.js";
+import { gemm, loraGemm } from "../kernels/select.js";
 import { type FloatArray, type Matrix, type TensorLike, toNested } from "../matrix.js";
 import type { MatrixInput } from "./operand.js";
 import { requireFinite } from "./operand.js";
@@ -131,11 +131,10 @@ export function runLora<T extends FloatArray>(
   dOut: number,
   r: number,
 ): T {
-  gemm(out, x, w, n, dIn, dOut, false, false, 1, 0); // x: [n, dIn] · W: [dIn, dOut] → [n, dOut]
-  if (s === 0 || n === 0) return out;
+  if (s === 0 || n === 0 || r === 0) return gemm(out, x, w, n, dIn, dOut, false, false, 1, 0); // x·W: [n, dOut]
   const Ctor = x.constructor as { new (len: number): T };
-  const t = gemm(new Ctor(n * r), x, down, n, dIn, r, false, false, 1, 0); // x · down → t: [n, r]
-  return addLowRank(out, t, up, n, r, dOut, s); // out += s · t · up
+  const t = gemm(new Ctor(n * r), x, down, n, dIn, r, false, false, 1, 0); // x: [n, dIn] · down: [dIn, r] → t: [n, r]
+  return loraGemm(out, x, w, t, up, n, dIn, dOut, r, s); // x·W + s·t·up, fused where the kernel supports it
 }
 
 function prepareOut(op: string, plan: LoraPlan, out: FloatArray | undefined): FloatArray {

@@ -1,0 +1,252 @@
+// The float32 WebAssembly GEMM as a JS object: one module instance, its memory and (with shared memory) a thread
+// pool. Operands are copied into the memory, the kernel runs over column ranges (split across threads at multiples
+// of 16 columns, which never changes a result bit, see assembly/gemm.ts), and out is copied back.
+// Memory layout: [0, 64 KiB) module statics and the pool's control block at CTRL_OFFSET, then resident arrays
+// (allocResident: operands that live in the memory and are used in place), then per call: per-thread scratch and
+// copies of a, b, out, a2, b2 that are not resident, each 64-byte aligned. The memory grows to the largest call
+// seen and never shrinks.
+
+import { decodeBase64 } from "./decode.js";
+import { RELAXED, RELAXED_SHARED, SHARED_MAX_PAGES, SIMD, SIMD_SHARED } from "./generated/modules.js";
+import { hostCores, hostWorkers, MAX_WORKERS, ThreadPool } from "./pool.js";
+
+/** Which instruction set a build uses: plain SIMD128 or relaxed SIMD (f32x4.relaxed_madd). */
+export type WasmBuild = "simd" | "relaxed";
+
+interface GemmExports {
+  gemm(
+    out: number,
+    a: number,
+    b: number,
+    m: number,
+    k: number,
+    n: number,
+    transA: number,
+    transB: number,
+    alpha: number,
+    beta: number,
+    a2: number,
+    b2: number,
+    k2: number,
+    j0: number,
+    j1: number,
+    work: number,
+  ): void;
+  workBytes(k2: number): number;
+}
+
+const PAGE = 65536;
+const BASE = 65536;
+const CTRL_OFFSET = 8192; // CTRL_OFFSET + CTRL_BYTES stays below BASE
+const UNSHARED_MAX_PAGES = 65536;
+/** Columns per thread are a multiple of this (keeps every thread's tail identical to the single-thread run). */
+const COL_ALIGN = 16;
+/** Timeout of a threaded call: a fixed allowance plus 1 ms per 10 MFLOP (far slower than any kernel here). */
+const TIMEOUT_BASE_MS = 20_000;
+
+function bytesOf(name: string): Uint8Array<ArrayBuffer> {
+  const text = { SIMD, SIMD_SHARED, RELAXED, RELAXED_SHARED }[name];
+  return decodeBase64(text ?? "");
+}
+
+/** The module bytes of a build. */
+export function wasmBytes(build: WasmBuild, shared: boolean): Uint8Array<ArrayBuffer> {
+  return bytesOf(`${build === "relaxed" ? "RELAXED" : "SIMD"}${shared ? "_SHARED" : ""}`);
+}
+
+/** Whether this engine can compile a build (WebAssembly.validate on the module itself). */
+export function canRun(build: WasmBuild, shared: boolean): boolean {
+  if (typeof WebAssembly !== "object" || typeof WebAssembly.validate !== "function") return false;
+  if (shared && typeof SharedArrayBuffer !== "function") return false;
+  try {
+    return WebAssembly.validate(wasmBytes(build, shared));
+  } catch {
+    return false;
+  }
+}
+
+const align = (x: number): number => Math.ceil(x / 64) * 64;
+
+/** A float32 GEMM backed by one WebAssembly instance. */
+export class WasmGemm {
+  readonly build: WasmBuild;
+  readonly shared: boolean;
+  readonly module: WebAssembly.Module;
+  private readonly memory: WebAssembly.Memory;
+  private readonly fn: GemmExports;
+  private heap: Float32Array;
+  private pool: ThreadPool | null = null;
+  // resident arrays (allocResident) occupy [BASE, top); per-call scratch starts at top
+  private top = BASE;
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  /** Pool timeout (ms); tests shorten it. */
+  timeoutMs = TIMEOUT_BASE_MS;
+
+  constructor(module: WebAssembly.Module, build: WasmBuild, shared: boolean) {
+    this.build = build;
+    this.shared = shared;
+    this.module = module;
+    this.memory = shared
+      ? new WebAssembly.Memory({ initial: 2, maximum: SHARED_MAX_PAGES, shared: true })
+      : new WebAssembly.Memory({ initial: 2, maximum: UNSHARED_MAX_PAGES });
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
+    this.fn = instance.exports as unknown as GemmExports;
+    this.heap = new Float32Array(this.memory.buffer);
+    this.buffers.add(this.heap.buffer);
+  }
+
+  /**
+   * A float32 array of `length` elements inside this instance's memory (shared builds only, whose views survive
+   * memory growth; null otherwise). Products read such operands in place and write such an out in place instead
+   * of copying. The space is never reused: allocate long-lived arrays (weights) once.
+   */
+  allocResident(length: number): Float32Array | null {
+    if (!this.shared) return null;
+    const ptr = this.top;
+    this.top = ptr + align(4 * length);
+    this.reserve(this.top);
+    return new Float32Array(this.memory.buffer, ptr, length);
+  }
+
+  // byte offset of an operand already in this memory, or -1
+  private resident(x: Float32Array | null): number {
+    return x && this.buffers.has(x.buffer) ? x.byteOffset : -1;
+  }
+
+  /** Compiles a build synchronously (fine in Node and in workers; browsers limit it on the main thread). */
+  static createSync(build: WasmBuild, shared: boolean): WasmGemm {
+    return new WasmGemm(new WebAssembly.Module(wasmBytes(build, shared)), build, shared);
+  }
+
+  /** Compiles a build asynchronously. */
+  static async create(build: WasmBuild, shared: boolean): Promise<WasmGemm> {
+    return new WasmGemm(await WebAssembly.compile(wasmBytes(build, shared)), build, shared);
+  }
+
+  /** Most threads a call can use: 1 without shared memory or a worker host. */
+  maxThreads(): number {
+    return this.shared && hostWorkers() !== null ? MAX_WORKERS + 1 : 1;
+  }
+
+  /** Bytes a call needs, to check against maxBytes() before calling. */
+  bytesFor(m: number, k: number, n: number, k2: number, threads: number): number {
+    const work = align(this.fn.workBytes(k2));
+    return (
+      this.top +
+      threads * work +
+      align(4 * m * k) +
+      align(4 * k * n) +
+      align(4 * m * n) +
+      align(4 * m * k2) +
+      align(4 * k2 * n)
+    );
+  }
+
+  /** Largest memory this instance can have. */
+  maxBytes(): number {
+    return (this.shared ? SHARED_MAX_PAGES : UNSHARED_MAX_PAGES) * PAGE;
+  }
+
+  /**
+   * out = beta·out + alpha·[op(a) | a2]·[op(b) ; b2] (see assembly/gemm.ts); a2 [m, k2] and b2 [k2, n] row-major.
+   * threads > 1 splits the columns over the pool (results identical to threads = 1). Returns out.
+   */
+  gemm(
+    out: Float32Array,
+    a: Float32Array,
+    b: Float32Array,
+    m: number,
+    k: number,
+    n: number,
+    transA: boolean,
+    transB: boolean,
+    alpha: number,
+    beta: 0 | 1,
+    threads = 1,
+    a2: Float32Array | null = null,
+    b2: Float32Array | null = null,
+    k2 = 0,
+  ): Float32Array {
+    if (m === 0 || n === 0) return out;
+    const t = Math.max(1, Math.min(threads, this.maxThreads(), Math.floor(n / COL_ALIGN)));
+    const work = align(this.fn.workBytes(k2));
+    const scratch = this.top;
+    let end = scratch + t * work;
+    const place = (x: Float32Array | null, bytes: number): number => {
+      const at = this.resident(x);
+      if (at >= 0) return at;
+      const off = end;
+      end += align(bytes);
+      return off;
+    };
+    const offA = place(a, 4 * m * k);
+    const offB = place(b, 4 * k * n);
+    const offOut = place(out, 4 * m * n);
+    const offA2 = place(a2, 4 * m * k2);
+    const offB2 = place(b2, 4 * k2 * n);
+    this.reserve(end);
+    const h = this.heap;
+    if (this.resident(a) < 0) h.set(a.subarray(0, m * k), offA / 4);
+    if (this.resident(b) < 0) h.set(b.subarray(0, k * n), offB / 4);
+    const outInPlace = this.resident(out) >= 0;
+    if (beta === 1 && !outInPlace) h.set(out.subarray(0, m * n), offOut / 4);
+    if (k2 > 0 && a2 && b2) {
+      if (this.resident(a2) < 0) h.set(a2.subarray(0, m * k2), offA2 / 4);
+      if (this.resident(b2) < 0) h.set(b2.subarray(0, k2 * n), offB2 / 4);
+    }
+    const args = [offOut, offA, offB, m, k, n, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, offA2, offB2, k2] as const;
+    if (t === 1) {
+      this.fn.gemm(...args, 0, n, scratch);
+    } else {
+      const pool = this.poolOf(t - 1);
+      const chunk = Math.ceil(n / t / COL_ALIGN) * COL_ALIGN;
+      const ranges: [number, number, number][] = [];
+      for (let i = 0; i < t && i * chunk < n; i++)
+        ranges.push([i * chunk, Math.min(n, (i + 1) * chunk), scratch + i * work]);
+      const flops = 2 * m * n * (k + k2);
+      pool.run({
+        args,
+        ranges,
+        runOwn: (j0, j1, w) => this.fn.gemm(...args, j0, j1, w),
+        timeoutMs: Math.round(this.timeoutMs + flops / 1e7),
+      });
+    }
+    if (!outInPlace) out.set(this.heap.subarray(offOut / 4, offOut / 4 + m * n));
+    return out;
+  }
+
+  /** The pool, started (or restarted after a failure) with at least `workers` workers. */
+  poolOf(workers: number): ThreadPool {
+    if (this.pool && !this.pool.isBroken && this.pool.size >= workers) return this.pool;
+    const Worker = hostWorkers();
+    if (!Worker) throw new Error("unreachable: maxThreads() is 1 without a worker host");
+    this.pool?.close();
+    const size = Math.max(workers, Math.min(MAX_WORKERS, hostCores() - 1));
+    this.pool = new ThreadPool(Worker, this.module, this.memory, CTRL_OFFSET, size);
+    return this.pool;
+  }
+
+  /** Replaces the pool with one running `source` (tests of failure handling). */
+  poolForTest(workers: number, source: string): ThreadPool {
+    const Worker = hostWorkers();
+    if (!Worker) throw new Error("no worker host");
+    this.pool?.close();
+    this.pool = new ThreadPool(Worker, this.module, this.memory, CTRL_OFFSET, workers, source);
+    return this.pool;
+  }
+
+  /** Stops the pool's workers (they are unref'd, so this is optional). */
+  close(): void {
+    this.pool?.close();
+    this.pool = null;
+  }
+
+  private reserve(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
+    if (this.heap.buffer.byteLength !== this.memory.buffer.byteLength || this.heap.length === 0) {
+      this.heap = new Float32Array(this.memory.buffer);
+      this.buffers.add(this.heap.buffer);
+    }
+  }
+}
