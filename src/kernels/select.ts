@@ -160,8 +160,21 @@ export const gemm: GemmKernel = (out, a, b, m, k, n, transA, transB, alpha, beta
   return out;
 };
 
-/** The LoRA epilogue used by the ops. */
-export const addLowRank: AddLowRankKernel = addLowRankScalar;
+/**
+ * The LoRA epilogue used by the ops (contract.ts): out += s·t·up. Large float32 problems form t·up with the
+ * WebAssembly GEMM into a temporary and add s·(t·up) element by element, skipping exactly-zero addends like the
+ * scalar kernel, so up = 0 or s = 0 still leaves out bit-for-bit unchanged.
+ */
+export const addLowRank: AddLowRankKernel = (out, t, up, n, r, dOut, s) => {
+  if (s === 0 || r === 0 || !wasmFor(out, n, r, dOut, 0)) return addLowRankScalar(out, t, up, n, r, dOut, s);
+  const low = new Float32Array(n * dOut) as unknown as typeof out; // out is a Float32Array here (wasmFor)
+  gemm(low, t, up, n, r, dOut, false, false, 1, 0); // t·up: [n, dOut]
+  for (let i = 0; i < low.length; i++) {
+    const d = s * low[i]!;
+    if (d !== 0) out[i] = out[i]! + d;
+  }
+  return out;
+};
 
 /**
  * out = x·w + s·t·up (contract.ts, LoraGemmKernel). In WebAssembly the low-rank term is fused into the GEMM: s·t
