@@ -33,7 +33,7 @@ interface WebWorker {
   onmessage: ((event: { data: unknown }) => void) | null;
   onerror: ((event: { message?: string }) => void) | null;
 }
-type WebWorkerCtor = new (url: string) => WebWorker;
+export type WebWorkerCtor = new (url: string) => WebWorker;
 
 /** Starts worker `index` (which serves the control block) and routes its errors to onError; returns its stopper. */
 type Spawn = (index: number, onError: (e: unknown) => void) => { terminate(): unknown };

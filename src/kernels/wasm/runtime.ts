@@ -140,8 +140,11 @@ export class WasmGemm {
    * Starts a browser pool of `workers` Web Workers (cross-origin isolated pages; no-op elsewhere or when one runs).
    * Resolves to the threads calls may now use; never rejects (a pool that fails to start leaves calls single-threaded).
    */
-  async startWebPool(workers: number, timeoutMs = WEB_START_TIMEOUT_MS): Promise<number> {
-    const Worker = webWorkers();
+  async startWebPool(
+    workers: number,
+    timeoutMs = WEB_START_TIMEOUT_MS,
+    Worker = webWorkers(), // tests pass a stand-in
+  ): Promise<number> {
     if (!this.shared || !Worker || workers < 1) return this.maxThreads();
     if (this.pool && !this.pool.isBroken) return this.maxThreads();
     this.starting ??= (async () => {
