@@ -137,8 +137,9 @@ export class WasmGemm {
   }
 
   /**
-   * Starts a browser pool of `workers` Web Workers (cross-origin isolated pages; no-op elsewhere or when one runs).
-   * Resolves to the threads calls may now use; never rejects (a pool that fails to start leaves calls single-threaded).
+   * Starts a browser pool of `workers` Web Workers (cross-origin isolated pages; no-op elsewhere). A running pool
+   * with at least that many workers is kept, a smaller or broken one replaced. Resolves to the threads calls may
+   * now use; never rejects (a pool that fails to start leaves calls single-threaded).
    */
   async startWebPool(
     workers: number,
@@ -146,10 +147,12 @@ export class WasmGemm {
     Worker = webWorkers(), // tests pass a stand-in
   ): Promise<number> {
     if (!this.shared || !Worker || workers < 1) return this.maxThreads();
-    if (this.pool && !this.pool.isBroken) return this.maxThreads();
-    this.starting ??= (async () => {
-      this.pool = null;
-      const size = Math.min(MAX_WORKERS, workers);
+    while (this.starting) await this.starting;
+    const size = Math.min(MAX_WORKERS, workers);
+    if (this.pool && !this.pool.isBroken && this.pool.size >= size) return this.maxThreads();
+    this.pool?.close();
+    this.pool = null;
+    this.starting = (async () => {
       try {
         this.pool = await ThreadPool.web(Worker, this.module, this.memory, CTRL_OFFSET, size, timeoutMs);
       } catch {

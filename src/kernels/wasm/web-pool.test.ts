@@ -68,6 +68,17 @@ describe("ThreadPool.web", () => {
     w.close();
   });
 
+  it("keeps a pool that is large enough and replaces a smaller one", async () => {
+    const w = WasmGemm.createSync("simd", true);
+    const urls: string[] = [];
+    const ctor = fakeWebWorker(WEB_WORKER_SOURCE, urls);
+    await Promise.all([w.startWebPool(1, 10_000, ctor), w.startWebPool(1, 10_000, ctor)]);
+    expect(urls).toHaveLength(1);
+    await w.startWebPool(2, 10_000, ctor);
+    expect(urls).toHaveLength(3);
+    w.close();
+  });
+
   it("reports a worker that fails to instantiate as kernel_failed", async () => {
     const failing = fakeWebWorker('self.onmessage = () => self.postMessage({ error: "no shared memory" });');
     const module = WasmGemm.createSync("simd", true).module;
