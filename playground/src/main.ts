@@ -2,7 +2,14 @@
 // every edit and shows the output, the five steps, heatmaps and the library's errors. Uses lorakit's public
 // exports only.
 
-import { explainLoraForward, LoraError, type LoraExplanation, renderExplanation, type ScalingRule } from "lorakit";
+import {
+  explainLoraForward,
+  initKernels,
+  LoraError,
+  type LoraExplanation,
+  renderExplanation,
+  type ScalingRule,
+} from "lorakit";
 import { countParams, formatCount, formatPercent, formatRatio, readPositiveInt } from "./calculator.js";
 import { EXAMPLES, type Example } from "./examples.js";
 import { explanationSteps, matrixElement, scalingLine } from "./explain-view.js";
@@ -195,6 +202,11 @@ function setupStatus(): void {
   const status = byId("status");
   status.dataset.isolated = String(isolated);
   status.textContent = `crossOriginIsolated: ${isolated} · ${isolated ? "SharedArrayBuffer available, threads possible" : "single-threaded"}`;
+  // the kernels (and, when isolated, their Web Workers) start in the background; the page works meanwhile
+  void initKernels().then((info) => {
+    status.dataset.threads = String(info.threads);
+    status.textContent = `crossOriginIsolated: ${isolated} · kernels: ${info.backend}, ${info.threads} thread${info.threads === 1 ? "" : "s"}`;
+  });
 }
 
 setupStatus();

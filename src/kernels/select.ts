@@ -7,7 +7,7 @@
 
 import type { AddLowRankKernel, GemmKernel, KernelArray, LoraGemmKernel } from "./contract.js";
 import { addLowRankScalar, gemmScalar, loraGemmScalar } from "./scalar.js";
-import { hostCores, hostWorkers } from "./wasm/pool.js";
+import { hostCores, hostWorkers, webWorkers } from "./wasm/pool.js";
 import { canRun, type WasmBuild, WasmGemm } from "./wasm/runtime.js";
 
 /** Products with fewer multiply-adds (m·k·n) than this stay in TypeScript: the copy in and out costs more. */
@@ -43,9 +43,10 @@ function pickBuild(shared: boolean): WasmBuild | null {
   return null;
 }
 
-// Shared memory only where kernel threads exist (Node's worker_threads); elsewhere a private memory.
+// Shared memory only where kernel threads exist (Node's worker_threads, or Web Workers on a cross-origin isolated
+// page); elsewhere a private memory.
 function wantShared(): boolean {
-  return hostWorkers() !== null && canRun("simd", true);
+  return (hostWorkers() !== null || webWorkers() !== null) && canRun("simd", true);
 }
 
 // Node, Deno, Bun and workers may compile synchronously; a browser main thread waits for initKernels().
@@ -70,8 +71,11 @@ function wasm(): WasmGemm | null {
 
 /**
  * Loads the WebAssembly kernels asynchronously (call once in browsers before heavy work; optional in Node).
- * Resolves to the kernels now in use; never rejects (falls back to TypeScript).
- * @example await initKernels(); // then matmul / loraForward use WebAssembly SIMD
+ * On a cross-origin isolated page it also starts the Web Workers of the thread pool (navigator.hardwareConcurrency
+ * − 1 of them, or threads − 1 after configureKernels({ threads })); elsewhere in browsers nothing is threaded.
+ * Calling it again restarts a pool that failed. Resolves to the kernels now in use; never rejects (falls back to
+ * TypeScript, or to one thread).
+ * @example await initKernels(); // then matmul / loraForward use WebAssembly SIMD (and threads where isolated)
  */
 export async function initKernels(): Promise<KernelInfo> {
   if (runtime === undefined) {
@@ -86,6 +90,9 @@ export async function initKernels(): Promise<KernelInfo> {
     })();
     const loaded = await pending;
     if (runtime === undefined) runtime = loaded;
+  }
+  if (runtime && backendSetting === "auto" && webWorkers() !== null) {
+    await runtime.startWebPool(Math.floor(threadsSetting ?? hostCores()) - 1);
   }
   return kernelInfo();
 }

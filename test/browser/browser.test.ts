@@ -2,6 +2,8 @@
 // - end-to-end on the built playground: types the first mission example, checks the output, the explanation
 //   and the library's error messages, keeps screenshots under artifacts/, and checks the status line with and
 //   without cross-origin isolation (COOP/COEP headers);
+// - kernel threads: on an isolated page the bundle's matmul runs on Web Workers and matches one thread bit for
+//   bit; on a plain page it stays single-threaded and creates no worker;
 // - parity: the browser bundle computes random float64 cases exactly as the library does in Node.
 
 import { mkdirSync } from "node:fs";
@@ -192,13 +194,94 @@ describe.skipIf(skip !== null)("in headless Chromium", () => {
     await open(plain.url);
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(false);
     expect(await page.getAttribute("#status", "data-isolated")).toBe("false");
-    expect(await text("#status")).toBe("crossOriginIsolated: false · single-threaded");
+    await page.waitForSelector("#status[data-threads]");
+    expect(await text("#status")).toMatch(/^crossOriginIsolated: false · kernels: wasm-(relaxed-)?simd, 1 thread$/);
 
     await open(isolated.url);
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
     expect(await page.getAttribute("#status", "data-isolated")).toBe("true");
-    expect(await text("#status")).toBe("crossOriginIsolated: true · SharedArrayBuffer available, threads possible");
+    await page.waitForSelector("#status[data-threads]");
+    const cores = Math.min(32, await page.evaluate(() => navigator.hardwareConcurrency));
+    const threads = `${cores} thread${cores === 1 ? "" : "s"}`;
+    expect(await text("#status")).toMatch(
+      new RegExp(`^crossOriginIsolated: true · kernels: wasm-(relaxed-)?simd, ${threads}$`),
+    );
     expect(await page.getAttribute("#output", "data-json")).toBe("[[4,5]]");
+  });
+
+  /** Opens an empty page of `base` that counts the Workers it creates, with the bundle as globalThis.lorakit. */
+  async function bundlePage(base: string): Promise<Page> {
+    const p = await browser.context.newPage();
+    p.on("pageerror", (e) => pageErrors.push(e.message));
+    await p.addInitScript(() => {
+      const g = globalThis as unknown as { Worker: typeof Worker; workersCreated: number };
+      const Original = g.Worker;
+      g.workersCreated = 0;
+      g.Worker = class extends Original {
+        constructor(...args: ConstructorParameters<typeof Worker>) {
+          super(...args);
+          g.workersCreated++;
+        }
+      };
+    });
+    await p.goto(`${base}/bundle/blank.html`); // not the playground, which starts its own kernel threads
+    await p.addScriptTag({
+      type: "module",
+      content: `import * as lorakit from "${base}/bundle/lorakit.js"; globalThis.lorakit = lorakit;`,
+    });
+    await p.waitForFunction(() => "lorakit" in globalThis);
+    return p;
+  }
+
+  /** In the page: initKernels with 3 threads, then a 192×256×256 float32 product (2²³·1.5 multiply-adds). */
+  const threadedProduct = (p: Page) =>
+    p.evaluate(async () => {
+      const g = globalThis as unknown as { lorakit: typeof import("../../src/index.js"); workersCreated: number };
+      const lk = g.lorakit;
+      lk.configureKernels({ threads: 3 });
+      const info = await lk.initKernels();
+      const [m, k, n] = [192, 256, 256];
+      let seed = 12345;
+      const next = () => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return (seed >>> 8) / (1 << 24) - 0.5;
+      };
+      const a = { data: Float32Array.from({ length: m * k }, next), rows: m, cols: k };
+      const b = { data: Float32Array.from({ length: k * n }, next), rows: k, cols: n };
+      const one = lk.matmul(a, b, { threads: 1 }).data as Float32Array;
+      const many = lk.matmul(a, b, { threads: 3 }).data as Float32Array;
+      const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+      const [u, v] = [bits(one), bits(many)];
+      return {
+        info,
+        after: lk.kernelInfo(),
+        identical: u.length === m * n && u.every((x, i) => x === v[i]),
+        nonzero: one.some((x) => x !== 0),
+        workers: g.workersCreated,
+      };
+    });
+
+  it("cross-origin isolated: matmul runs on Web Workers, bit-identical to one thread", async () => {
+    const p = await bundlePage(isolated.url);
+    const r = await threadedProduct(p);
+    await p.close();
+    expect(r.info.backend).toMatch(/^wasm-/);
+    expect(r.info.threads).toBe(3);
+    expect(r.info.maxThreads).toBe(3);
+    expect(r.after.threads).toBe(3); // the pool survived the threaded call
+    expect(r.workers).toBe(2); // the caller is the third thread
+    expect(r.nonzero).toBe(true);
+    expect(r.identical).toBe(true);
+  });
+
+  it("not isolated: one thread and no Worker created", async () => {
+    const p = await bundlePage(plain.url);
+    const r = await threadedProduct(p);
+    await p.close();
+    expect(r.info.backend).toMatch(/^wasm-/);
+    expect(r.info).toMatchObject({ threads: 1, maxThreads: 1 });
+    expect(r.workers).toBe(0);
+    expect(r.identical).toBe(true);
   });
 
   it(`parity: ${CASES.length} random float64 cases (seed ${SEED}) give the same numbers as in Node`, async () => {

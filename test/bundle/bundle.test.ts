@@ -13,11 +13,12 @@ import * as source from "../../src/index.js";
 /**
  * Size ceiling of the minified browser bundle, in bytes. Measured: 31,410 bytes (11,002 with gzip -9) for the
  * forward pass, explanation, errors and the safetensors reader/writer; 95,555 bytes (32,220 with gzip -9) with the
- * PEFT adapter I/O, LoraLinear (layer, merge, backward, DoRA, mixed batches: about 24 KB) and the training toolkit.
- * The headroom is for the WebAssembly kernels, which the bundle inlines.
+ * PEFT adapter I/O, LoraLinear (layer, merge, backward, DoRA, mixed batches: about 24 KB) and the training toolkit;
+ * 129,525 bytes with the inlined WebAssembly kernels; 131,849 bytes (41,002 with gzip -9) with the browser kernel
+ * threads (Web Worker pool and its inlined worker source).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 128 * 1024;
+const BUNDLE_CEILING_BYTES = 144 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 

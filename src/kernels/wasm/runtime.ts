@@ -8,7 +8,7 @@
 
 import { decodeBase64 } from "./decode.js";
 import { RELAXED, RELAXED_SHARED, SHARED_MAX_PAGES, SIMD, SIMD_SHARED } from "./generated/modules.js";
-import { hostCores, hostWorkers, MAX_WORKERS, ThreadPool } from "./pool.js";
+import { hostCores, hostWorkers, MAX_WORKERS, ThreadPool, webWorkers } from "./pool.js";
 
 /** Which instruction set a build uses: plain SIMD128 or relaxed SIMD (f32x4.relaxed_madd). */
 export type WasmBuild = "simd" | "relaxed";
@@ -43,6 +43,8 @@ const UNSHARED_MAX_PAGES = 65536;
 const COL_ALIGN = 16;
 /** Timeout of a threaded call: a fixed allowance plus 1 ms per 10 MFLOP (far slower than any kernel here). */
 const TIMEOUT_BASE_MS = 20_000;
+/** Timeout for a browser pool's workers to start and instantiate the module. */
+const WEB_START_TIMEOUT_MS = 10_000;
 
 function bytesOf(name: string): Uint8Array<ArrayBuffer> {
   const text = { SIMD, SIMD_SHARED, RELAXED, RELAXED_SHARED }[name];
@@ -76,6 +78,7 @@ export class WasmGemm {
   private readonly fn: GemmExports;
   private heap: Float32Array;
   private pool: ThreadPool | null = null;
+  private starting: Promise<number> | null = null; // a browser pool being started
   // resident arrays (allocResident) occupy [BASE, top); per-call scratch starts at top
   private top = BASE;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
@@ -123,9 +126,42 @@ export class WasmGemm {
     return new WasmGemm(await WebAssembly.compile(wasmBytes(build, shared)), build, shared);
   }
 
-  /** Most threads a call can use: 1 without shared memory or a worker host. */
+  /**
+   * Most threads a call can use: 1 without shared memory or a worker host. In Node the pool starts on demand; in a
+   * browser only the workers startWebPool() has already started count (none before it resolves or after a failure).
+   */
   maxThreads(): number {
-    return this.shared && hostWorkers() !== null ? MAX_WORKERS + 1 : 1;
+    if (!this.shared) return 1;
+    if (hostWorkers() !== null) return MAX_WORKERS + 1;
+    return this.pool && !this.pool.isBroken ? this.pool.size + 1 : 1;
+  }
+
+  /**
+   * Starts a browser pool of `workers` Web Workers (cross-origin isolated pages; no-op elsewhere). A running pool
+   * with at least that many workers is kept, a smaller or broken one replaced. Resolves to the threads calls may
+   * now use; never rejects (a pool that fails to start leaves calls single-threaded).
+   */
+  async startWebPool(
+    workers: number,
+    timeoutMs = WEB_START_TIMEOUT_MS,
+    Worker = webWorkers(), // tests pass a stand-in
+  ): Promise<number> {
+    if (!this.shared || !Worker || workers < 1) return this.maxThreads();
+    while (this.starting) await this.starting;
+    const size = Math.min(MAX_WORKERS, workers);
+    if (this.pool && !this.pool.isBroken && this.pool.size >= size) return this.maxThreads();
+    this.pool?.close();
+    this.pool = null;
+    this.starting = (async () => {
+      try {
+        this.pool = await ThreadPool.web(Worker, this.module, this.memory, CTRL_OFFSET, size, timeoutMs);
+      } catch {
+        this.pool = null;
+      }
+      this.starting = null;
+      return this.maxThreads();
+    })();
+    return this.starting;
   }
 
   /** Bytes a call needs, to check against maxBytes() before calling. */
@@ -219,10 +255,10 @@ export class WasmGemm {
   poolOf(workers: number): ThreadPool {
     if (this.pool && !this.pool.isBroken && this.pool.size >= workers) return this.pool;
     const Worker = hostWorkers();
-    if (!Worker) throw new Error("unreachable: maxThreads() is 1 without a worker host");
+    if (!Worker) throw new Error("unreachable: maxThreads() counts only started browser workers");
     this.pool?.close();
     const size = Math.max(workers, Math.min(MAX_WORKERS, hostCores() - 1));
-    this.pool = new ThreadPool(Worker, this.module, this.memory, CTRL_OFFSET, size);
+    this.pool = ThreadPool.node(Worker, this.module, this.memory, CTRL_OFFSET, size);
     return this.pool;
   }
 
@@ -231,11 +267,11 @@ export class WasmGemm {
     const Worker = hostWorkers();
     if (!Worker) throw new Error("no worker host");
     this.pool?.close();
-    this.pool = new ThreadPool(Worker, this.module, this.memory, CTRL_OFFSET, workers, source);
+    this.pool = ThreadPool.node(Worker, this.module, this.memory, CTRL_OFFSET, workers, source);
     return this.pool;
   }
 
-  /** Stops the pool's workers (they are unref'd, so this is optional). */
+  /** Stops the pool's workers (in Node they are unref'd, so this is optional; a browser page needs startWebPool again). */
   close(): void {
     this.pool?.close();
     this.pool = null;

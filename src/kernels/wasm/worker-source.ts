@@ -1,36 +1,64 @@
-// Source of a kernel thread, run with `new Worker(source, { eval: true, workerData })` in Node. It instantiates the
-// shared-memory GEMM module on the pool's memory and serves jobs described in the control block (layout in pool.ts):
-// wait for a new generation, run its column range, count down `pending`, notify. Every wait has a timeout so a
-// shutdown flag is seen; an exception is recorded in the control block (error slot + message) instead of escaping.
+// Source of a kernel thread. It instantiates the shared-memory GEMM module on the pool's memory and serves jobs
+// described in the control block (layout in pool.ts): wait for a new generation, run its column range, count down
+// `pending`, notify. Every wait has a timeout so a shutdown flag is seen; an exception is recorded in the control
+// block (error slot + message) instead of escaping. Two preludes hand it module, memory, index and ctrlOffset:
+// Node's workerData (run with `new Worker(source, { eval: true, workerData })`) and a browser Web Worker's first
+// message (run from a Blob URL; it answers "ready" once instantiated, then blocks in Atomics.wait, which workers
+// may do). The text must never contain the string "node" followed by a colon: the browser bundle inlines it.
 
-/** JavaScript source of one pool worker (Node worker_threads flavour). */
-export const WORKER_SOURCE = `
-const { workerData } = require("worker_threads");
-const { module, memory, index, ctrlOffset } = workerData;
-const CTRL_INTS = 256, MSG = 256, MSG_LEN = 256;
-const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
-const ctrl = new Int32Array(memory.buffer, ctrlOffset, CTRL_INTS + MSG_LEN);
-const fctl = new Float32Array(memory.buffer, ctrlOffset, CTRL_INTS);
-let seen = 0; // generation 0 is the idle state the pool starts in
-for (;;) {
-  if (Atomics.load(ctrl, 3) !== 0) break;
-  const g = Atomics.load(ctrl, 0);
-  if (g === seen) { Atomics.wait(ctrl, 0, seen, 1000); continue; }
-  seen = g;
-  if (Atomics.load(ctrl, 3) !== 0) break;
-  const s = 32 + 4 * index;
-  if (ctrl[s + 3] === 1) {
-    try {
-      gemm(ctrl[4], ctrl[5], ctrl[6], ctrl[7], ctrl[8], ctrl[9], ctrl[10], ctrl[11], fctl[12], ctrl[13],
-        ctrl[14], ctrl[15], ctrl[16], ctrl[s], ctrl[s + 1], ctrl[s + 2]);
-    } catch (e) {
-      if (Atomics.compareExchange(ctrl, 2, 0, index + 1) === 0) {
-        const text = String(e && e.message ? e.message : e).slice(0, MSG_LEN - 1);
-        for (let i = 0; i < text.length; i++) ctrl[MSG + i] = text.charCodeAt(i);
-        ctrl[MSG + text.length] = 0;
+const SERVE = `
+function serve(gemm, memory, index, ctrlOffset) {
+  const CTRL_INTS = 256, MSG = 256, MSG_LEN = 256;
+  const ctrl = new Int32Array(memory.buffer, ctrlOffset, CTRL_INTS + MSG_LEN);
+  const fctl = new Float32Array(memory.buffer, ctrlOffset, CTRL_INTS);
+  let seen = 0; // generation 0 is the idle state the pool starts in
+  for (;;) {
+    if (Atomics.load(ctrl, 3) !== 0) break;
+    const g = Atomics.load(ctrl, 0);
+    if (g === seen) { Atomics.wait(ctrl, 0, seen, 1000); continue; }
+    seen = g;
+    if (Atomics.load(ctrl, 3) !== 0) break;
+    const s = 32 + 4 * index;
+    if (ctrl[s + 3] === 1) {
+      try {
+        gemm(ctrl[4], ctrl[5], ctrl[6], ctrl[7], ctrl[8], ctrl[9], ctrl[10], ctrl[11], fctl[12], ctrl[13],
+          ctrl[14], ctrl[15], ctrl[16], ctrl[s], ctrl[s + 1], ctrl[s + 2]);
+      } catch (e) {
+        if (Atomics.compareExchange(ctrl, 2, 0, index + 1) === 0) {
+          const text = String(e && e.message ? e.message : e).slice(0, MSG_LEN - 1);
+          for (let i = 0; i < text.length; i++) ctrl[MSG + i] = text.charCodeAt(i);
+          ctrl[MSG + text.length] = 0;
+        }
       }
     }
+    if (Atomics.sub(ctrl, 1, 1) === 1) Atomics.notify(ctrl, 1);
   }
-  if (Atomics.sub(ctrl, 1, 1) === 1) Atomics.notify(ctrl, 1);
 }
 `;
+
+/** JavaScript source of one pool worker (Node worker_threads flavour). */
+export const WORKER_SOURCE = `${SERVE}
+const { workerData } = require("worker_threads");
+const { module, memory, index, ctrlOffset } = workerData;
+serve(new WebAssembly.Instance(module, { env: { memory } }).exports.gemm, memory, index, ctrlOffset);
+`;
+
+/** JavaScript source of one pool worker (browser Web Worker flavour, started from a Blob URL). */
+export const WEB_WORKER_SOURCE = `${SERVE}
+self.onmessage = (event) => {
+  self.onmessage = null;
+  const { module, memory, index, ctrlOffset } = event.data;
+  let gemm;
+  try {
+    gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
+  } catch (e) {
+    self.postMessage({ error: String(e && e.message ? e.message : e) });
+    return;
+  }
+  self.postMessage({ ready: true });
+  serve(gemm, memory, index, ctrlOffset);
+};
+`;
+
+/** The source for the tests that check a pool against a worker that never answers (either host). */
+export const HANG_SOURCE = "setInterval(() => {}, 1000);";
