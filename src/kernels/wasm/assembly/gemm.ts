@@ -16,7 +16,7 @@ const KC = 256; // depth of a packed block: the B micro-panel (KC·NR·4 = 8 KiB
 const MC = 128; // rows of a packed A block (MC·KC·4 = 128 KiB, in L2)
 const NC = 2048; // columns of a packed B panel
 const GEMV_ROWS = 4; // m below this (and op(b) not transposed) streams b without packing
-const GEMV_COLS = 1024; // columns per GEMV accumulator strip (4 KiB of scratch)
+const GEMV_COLS = 4096; // columns per GEMV accumulator strip (16 KiB of scratch, in L1): W is read in long contiguous runs
 
 @inline function fma(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
