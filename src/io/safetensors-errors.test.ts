@@ -1,7 +1,8 @@
 // One test per error code: the code, the message text and the details.
 import { describe, expect, it } from "vitest";
+import { caught } from "../../test/helpers/errors.js";
 import { atOffset, rawSafetensors } from "../../test/helpers/safetensors.js";
-import { ArgumentError, LoraError, SafetensorsError } from "../errors.js";
+import { ArgumentError, SafetensorsError } from "../errors.js";
 import {
   decodeToFloat32,
   decodeToFloat64,
@@ -9,16 +10,6 @@ import {
   parseSafetensorsHeader,
   serializeSafetensors,
 } from "./safetensors.js";
-
-function caught(f: () => unknown): LoraError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof LoraError) return err;
-    throw err;
-  }
-  throw new Error("expected a throw");
-}
 
 const f32 = (shape: number[], offsets: [number, number]) => ({ dtype: "F32", shape, data_offsets: offsets });
 

@@ -1,9 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { caught } from "../../test/helpers/errors.js";
 import { SEED } from "../../test/helpers/seed.js";
 import { decodeBf16, encodeBf16 } from "../dtype/bf16.js";
 import { decodeF16, encodeF16 } from "../dtype/f16.js";
-import { ArgumentError, LoraError, SafetensorsError, ShapeError } from "../errors.js";
+import { ArgumentError, SafetensorsError, ShapeError } from "../errors.js";
 import {
   DTYPE_BITS,
   encodeTensorData,
@@ -13,16 +14,6 @@ import {
   serializeSafetensorsHeader,
   type TensorToWrite,
 } from "./safetensors.js";
-
-function caught(f: () => unknown): LoraError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof LoraError) return err;
-    throw err;
-  }
-  throw new Error("expected a throw");
-}
 
 const headerText = (bytes: Uint8Array) => {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));

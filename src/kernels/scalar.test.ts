@@ -1,17 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { closeMismatch, gemmBound, U_F32, U_F64 } from "../../test/helpers/close.js";
+import { fill } from "../../test/helpers/random.js";
 import { gemmReference } from "./reference.js";
 import { addLowRankScalar, gemmScalar } from "./scalar.js";
-
-// Deterministic values in [-1, 1) from a small LCG (tests never call Math.random).
-function fill<T extends Float32Array | Float64Array>(a: T, seed: number): T {
-  let s = seed >>> 0;
-  for (let i = 0; i < a.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
-}
 
 const SIZES = [0, 1, 2, 3, 5, 9, 17, 64];
 const SHAPES: [number, number, number][] = [];

@@ -2,18 +2,9 @@
 // addLowRank against the float64 reference, and its exact-zero guarantee.
 import { describe, expect, it } from "vitest";
 import { closeMismatch, gemmBound, U_F32 } from "../../test/helpers/close.js";
+import { fill } from "../../test/helpers/random.js";
 import { gemmReference } from "./reference.js";
 import { addLowRank, kernelInfo, WASM_MIN_MACS } from "./select.js";
-
-function fill(len: number, seed: number): Float32Array {
-  const a = new Float32Array(len);
-  let s = seed >>> 0;
-  for (let i = 0; i < len; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
-}
 
 describe("addLowRank (dispatching)", () => {
   const [n, r, dOut] = [37, 5, 67]; // odd sizes, n·r·dOut above the WebAssembly threshold
@@ -23,9 +14,9 @@ describe("addLowRank (dispatching)", () => {
   });
 
   it("out += s·t·up within the float32 bound", () => {
-    const t = fill(n * r, 1);
-    const up = fill(r * dOut, 2);
-    const out = fill(n * dOut, 3);
+    const t = fill(new Float32Array(n * r), 1);
+    const up = fill(new Float32Array(r * dOut), 2);
+    const out = fill(new Float32Array(n * dOut), 3);
     const before = Float64Array.from(out);
     const low = new Float64Array(n * dOut);
     const gauge = new Float64Array(n * dOut);
@@ -43,11 +34,11 @@ describe("addLowRank (dispatching)", () => {
   });
 
   it("up = 0 or s = 0 leaves out bit-for-bit unchanged, -0 included", () => {
-    const out = fill(n * dOut, 4);
+    const out = fill(new Float32Array(n * dOut), 4);
     out[0] = -0;
     const before = Float32Array.from(out);
-    addLowRank(out, fill(n * r, 5), new Float32Array(r * dOut), n, r, dOut, 2);
-    addLowRank(out, fill(n * r, 6), fill(r * dOut, 7), n, r, dOut, 0);
+    addLowRank(out, fill(new Float32Array(n * r), 5), new Float32Array(r * dOut), n, r, dOut, 2);
+    addLowRank(out, fill(new Float32Array(n * r), 6), fill(new Float32Array(r * dOut), 7), n, r, dOut, 0);
     expect(out).toEqual(before);
     expect(Object.is(out[0], -0)).toBe(true);
   });

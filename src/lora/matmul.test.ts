@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { expectClose, gemmBound, U_F32, U_F64 } from "../../test/helpers/close.js";
-import { LoraError } from "../errors.js";
+import { caught } from "../../test/helpers/errors.js";
 import { gemmReference } from "../kernels/reference.js";
 import { matmul } from "./matmul.js";
 
@@ -15,16 +15,6 @@ function rand(len: number): Float64Array {
     a[i] = (state / 2 ** 32) * 2 - 1;
   }
   return a;
-}
-
-function caught(f: () => unknown): LoraError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof LoraError) return e;
-    throw e;
-  }
-  throw new Error("expected a LoraError");
 }
 
 describe("matmul", () => {

@@ -1,6 +1,7 @@
 // One test per error loraForward can raise: the class, the code and the message.
 import { describe, expect, it } from "vitest";
-import { ArgumentError, LoraError, loraForward, ShapeError } from "../../src/index.js";
+import { ArgumentError, loraForward, ShapeError } from "../../src/index.js";
+import { caught } from "../helpers/errors.js";
 
 const x = [[1, 2]];
 const W = [
@@ -9,16 +10,6 @@ const W = [
 ];
 const B = [[1], [1]];
 const A = [[0.5, 0.5]];
-
-function thrown(f: () => unknown): LoraError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoraError);
-    return e as LoraError;
-  }
-  throw new Error("expected a LoraError, nothing was thrown");
-}
 
 const f32 = (rows: number, cols: number, n = rows * cols) => ({ data: new Float32Array(n), rows, cols });
 
@@ -255,7 +246,7 @@ describe("loraForward errors", () => {
       "loraForward: options.out is only for typed inputs; x is a nested number[][]",
     ],
   ] as const)("%s", (_name, f, Cls, code, message) => {
-    const e = thrown(f);
+    const e = caught(f);
     expect(e).toBeInstanceOf(Cls);
     expect(e.code).toBe(code);
     expect(e.message.startsWith(message)).toBe(true);
@@ -263,7 +254,7 @@ describe("loraForward errors", () => {
   });
 
   it("errors carry machine-readable details", () => {
-    const e = thrown(() =>
+    const e = caught(() =>
       loraForward(
         x,
         W,

@@ -1,0 +1,14 @@
+// Captures the LoraError a call throws, so a test can assert its class, code and message (STYLE.md §6.7).
+
+import { LoraError } from "../../src/errors.js";
+
+/** Runs f and returns the LoraError it throws; rethrows any other error, and fails when nothing is thrown. */
+export function caught(f: () => unknown): LoraError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof LoraError) return e;
+    throw e;
+  }
+  throw new Error("expected a LoraError, nothing was thrown");
+}
