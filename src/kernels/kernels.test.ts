@@ -170,6 +170,57 @@ describe("wasm k2 extension (fused low-rank term)", () => {
   });
 });
 
+describe("wasm rows m < 4 (unpacked GEMV paths)", () => {
+  // The GEMV paths (b as stored, and bᵀ from a [n, k] array) must give each row the packed path's bits: the same
+  // per-element summation order, k2 extension and alpha/beta combine. The packed path runs for m >= 4.
+  it.each([
+    [1, 1, 0],
+    [9, 300, 0],
+    [17, 513, 3],
+    [40, 257, 16],
+    [7, 8, 1],
+  ])("n %i, k %i, k2 %i: rows of an m = 6 product equal m = 1..3 products bit for bit", (n, k, k2) => {
+    const m = 6;
+    for (const tB of [false, true]) {
+      for (const [alpha, beta] of [
+        [1, 0],
+        [-0.75, 1],
+      ] as const) {
+        const a = rand(m * k, Float32Array) as Float32Array;
+        const b = rand(k * n, Float32Array) as Float32Array;
+        const a2 = rand(m * k2, Float32Array) as Float32Array;
+        const b2 = rand(k2 * n, Float32Array) as Float32Array;
+        const start = rand(m * n, Float32Array) as Float32Array;
+        const full = simd.gemm(start.slice(), a, b, m, k, n, false, tB, alpha, beta, 1, a2, b2, k2);
+        for (const [i0, rows] of [
+          [0, 1],
+          [1, 3],
+          [4, 2],
+        ] as const) {
+          const part = simd.gemm(
+            start.slice(i0 * n, (i0 + rows) * n),
+            a.slice(i0 * k, (i0 + rows) * k),
+            b,
+            rows,
+            k,
+            n,
+            false,
+            tB,
+            alpha,
+            beta,
+            1,
+            a2.slice(i0 * k2, (i0 + rows) * k2),
+            b2,
+            k2,
+          );
+          const want = full.slice(i0 * n, (i0 + rows) * n);
+          expect(Buffer.from(part.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+        }
+      }
+    }
+  });
+});
+
 describe("threads", () => {
   it.each([
     [1, 700, 333],

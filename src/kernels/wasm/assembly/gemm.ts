@@ -8,20 +8,16 @@
 // blocks from 0 (the last block also takes the k2 extension); each block is summed from +0 in increasing p with
 // one multiply and one add per product (relaxed build: relaxed_madd), then combined as out = alpha·acc (first
 // block with beta = 0) or out = out + alpha·acc. Splitting columns across threads therefore never changes a bit.
-// work: scratch for one caller (packed A block, packed B panel, one edge tile); see workBytes().
+// work: scratch for one caller (packed A block, packed B panel, one edge tile, GEMV strip); see workBytes().
+
+import { fma, KC } from "./common";
+import { GEMV_COLS, gemvRow, gemvRowT } from "./gemv";
 
 const MR = 4; // rows of the register tile
 const NR = 8; // columns of the register tile (two f32x4)
-const KC = 256; // depth of a packed block: the B micro-panel (KC·NR·4 = 8 KiB) stays in L1
 const MC = 128; // rows of a packed A block (MC·KC·4 = 128 KiB, in L2)
 const NC = 2048; // columns of a packed B panel
-const GEMV_ROWS = 4; // m below this (and op(b) not transposed) streams b without packing
-const GEMV_COLS = 4096; // columns per GEMV accumulator strip (16 KiB of scratch, in L1): W is read in long contiguous runs
-
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+const GEMV_ROWS = 4; // m below this streams b without packing (gemv.ts)
 
 /** Scratch bytes needed by one gemm caller for k2 extension columns. */
 export function workBytes(k2: i32): i32 {
@@ -39,8 +35,9 @@ export function gemm(
     if (beta == 0) for (let i = 0; i < m; i++) memory.fill(out + ((<usize>i * n + j0) << 2), 0, <usize>(j1 - j0) << 2);
     return;
   }
-  if (m < GEMV_ROWS && transB == 0) {
-    for (let i = 0; i < m; i++) gemvRow(out, a, b, m, k, n, transA, alpha, beta, a2, b2, k2, j0, j1, work, i);
+  if (m < GEMV_ROWS) {
+    if (transB) for (let i = 0; i < m; i++) gemvRowT(out, a, b, m, k, n, transA, alpha, beta, a2, b2, k2, j0, j1, i);
+    else for (let i = 0; i < m; i++) gemvRow(out, a, b, m, k, n, transA, alpha, beta, a2, b2, k2, j0, j1, work, i);
     return;
   }
   const bufA = (work + 63) & ~(<usize>63);
@@ -185,115 +182,5 @@ function packB(dst: usize, b: usize, b2: usize, k: i32, n: i32, transB: i32, pc:
       for (let j = 0; j < NR; j++) store<f32>(d + (<usize>j << 2), j < nr ? load<f32>(s + (<usize>j << 2)) : 0);
       d += NR << 2;
     }
-  }
-}
-
-// One row i of out over [j0, j1) without packing (op(b) = b [k, n]): per KC block, an accumulator strip
-// acc[j] = +0, then acc[j] = acc[j] + a[i, p]·b[p, j] for increasing p, then combined into out.
-function gemvRow(
-  out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, alpha: f32, beta: i32,
-  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
-): void {
-  const acc = (work + 63) & ~(<usize>63);
-  const sp: usize = transA ? <usize>m << 2 : 4; // stride of op(a)[i, p] in p
-  const ai = a + (transA ? <usize>i << 2 : (<usize>i * k) << 2);
-  const ci = out + ((<usize>i * n) << 2);
-  for (let jc = j0; jc < j1; jc += GEMV_COLS) {
-    const nc = min(GEMV_COLS, j1 - jc);
-    let pc = 0;
-    let first = true;
-    while (true) {
-      const pe = min(k, pc + KC);
-      const last = pe >= k;
-      memory.fill(acc, 0, <usize>nc << 2);
-      let p = pc;
-      // four rows of b per pass over acc: the same per-column order as one row at a time, a quarter of the acc traffic
-      for (; p + 4 <= pe; p += 4) {
-        const row = b + ((<usize>p * n + jc) << 2);
-        const pa = ai + <usize>p * sp;
-        axpy4(acc, load<f32>(pa), load<f32>(pa + sp), load<f32>(pa + 2 * sp), load<f32>(pa + 3 * sp), row, <usize>n << 2, nc);
-      }
-      for (; p < pe; p++) axpy(acc, load<f32>(ai + <usize>p * sp), b + ((<usize>p * n + jc) << 2), nc);
-      if (last) for (let q = 0; q < k2; q++) axpy(acc, load<f32>(a2 + ((<usize>i * k2 + q) << 2)), b2 + ((<usize>q * n + jc) << 2), nc);
-      const overwrite = first && beta == 0;
-      const c = ci + (<usize>jc << 2);
-      const va = f32x4.splat(alpha);
-      let j = 0;
-      for (; j + 4 <= nc; j += 4) {
-        const x = f32x4.mul(va, v128.load(acc + (<usize>j << 2)));
-        const cj = c + (<usize>j << 2);
-        v128.store(cj, overwrite ? x : f32x4.add(v128.load(cj), x));
-      }
-      for (; j < nc; j++) {
-        const x = alpha * load<f32>(acc + (<usize>j << 2));
-        const cj = c + (<usize>j << 2);
-        store<f32>(cj, overwrite ? x : load<f32>(cj) + x);
-      }
-      first = false;
-      if (last) break;
-      pc = pe;
-    }
-  }
-}
-
-// acc[0 .. nc) = acc + s·row[0 .. nc), four columns per f32x4, with the scalar tail rounded the same way.
-@inline function axpy(acc: usize, s: f32, row: usize, nc: i32): void {
-  const vs = f32x4.splat(s);
-  let j = 0;
-  for (; j + 16 <= nc; j += 16) {
-    const d = acc + (<usize>j << 2);
-    const r = row + (<usize>j << 2);
-    v128.store(d, fma(vs, v128.load(r), v128.load(d)));
-    v128.store(d, fma(vs, v128.load(r, 16), v128.load(d, 16)), 16);
-    v128.store(d, fma(vs, v128.load(r, 32), v128.load(d, 32)), 32);
-    v128.store(d, fma(vs, v128.load(r, 48), v128.load(d, 48)), 48);
-  }
-  for (; j + 4 <= nc; j += 4) {
-    const d = acc + (<usize>j << 2);
-    v128.store(d, fma(vs, v128.load(row + (<usize>j << 2)), v128.load(d)));
-  }
-  for (; j < nc; j++) {
-    const d = acc + (<usize>j << 2);
-    store<f32>(d, load<f32>(d) + s * load<f32>(row + (<usize>j << 2)));
-  }
-}
-
-// acc = (((acc + s0·r0) + s1·r1) + s2·r2) + s3·r3 per column, rows r0 = row, r1 = row + ld, ...; scalar tail alike.
-@inline function axpy4(acc: usize, s0: f32, s1: f32, s2: f32, s3: f32, row: usize, ld: usize, nc: i32): void {
-  const v0 = f32x4.splat(s0), v1 = f32x4.splat(s1), v2 = f32x4.splat(s2), v3 = f32x4.splat(s3);
-  const r1 = row + ld, r2 = row + 2 * ld, r3 = row + 3 * ld;
-  let j = 0;
-  for (; j + 8 <= nc; j += 8) {
-    const o: usize = <usize>j << 2;
-    let d0 = v128.load(acc + o);
-    let d1 = v128.load(acc + o, 16);
-    d0 = fma(v0, v128.load(row + o), d0);
-    d1 = fma(v0, v128.load(row + o, 16), d1);
-    d0 = fma(v1, v128.load(r1 + o), d0);
-    d1 = fma(v1, v128.load(r1 + o, 16), d1);
-    d0 = fma(v2, v128.load(r2 + o), d0);
-    d1 = fma(v2, v128.load(r2 + o, 16), d1);
-    d0 = fma(v3, v128.load(r3 + o), d0);
-    d1 = fma(v3, v128.load(r3 + o, 16), d1);
-    v128.store(acc + o, d0);
-    v128.store(acc + o, d1, 16);
-  }
-  for (; j + 4 <= nc; j += 4) {
-    const o: usize = <usize>j << 2;
-    let d = v128.load(acc + o);
-    d = fma(v0, v128.load(row + o), d);
-    d = fma(v1, v128.load(r1 + o), d);
-    d = fma(v2, v128.load(r2 + o), d);
-    d = fma(v3, v128.load(r3 + o), d);
-    v128.store(acc + o, d);
-  }
-  for (; j < nc; j++) {
-    const o: usize = <usize>j << 2;
-    let d = load<f32>(acc + o);
-    d = d + s0 * load<f32>(row + o);
-    d = d + s1 * load<f32>(r1 + o);
-    d = d + s2 * load<f32>(r2 + o);
-    d = d + s3 * load<f32>(r3 + o);
-    store<f32>(acc + o, d);
   }
 }
