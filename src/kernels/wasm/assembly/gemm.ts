@@ -11,7 +11,7 @@
 // work: scratch for one caller (packed A block, packed B panel, one edge tile, GEMV strip); see workBytes().
 
 import { fma, KC } from "./common";
-import { GEMV_COLS, gemvRow, gemvRowT } from "./gemv";
+import { GEMV_COLS, GEMV_SLACK, gemvRow, gemvRowT } from "./gemv";
 
 const MR = 4; // rows of the register tile
 const NR = 8; // columns of the register tile (two f32x4)
@@ -22,7 +22,7 @@ const GEMV_ROWS = 4; // m below this streams b without packing (gemv.ts)
 /** Scratch bytes needed by one gemm caller for k2 extension columns. */
 export function workBytes(k2: i32): i32 {
   const kcMax = KC + k2;
-  return (MC * kcMax + NC * kcMax + MR * NR + GEMV_COLS + 64) * 4;
+  return (MC * kcMax + NC * kcMax + MR * NR + GEMV_COLS + 64) * 4 + GEMV_SLACK;
 }
 
 export function gemm(
