@@ -5,9 +5,10 @@
 
 import { fma, KC } from "./common";
 
-/** Columns per accumulator strip of gemvRow (16 KiB of scratch, in L1): W is read in long contiguous runs. */
-export const GEMV_COLS = 4096;
-/** Bytes past the 16 KiB strip that gemvRow may shift it by (see ACC_PHASE); counted in gemm.ts's workBytes. */
+/** Columns per accumulator strip of gemvRow (up to 64 KiB of scratch; 16 KiB at dOut = 4096, in L1), so that one
+ * thread's strip is whole rows of W up to dOut = 16384 (1×4096×11008: 10 GFLOP/s, 7–9 with 4096-column strips). */
+export const GEMV_COLS = 16384;
+/** Bytes past the strip that gemvRow may shift it by (see ACC_PHASE); counted in gemm.ts's workBytes. */
 export const GEMV_SLACK = 4096;
 // The strip starts 2 KiB (mod 4 KiB) away from the row of b it is added to. Its stores and the loads of b
 // then never share their low 12 address bits, which the CPU can mistake for a dependence ("4K aliasing");
@@ -15,9 +16,11 @@ export const GEMV_SLACK = 4096;
 const ACC_PHASE: usize = 2048;
 
 // One row i of out over [j0, j1) without packing (op(b) = b [k, n]): per KC block, an accumulator strip
-// acc[j] = +0, then acc[j] = acc[j] + a[i, p]·b[p, j] for increasing p, then combined into out. One row of b per
-// pass: b (the weight) is read as a single sequential stream, which measured 1.2x faster here than passing four
-// rows of b at a time (four streams 16 KiB apart) even though that cuts the accumulator traffic by four.
+// acc[j] = +0, then acc[j] = acc[j] + a[i, p]·b[p, j] for increasing p, then combined into out. When the strip is
+// whole rows of b (one thread, n <= GEMV_COLS), one row of b per pass reads b as a single sequential stream: measured
+// 1.2x faster at 1×4096×4096 than four rows per pass, though that cuts the accumulator traffic by four. When it is
+// part of each row (several threads split the columns, or n > GEMV_COLS), b is read in pieces anyway and four rows
+// per pass measured 1.4–1.6x faster (1×4096×4096 on 2 threads, 1×4096×11008 with 4096-column strips).
 export function gemvRow(
   out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, alpha: f32, beta: i32,
   a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
@@ -35,7 +38,17 @@ export function gemvRow(
       const pe = min(k, pc + KC);
       const last = pe >= k;
       memory.fill(acc, 0, <usize>nc << 2);
-      for (let p = pc; p < pe; p++) axpy(acc, load<f32>(ai + <usize>p * sp), b + ((<usize>p * n + jc) << 2), nc);
+      let p = pc;
+      if (nc < n) {
+        // the strip is part of each row of b: four rows per pass over acc (the same per-column order as one row
+        // at a time, a quarter of the acc traffic)
+        for (; p + 4 <= pe; p += 4) {
+          const row = b + ((<usize>p * n + jc) << 2);
+          const pa = ai + <usize>p * sp;
+          axpy4(acc, load<f32>(pa), load<f32>(pa + sp), load<f32>(pa + 2 * sp), load<f32>(pa + 3 * sp), row, <usize>n << 2, nc);
+        }
+      }
+      for (; p < pe; p++) axpy(acc, load<f32>(ai + <usize>p * sp), b + ((<usize>p * n + jc) << 2), nc);
       if (last) for (let q = 0; q < k2; q++) axpy(acc, load<f32>(a2 + ((<usize>i * k2 + q) << 2)), b2 + ((<usize>q * n + jc) << 2), nc);
       const overwrite = first && beta == 0;
       const c = ci + (<usize>jc << 2);
@@ -77,6 +90,46 @@ export function gemvRow(
   for (; j < nc; j++) {
     const d = acc + (<usize>j << 2);
     store<f32>(d, load<f32>(d) + s * load<f32>(row + (<usize>j << 2)));
+  }
+}
+
+// acc = (((acc + s0·r0) + s1·r1) + s2·r2) + s3·r3 per column, rows r0 = row, r1 = row + ld, ...; scalar tail alike.
+@inline function axpy4(acc: usize, s0: f32, s1: f32, s2: f32, s3: f32, row: usize, ld: usize, nc: i32): void {
+  const v0 = f32x4.splat(s0), v1 = f32x4.splat(s1), v2 = f32x4.splat(s2), v3 = f32x4.splat(s3);
+  const r1 = row + ld, r2 = row + 2 * ld, r3 = row + 3 * ld;
+  let j = 0;
+  for (; j + 8 <= nc; j += 8) {
+    const o: usize = <usize>j << 2;
+    let d0 = v128.load(acc + o);
+    let d1 = v128.load(acc + o, 16);
+    d0 = fma(v0, v128.load(row + o), d0);
+    d1 = fma(v0, v128.load(row + o, 16), d1);
+    d0 = fma(v1, v128.load(r1 + o), d0);
+    d1 = fma(v1, v128.load(r1 + o, 16), d1);
+    d0 = fma(v2, v128.load(r2 + o), d0);
+    d1 = fma(v2, v128.load(r2 + o, 16), d1);
+    d0 = fma(v3, v128.load(r3 + o), d0);
+    d1 = fma(v3, v128.load(r3 + o, 16), d1);
+    v128.store(acc + o, d0);
+    v128.store(acc + o, d1, 16);
+  }
+  for (; j + 4 <= nc; j += 4) {
+    const o: usize = <usize>j << 2;
+    let d = v128.load(acc + o);
+    d = fma(v0, v128.load(row + o), d);
+    d = fma(v1, v128.load(r1 + o), d);
+    d = fma(v2, v128.load(r2 + o), d);
+    d = fma(v3, v128.load(r3 + o), d);
+    v128.store(acc + o, d);
+  }
+  for (; j < nc; j++) {
+    const o: usize = <usize>j << 2;
+    let d = load<f32>(acc + o);
+    d = d + s0 * load<f32>(row + o);
+    d = d + s1 * load<f32>(r1 + o);
+    d = d + s2 * load<f32>(r2 + o);
+    d = d + s3 * load<f32>(r3 + o);
+    store<f32>(acc + o, d);
   }
 }
 
