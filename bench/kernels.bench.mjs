@@ -15,6 +15,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { configureKernels, kernelFloat32Array, kernelInfo, loraForward, matmul } from "../dist/src/index.js";
 import { gemm } from "../dist/src/kernels/select.js";
+import { describeCeiling, measureCeiling } from "./ceiling.mjs";
 
 const quick = process.argv.includes("--quick");
 const here = dirname(fileURLToPath(import.meta.url));
@@ -194,6 +195,7 @@ const shapes = SHAPES.map((shape) => {
   return { shape, x, w, down, up, s, rows, ref0, refL, flops, flopsL, flopsOf };
 });
 
+const ceiling = await measureCeiling();
 const info = kernelInfo();
 for (const sh of shapes) {
   const [n, dIn, dOut, r, reps] = sh.shape;
@@ -263,8 +265,22 @@ for (const sh of shapes) {
     const RU = { data: res(up), rows: r, cols: dOut };
     const RM = { data: res(merged), rows: dIn, cols: dOut };
     const rout = kernelFloat32Array(n * dOut);
+    // the same weight stored [dOut, dIn] (PyTorch / PEFT layout), multiplied with transB
+    const wt = kernelFloat32Array(dIn * dOut);
+    for (let p = 0; p < dIn; p++) for (let j = 0; j < dOut; j++) wt[j * dIn + p] = w[p * dOut + j];
+    const RWT = { data: wt, rows: dOut, cols: dIn };
     for (const threads of [1, 2]) {
       configureKernels({ threads });
+      const mmT = () => matmul(X, RWT, { out: rout, threads, transB: true }).data;
+      record(
+        sh.shape,
+        "lorakit, resident Wᵀ [dOut, dIn]",
+        "matmul",
+        threads,
+        () => isClose(mmT(), ref0, dIn, r),
+        () => best(mmT, reps),
+        flops,
+      );
       const mm = () => matmul(X, RW, { out: rout, threads }).data;
       const lora = () => loraForward(X, RW, RD, RU, s * r, { out: rout }).data;
       const mergedMm = () => matmul(X, RM, { out: rout, threads }).data;
@@ -375,6 +391,7 @@ console.log(
 console.log(
   "GFLOP/s (each op's own FLOPs; min time of the repetitions). 1t / 2t = threads. — = not run. Ratios below use lorakit with resident W where measured.\n",
 );
+console.log(`${describeCeiling(ceiling).join("\n")}\n`);
 for (const sh of shapes) {
   const shape = sh.shape;
   console.log(`### (n, dIn, dOut, r) = (${shape.slice(0, 4).join(", ")})\n`);
@@ -385,6 +402,7 @@ for (const sh of shapes) {
   for (const system of [
     "lorakit",
     "lorakit, resident W",
+    "lorakit, resident Wᵀ [dOut, dIn]",
     "numpy",
     "tfjs-wasm",
     "tfjs-cpu",
@@ -405,6 +423,8 @@ for (const sh of shapes) {
     const nl = get(shape, "numpy", "lora", t);
     const tw = get(shape, "tfjs-wasm", "matmul", 1);
     const parts = [];
+    if (lk?.gflops && lk.shape[0] > 1) parts.push(`matmul ${((100 * lk.gflops) / (t * ceiling.peakGflops)).toFixed(0)}% of the 128-bit peak`);
+    if (lk?.s && lk.shape[0] === 1) parts.push(`matmul reads W at ${((4 * lk.shape[1] * lk.shape[2]) / lk.s / 1e9).toFixed(1)} GB/s`);
     if (lk?.s && ll?.s) parts.push(`lorakit LoRA overhead ${(ll.s / lk.s).toFixed(3)}×`);
     if (np?.s && nl?.s) parts.push(`numpy LoRA overhead ${(nl.s / np.s).toFixed(3)}×`);
     if (lk?.s && np?.s) parts.push(`matmul vs numpy ${(np.s / lk.s).toFixed(2)}×`);

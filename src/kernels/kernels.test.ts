@@ -179,6 +179,7 @@ describe("wasm rows m < 4 (unpacked GEMV paths)", () => {
     [17, 513, 3],
     [40, 257, 16],
     [7, 8, 1],
+    [16400, 9, 2], // wider than one 16384-column GEMV strip
   ])("n %i, k %i, k2 %i: rows of an m = 6 product equal m = 1..3 products bit for bit", (n, k, k2) => {
     const m = 6;
     for (const tB of [false, true]) {
