@@ -423,8 +423,10 @@ for (const sh of shapes) {
     const nl = get(shape, "numpy", "lora", t);
     const tw = get(shape, "tfjs-wasm", "matmul", 1);
     const parts = [];
-    if (lk?.gflops && lk.shape[0] > 1) parts.push(`matmul ${((100 * lk.gflops) / (t * ceiling.peakGflops)).toFixed(0)}% of the 128-bit peak`);
-    if (lk?.s && lk.shape[0] === 1) parts.push(`matmul reads W at ${((4 * lk.shape[1] * lk.shape[2]) / lk.s / 1e9).toFixed(1)} GB/s`);
+    if (lk?.gflops && lk.shape[0] > 1)
+      parts.push(`matmul ${((100 * lk.gflops) / (t * ceiling.peakGflops)).toFixed(0)}% of the 128-bit peak`);
+    if (lk?.s && lk.shape[0] === 1 && lk.shape[1] * lk.shape[2] >= 2 ** 20)
+      parts.push(`matmul reads W at ${((4 * lk.shape[1] * lk.shape[2]) / lk.s / 1e9).toFixed(1)} GB/s`);
     if (lk?.s && ll?.s) parts.push(`lorakit LoRA overhead ${(ll.s / lk.s).toFixed(3)}×`);
     if (np?.s && nl?.s) parts.push(`numpy LoRA overhead ${(nl.s / np.s).toFixed(3)}×`);
     if (lk?.s && np?.s) parts.push(`matmul vs numpy ${(np.s / lk.s).toFixed(2)}×`);
