@@ -1,6 +1,6 @@
 // Every GEMM kernel (TypeScript f64/f32, WebAssembly SIMD with private and shared memory, threaded, relaxed SIMD
 // where this engine validates it) against the float64 reference, over empty, tiny, odd and non-multiple-of-tile
-// shapes (tile 4×8, KC 256, MC 128), both transposes, alpha/beta, and the fused k2 extension.
+// shapes (tile 2×16, KC 256, MC 128, NC 2048, GEMV strip 16384), both transposes, alpha/beta, and the fused k2 extension.
 
 import { describe, expect, it } from "vitest";
 import { expectClose, gemmBound, U_F32, U_F64 } from "../../test/helpers/close.js";

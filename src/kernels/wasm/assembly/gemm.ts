@@ -13,8 +13,8 @@
 import { fma, KC } from "./common";
 import { GEMV_COLS, GEMV_SLACK, gemvRow, gemvRowT } from "./gemv";
 
-const MR = 4; // rows of the register tile
-const NR = 8; // columns of the register tile (two f32x4)
+const MR = 2; // rows of the register tile
+const NR = 16; // columns of the register tile (four f32x4)
 const MC = 128; // rows of a packed A block (MC·KC·4 = 128 KiB, in L2)
 const NC = 2048; // columns of a packed B panel
 const GEMV_ROWS = 4; // m below this streams b without packing (gemv.ts)
@@ -77,33 +77,37 @@ export function gemm(
   }
 }
 
-// 4×8 register tile: 8 accumulators + 2 b vectors + 1 a splat = 11 of V8's 16 SIMD registers.
+// 2×16 register tile: 8 f32x4 accumulators + 4 b vectors + 1 a splat (+1 product temporary in the plain build) of
+// the 15 SIMD registers V8 allocates on x64. Per k step: 4 loads and 2 splat loads for 16 multiply-adds; the 4×8
+// tile it replaced needed 4 splats (a shuffle-unit µop each) for the same work and measured ~5% slower
+// (47.5 vs 50 GFLOP/s at 512×2048×2048 and 2048×4096×4096 on one thread). Bigger tiles spill: TurboFan schedules
+// every load of an iteration before its arithmetic, so all loaded vectors are live at once.
 @inline function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, alpha: f32, overwrite: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
   for (let p = 0; p < kc; p++) {
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
+    const b2 = v128.load(pb, 32);
+    const b3 = v128.load(pb, 48);
     let av = v128.load32_splat(pa);
     c00 = fma(av, b0, c00);
     c01 = fma(av, b1, c01);
+    c02 = fma(av, b2, c02);
+    c03 = fma(av, b3, c03);
     av = v128.load32_splat(pa, 4);
     c10 = fma(av, b0, c10);
     c11 = fma(av, b1, c11);
-    av = v128.load32_splat(pa, 8);
-    c20 = fma(av, b0, c20);
-    c21 = fma(av, b1, c21);
-    av = v128.load32_splat(pa, 12);
-    c30 = fma(av, b0, c30);
-    c31 = fma(av, b1, c31);
-    pa += 16;
-    pb += 32;
+    c12 = fma(av, b2, c12);
+    c13 = fma(av, b3, c13);
+    pa += 8;
+    pb += 64;
   }
   const va = f32x4.splat(alpha);
   storeRow(c, c00, c01, va, overwrite);
+  storeRow(c + 32, c02, c03, va, overwrite);
   storeRow(c + ldc, c10, c11, va, overwrite);
-  storeRow(c + 2 * ldc, c20, c21, va, overwrite);
-  storeRow(c + 3 * ldc, c30, c31, va, overwrite);
+  storeRow(c + ldc + 32, c12, c13, va, overwrite);
 }
 
 @inline function storeRow(c: usize, x0: v128, x1: v128, va: v128, overwrite: bool): void {
@@ -116,7 +120,7 @@ export function gemm(
   }
 }
 
-// A partial tile (mr < 4 or nr < 8): the same register tile run on a 4×8 scratch copy, valid part copied back.
+// A partial tile (mr < 2 or nr < 16): the same register tile run on a 2×16 scratch copy, valid part copied back.
 function edge(pa: usize, pb: usize, kc: i32, c: usize, n: i32, mr: i32, nr: i32, alpha: f32, overwrite: bool, tile: usize): void {
   if (!overwrite) {
     for (let i = 0; i < mr; i++) memory.copy(tile + ((<usize>i * NR) << 2), c + ((<usize>i * n) << 2), <usize>nr << 2);
@@ -164,8 +168,24 @@ function packB(dst: usize, b: usize, b2: usize, k: i32, n: i32, transB: i32, pc:
       for (let p = pc; p < pe; p++) {
         v128.store(d, v128.load(s));
         v128.store(d, v128.load(s, 16), 16);
+        v128.store(d, v128.load(s, 32), 32);
+        v128.store(d, v128.load(s, 48), 48);
         d += NR << 2;
         s += <usize>n << 2;
+      }
+    } else if (nr == NR) {
+      // transB: column col + j of op(b) is row col + j of b, contiguous in p. Four p-values from each of four rows
+      // per load, transposed in registers (4×4), four rows at a time across the 16 columns.
+      const ld: usize = <usize>k << 2;
+      const r0 = b + <usize>col * ld;
+      let p = pc;
+      for (; p + 4 <= pe; p += 4) {
+        for (let g = 0; g < NR; g += 4) transpose4(d + (<usize>g << 2), r0 + <usize>g * ld + (<usize>p << 2), ld);
+        d += (NR << 2) * 4;
+      }
+      for (; p < pe; p++) {
+        for (let j = 0; j < NR; j++) store<f32>(d + (<usize>j << 2), load<f32>(r0 + <usize>j * ld + (<usize>p << 2)));
+        d += NR << 2;
       }
     } else {
       for (let p = pc; p < pe; p++) {
@@ -183,4 +203,21 @@ function packB(dst: usize, b: usize, b2: usize, k: i32, n: i32, transB: i32, pc:
       d += NR << 2;
     }
   }
+}
+
+// Stores the 4×4 block q[c·ld + t] (row c, p-offset t) transposed: dst[t·NR + c] = q[c·ld + t], i.e. four p-rows
+// of a packed B strip, four columns each.
+@inline function transpose4(dst: usize, q: usize, ld: usize): void {
+  const v0 = v128.load(q);
+  const v1 = v128.load(q + ld);
+  const v2 = v128.load(q + 2 * ld);
+  const v3 = v128.load(q + 3 * ld);
+  const l01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
+  const l23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+  const h01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+  const h23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(l01, l23, 0, 1, 4, 5));
+  v128.store(dst + (NR << 2), v128.shuffle<f32>(l01, l23, 2, 3, 6, 7));
+  v128.store(dst + (NR << 3), v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
+  v128.store(dst + 3 * (NR << 2), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
 }
