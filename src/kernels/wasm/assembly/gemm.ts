@@ -66,6 +66,7 @@ export function gemm(
             const pa = bufA + ((<usize>ir * kc) << 2);
             const c = out + ((<usize>(ic + ir) * n + jc + jr) << 2);
             if (mr == MR && nr == NR) micro(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
+            else if (mr == MR && nr == 8) micro8(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
             else edge(pa, pb, kc, c, n, mr, nr, alpha, overwrite, tile);
           }
         }
@@ -120,6 +121,27 @@ export function gemm(
   }
 }
 
+// The left half of the register tile, for a strip of exactly 8 columns (x·down with LoRA's common r = 8, and
+// n ≡ 8 mod 16): half the multiply-adds of running the full tile on a scratch copy, and no copies.
+@inline function micro8(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, alpha: f32, overwrite: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let av = v128.load32_splat(pa);
+    c00 = fma(av, b0, c00);
+    c01 = fma(av, b1, c01);
+    av = v128.load32_splat(pa, 4);
+    c10 = fma(av, b0, c10);
+    c11 = fma(av, b1, c11);
+    pa += 8;
+    pb += NR << 2;
+  }
+  const va = f32x4.splat(alpha);
+  storeRow(c, c00, c01, va, overwrite);
+  storeRow(c + ldc, c10, c11, va, overwrite);
+}
+
 // A partial tile (mr < 2 or nr < 16): the same register tile run on a 2×16 scratch copy, valid part copied back.
 function edge(pa: usize, pb: usize, kc: i32, c: usize, n: i32, mr: i32, nr: i32, alpha: f32, overwrite: bool, tile: usize): void {
   if (!overwrite) {
@@ -135,6 +157,35 @@ function packA(dst: usize, a: usize, a2: usize, m: i32, k: i32, k2: i32, transA:
   const kc = pe - pc + ext;
   for (let ir = 0; ir < mc; ir += MR) {
     const strip = dst + ((<usize>ir * kc) << 2);
+    if (!transA && ir + MR <= mc && ic + ir + MR <= m) {
+      // both rows present: four p-values of each row per load, interleaved in registers (r0 p, r1 p, r0 p+1, ...)
+      const s0 = a + ((<usize>(ic + ir) * k + pc) << 2);
+      const s1 = s0 + (<usize>k << 2);
+      let d = strip;
+      let p = pc;
+      for (; p + 4 <= pe; p += 4) {
+        const o: usize = <usize>(p - pc) << 2;
+        const v0 = v128.load(s0 + o);
+        const v1 = v128.load(s1 + o);
+        v128.store(d, v128.shuffle<f32>(v0, v1, 0, 4, 1, 5));
+        v128.store(d, v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), 16);
+        d += 32;
+      }
+      for (; p < pe; p++) {
+        const o: usize = <usize>(p - pc) << 2;
+        store<f32>(d, load<f32>(s0 + o));
+        store<f32>(d, load<f32>(s1 + o), 4);
+        d += 8;
+      }
+      const t0 = a2 + ((<usize>(ic + ir) * k2) << 2);
+      const t1 = t0 + (<usize>k2 << 2);
+      for (let q = 0; q < ext; q++) {
+        store<f32>(d, load<f32>(t0 + (<usize>q << 2)));
+        store<f32>(d, load<f32>(t1 + (<usize>q << 2)), 4);
+        d += 8;
+      }
+      continue;
+    }
     for (let i = 0; i < MR; i++) {
       const row = ic + ir + i;
       let d = strip + (<usize>i << 2);
