@@ -39,9 +39,9 @@ export type AddLowRankKernel = <T extends KernelArray>(
 ) => T;
 
 /**
- * LoRA forward into out: out = x·w + s·t·up for x [n, dIn], w [dIn, dOut], t = x·down [n, r], up [r, dOut].
- * A low-rank term that is exactly zero (s = 0, t = 0 or up = 0) leaves out bit-for-bit equal to the GEMM x·w of the
- * same kernel family. Returns out.
+ * LoRA forward into out: out = x·w + s·t·up for x [n, dIn], w [dIn, dOut] (or stored [dOut, dIn] with transW),
+ * t = x·down [n, r], up [r, dOut]. A low-rank term that is exactly zero (s = 0, t = 0 or up = 0) leaves out
+ * bit-for-bit equal to the GEMM x·w of the same kernel family. Returns out.
  */
 export type LoraGemmKernel = <T extends KernelArray>(
   out: T,
@@ -55,4 +55,5 @@ export type LoraGemmKernel = <T extends KernelArray>(
   r: number,
   s: number,
   threads?: number,
+  transW?: boolean,
 ) => T;

@@ -141,7 +141,8 @@ export function loraGemmScalar<T extends KernelArray>(
   dOut: number,
   r: number,
   s: number,
+  transW = false,
 ): T {
-  gemmScalar(out, x, w, n, dIn, dOut, false, false, 1, 0); // x: [n, dIn] · w: [dIn, dOut] → [n, dOut]
+  gemmScalar(out, x, w, n, dIn, dOut, false, transW, 1, 0); // x: [n, dIn] · w: [dIn, dOut] → [n, dOut]
   return addLowRankScalar(out, t, up, n, r, dOut, s); // out += s · t: [n, r] · up: [r, dOut]
 }

@@ -189,10 +189,10 @@ export const addLowRank: AddLowRankKernel = (out, t, up, n, r, dOut, s) => {
  * written once. s = 0 runs the plain GEMM; an exactly-zero t or up adds only ±0 products, which leave every
  * accumulator (never −0, it starts at +0) and so h bit-identical to x·w.
  */
-export const loraGemm: LoraGemmKernel = (out, x, w, t, up, n, dIn, dOut, r, s, threads) => {
-  if (s === 0 || r === 0) return gemm(out, x, w, n, dIn, dOut, false, false, 1, 0, threads);
+export const loraGemm: LoraGemmKernel = (out, x, w, t, up, n, dIn, dOut, r, s, threads, transW = false) => {
+  if (s === 0 || r === 0) return gemm(out, x, w, n, dIn, dOut, false, transW, 1, 0, threads);
   const k = wasmFor(out, n, dIn, dOut, r);
-  if (!k) return loraGemmScalar(out, x, w, t, up, n, dIn, dOut, r, s);
+  if (!k) return loraGemmScalar(out, x, w, t, up, n, dIn, dOut, r, s, transW);
   const st = new Float32Array(n * r); // s·t: [n, r]
   for (let i = 0; i < st.length; i++) st[i] = s * t[i]!;
   const macs = n * (dIn + r) * dOut;
@@ -204,7 +204,7 @@ export const loraGemm: LoraGemmKernel = (out, x, w, t, up, n, dIn, dOut, r, s, t
     dIn,
     dOut,
     false,
-    false,
+    transW,
     1,
     0,
     threadsFor(k, macs, threads),

@@ -4,7 +4,7 @@
 // formed in the same layout as W, so W ± ΔW is an elementwise update.
 
 import { ArgumentError, ShapeError } from "../errors.js";
-import { addLowRank, gemm } from "../kernels/select.js";
+import { addLowRank, gemm, loraGemm } from "../kernels/select.js";
 import type { FloatArray, Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import type { VariantContext } from "./variants.js";
@@ -30,6 +30,25 @@ export function alloc<T extends FloatArray>(like: T, len: number): T {
 export function baseProduct<T extends FloatArray>(out: T, x: T, w: BaseWeight<T>, n: number, beta: 0 | 1 = 0): T {
   // in_out: op(b) = W [dIn, dOut]; out_in: W stored [dOut, dIn] = op(b)ᵀ
   return gemm(out, x, w.data, n, w.dIn, w.dOut, false, w.layout === "out_in", 1, beta);
+}
+
+/**
+ * h = x·W + s·(x·down)·up for one plain LoRA adapter as one fused product (loraGemm: in WebAssembly the low-rank
+ * term is added to each output tile while it is in registers, so h is written once and no [n, dOut] temporary is
+ * made). Returns h [n, dOut] and t = x·down [n, r], which backward needs.
+ */
+export function fusedLoraProduct<T extends FloatArray>(
+  x: T,
+  w: BaseWeight<T>,
+  down: T,
+  up: T,
+  r: number,
+  s: number,
+  n: number,
+): { h: T; t: T } {
+  const t = gemm(alloc(x, n * r), x, down, n, w.dIn, r, false, false, 1, 0); // x [n, dIn] · down [dIn, r]
+  const h = loraGemm(alloc(x, n * w.dOut), x, w.data, t, up, n, w.dIn, w.dOut, r, s, undefined, w.layout === "out_in");
+  return { h, t };
 }
 
 /** out = alpha·dH·Wᵀ (+ out when beta = 1): dH [n, dOut] → [n, dIn]. */

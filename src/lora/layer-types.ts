@@ -4,6 +4,7 @@
 import { ArgumentError, ShapeError } from "../errors.js";
 import { dtypeName, type FloatArray, type Matrix, type TensorLike } from "../matrix.js";
 import { fmtShape } from "../shape.js";
+import type { AdapterRecord } from "./adapter.js";
 import { type BaseWeight, checkMatrix, type WeightLayout } from "./base.js";
 import { readOperand } from "./operand.js";
 
@@ -112,3 +113,14 @@ export function checkRows(op: string, name: string, m: Matrix, cols: number, bas
   }
   return v;
 }
+
+/** One adapter's part in a single-adapter-set forward: its input (a dropout copy or x) and what backward needs. */
+export interface Branch {
+  rec: AdapterRecord;
+  xb: FloatArray;
+  keep: Uint8Array | null;
+  cache: unknown;
+}
+
+/** What LoraLinear keeps from a training-mode forward for backward. */
+export type ForwardCache = { kind: "single"; n: number; branches: Branch[] } | { kind: "mixed" };

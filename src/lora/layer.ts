@@ -8,23 +8,24 @@ import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
 import { dtypeName, type FloatArray, type Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import { type AdapterOptions, type AdapterRecord, createAdapter } from "./adapter.js";
-import { alloc, type BaseWeight, baseGradInput, baseProduct, variantContext, type WeightLayout } from "./base.js";
+import {
+  alloc,
+  type BaseWeight,
+  baseGradInput,
+  baseProduct,
+  fusedLoraProduct,
+  variantContext,
+  type WeightLayout,
+} from "./base.js";
 import { type Combination, combineAdapters } from "./combine.js";
 import { dropout, dropoutBackward } from "./dropout.js";
 import type { AdapterInfo, LoraLinearOptions, MergeReport, Parameter } from "./layer-types.js";
-import { checkRows, readLayerBase } from "./layer-types.js";
+import { type Branch, checkRows, type ForwardCache, readLayerBase } from "./layer-types.js";
 import { requireAllFinite } from "./merge.js";
 import { addGroups, groupRows } from "./mixed.js";
+import { LORA_VARIANT } from "./variants.js";
 
 export type { AdapterInfo, LoraLinearOptions, MergeReport, Parameter } from "./layer-types.js";
-
-interface Branch {
-  rec: AdapterRecord;
-  xb: FloatArray;
-  keep: Uint8Array | null;
-  cache: unknown;
-}
-type ForwardCache = { kind: "single"; n: number; branches: Branch[] } | { kind: "mixed" };
 
 /** A frozen linear layer with named LoRA adapters (see docs/layer.md). */
 export class LoraLinear {
@@ -168,10 +169,19 @@ export class LoraLinear {
         ? null
         : groupRows(op, options.adapterIds, n, (id) => this.adapters.get(id), this.mergedAdapters);
     const branches = groups ? [] : this.unmergedActive();
-    const h = baseProduct(alloc(xm.data, n * this.dOut), xm.data, this.base, n); // x·W [n, dOut]
+    // one plain LoRA adapter without dropout: x·W and its term in one fused product (bias added after)
+    const one = branches.length === 1 ? branches[0]! : null;
+    const fuse = one !== null && one.variant === LORA_VARIANT && !(this.isTraining && one.dropout > 0);
+    const f = fuse ? fusedLoraProduct(xm.data, this.base, one.down.data, one.up.data, one.r, one.scaling, n) : null;
+    const h = f ? f.h : baseProduct(alloc(xm.data, n * this.dOut), xm.data, this.base, n); // x·W [n, dOut]
     if (this.bias) {
       const b = this.bias;
       for (let k = 0; k < h.length; k++) h[k] = h[k]! + b[k % this.dOut]!;
+    }
+    if (f) {
+      const done = [{ rec: one!, xb: xm.data, keep: null, cache: f.t }];
+      this.cache = this.isTraining ? { kind: "single", n, branches: done } : null;
+      return { data: h, rows: n, cols: this.dOut };
     }
     const ctx = this.context();
     if (groups) {

@@ -1,7 +1,7 @@
 // LoraLinear forward over the CASES table: float64 reference with bound-derived tolerances (capped by PEFT's
 // 1e-4), fresh adapters bit-exact, the out_in layout read without copying, rsLoRA and scale overrides.
 import { describe, expect, it } from "vitest";
-import { LoraLinear } from "../../src/index.js";
+import { LoraLinear, loraForward, type Matrix } from "../../src/index.js";
 import { expectClose } from "../helpers/close.js";
 import { CASES, type Case, makeInput, makeLayer, matrix, randomArray, reference } from "./cases.js";
 
@@ -123,5 +123,31 @@ describe("dropout", () => {
     const base = Array.from(z.forward(x).data);
     z.addAdapter("z", { r: 2, alpha: 2, dropout: 0.9 });
     expect(Array.from(z.train().forward(x).data)).toEqual(base);
+  });
+});
+
+describe("one plain adapter: the fused product", () => {
+  // With one active plain LoRA adapter (no dropout in effect) forward runs loraGemm, the kernel behind loraForward:
+  // in float32 WebAssembly the term is fused into the GEMM. Sizes above the 4096-MAC threshold so WebAssembly
+  // runs; n = 2 takes the unpacked row paths (b as stored and transposed), n = 9 the packed kernel.
+  it.each([2, 9])("n %i, float32: equals loraForward bit for bit in both layouts, training mode included", (n) => {
+    const [dIn, dOut, r, alpha] = [300, 70, 8, 16];
+    const w = matrix("float32", dIn, dOut, 11);
+    const wt = new Float32Array(dIn * dOut); // the same weight stored [dOut, dIn]
+    for (let i = 0; i < dIn; i++) for (let j = 0; j < dOut; j++) wt[j * dIn + i] = w.data[i * dOut + j]!;
+    const down = matrix("float32", dIn, r, 12);
+    const up = matrix("float32", r, dOut, 13);
+    const x = matrix("float32", n, dIn, 14);
+    const want = loraForward(x as Matrix<Float32Array>, w, down, up, alpha).data;
+    const a = new LoraLinear({ weight: w });
+    const b = new LoraLinear({ weight: { data: wt, rows: dOut, cols: dIn }, layout: "out_in" });
+    for (const l of [a, b]) {
+      l.addAdapter("one", { down, up, alpha });
+      expect(Buffer.from(l.forward(x).data.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+      l.train(); // no dropout: still fused, and backward gets t from it
+      expect(Buffer.from(l.forward(x).data.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+      expect(() => l.backward(matrix("float32", n, dOut, 15))).not.toThrow();
+    }
+    expect(Buffer.from(a.parameters()[0]!.grad.buffer).equals(Buffer.from(b.parameters()[0]!.grad.buffer))).toBe(true);
   });
 });
