@@ -5,20 +5,17 @@
 // few repetitions (few for the big shapes so the whole run takes minutes on 2 cores). Prints markdown.
 // Needs `npm run build` first (npm run bench does it). Options: --quick (small shapes only).
 
-import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { availableParallelism, loadavg } from "node:os";
 import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import * as tf from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { configureKernels, kernelFloat32Array, kernelInfo, loraForward, matmul } from "../dist/src/index.js";
 import { gemm } from "../dist/src/kernels/select.js";
+import { loopMatmul, nestedMatmul, numpyRun, SLOW_LIMIT, tfjsRun } from "./baselines.mjs";
 import { describeCeiling, measureCeiling } from "./ceiling.mjs";
+import { best, isClose, rand, record, refRows, results } from "./common.mjs";
 
 const quick = process.argv.includes("--quick");
-const here = dirname(fileURLToPath(import.meta.url));
 // [n, dIn, dOut, r, repetitions]
 const SHAPES = [
   [1, 2, 2, 1, 20],
@@ -28,156 +25,6 @@ const SHAPES = [
   [2048, 4096, 4096, 16, 2],
   [512, 4096, 11008, 64, 2],
 ].filter((s) => !quick || s[0] * s[1] * s[2] <= 2 ** 28);
-const SLOW_LIMIT = 2 ** 27; // MACs above which the JS loops and tfjs-cpu are skipped (they would take minutes)
-
-let seed = 1;
-const rand = (len) => {
-  const a = new Float32Array(len);
-  for (let i = 0; i < len; i++) {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    a[i] = (seed / 2 ** 32) * 2 - 1;
-  }
-  return a;
-};
-
-// float64 reference of rows [0, rows) of x·W (+ s·(x·down)·up) and the gauge bound
-function refRows(x, w, down, up, s, dIn, dOut, r, rows) {
-  const h = new Float64Array(rows * dOut);
-  const g = new Float64Array(rows * dOut);
-  for (let i = 0; i < rows; i++) {
-    const t = new Float64Array(r);
-    for (let p = 0; p < dIn; p++) {
-      const xv = x[i * dIn + p];
-      for (let q = 0; q < r; q++) t[q] += xv * down[p * r + q];
-      for (let j = 0; j < dOut; j++) {
-        h[i * dOut + j] += xv * w[p * dOut + j];
-        g[i * dOut + j] += Math.abs(xv * w[p * dOut + j]);
-      }
-    }
-    if (s !== 0) {
-      for (let q = 0; q < r; q++)
-        for (let j = 0; j < dOut; j++) {
-          h[i * dOut + j] += s * t[q] * up[q * dOut + j];
-          g[i * dOut + j] += Math.abs(s * t[q] * up[q * dOut + j]) * 2;
-        }
-    }
-  }
-  return { h, g };
-}
-
-function isClose(out, ref, dIn, r) {
-  const u = 2 ** -24;
-  for (let i = 0; i < ref.h.length; i++) {
-    const bound = 2 * u * (dIn + r + 2) * ref.g[i] + u * Math.abs(ref.h[i]);
-    if (!(Math.abs(out[i] - ref.h[i]) <= bound)) return false;
-  }
-  return true;
-}
-
-function best(f, reps) {
-  f();
-  let t = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    f();
-    t = Math.min(t, performance.now() - t0);
-  }
-  return t / 1e3;
-}
-
-// naive loops: nested arrays and a Float32Array i-k-j loop
-function nestedMatmul(xa, wa) {
-  return xa.map((row) => {
-    const o = new Array(wa[0].length).fill(0);
-    for (let p = 0; p < row.length; p++) for (let j = 0; j < o.length; j++) o[j] += row[p] * wa[p][j];
-    return o;
-  });
-}
-function loopMatmul(out, x, w, n, dIn, dOut) {
-  out.fill(0);
-  for (let i = 0; i < n; i++)
-    for (let p = 0; p < dIn; p++) {
-      const xv = x[i * dIn + p];
-      const o = i * dOut;
-      const wo = p * dOut;
-      for (let j = 0; j < dOut; j++) out[o + j] += xv * w[wo + j];
-    }
-  return out;
-}
-
-const results = []; // {shape, system, op, threads, seconds | "WRONG" | "skipped"}
-function record(shape, system, op, threads, check, time, flops) {
-  if (!check()) {
-    results.push({ shape, system, op, threads, wrong: true });
-    return;
-  }
-  const s = time();
-  results.push({ shape, system, op, threads, s, gflops: flops / s / 1e9 });
-}
-
-async function tfjsRun(backend, shapes) {
-  await tf.setBackend(backend);
-  for (const sh of shapes) {
-    const [n, dIn, dOut, r, reps] = sh.shape;
-    if (backend === "cpu" && n * dIn * dOut > SLOW_LIMIT) continue;
-    const { x, w, down, up, s, ref0, refL, rows, flops, flopsL } = sh;
-    const X = tf.tensor2d(x, [n, dIn]);
-    const W = tf.tensor2d(w, [dIn, dOut]);
-    const D = tf.tensor2d(down, [dIn, r]);
-    const U = tf.tensor2d(up, [r, dOut]);
-    const mm = () => tf.tidy(() => tf.matMul(X, W)).dataSync();
-    const lora = () => tf.tidy(() => tf.add(tf.matMul(X, W), tf.mul(s, tf.matMul(tf.matMul(X, D), U)))).dataSync();
-    const reps2 = backend === "cpu" ? 1 : reps;
-    const name = `tfjs-${backend}`;
-    record(
-      sh.shape,
-      name,
-      "matmul",
-      1,
-      () => isClose(mm().subarray(0, rows * dOut), ref0, dIn, r),
-      () => best(mm, reps2),
-      flops,
-    );
-    record(
-      sh.shape,
-      name,
-      "lora",
-      1,
-      () => isClose(lora().subarray(0, rows * dOut), refL, dIn, r),
-      () => best(lora, reps2),
-      flopsL,
-    );
-    tf.dispose([X, W, D, U]);
-  }
-}
-
-function numpyRun(shapes, threads) {
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads) };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  const arg = JSON.stringify(shapes.map((s) => s.shape));
-  const p = spawnSync("python3", [`${here}/numpy_bench.py`, arg], { env, encoding: "utf8", maxBuffer: 1 << 24 });
-  if (p.status !== 0) return null;
-  const out = JSON.parse(p.stdout);
-  for (const res of out.shapes) {
-    const sh = shapes.find((s) => s.shape.slice(0, 4).join() === res.shape.join());
-    for (const op of ["matmul", "lora", "merged", "merge"]) {
-      if (!res.ok) results.push({ shape: sh.shape, system: "numpy", op, threads, wrong: true });
-      else
-        results.push({
-          shape: sh.shape,
-          system: "numpy",
-          op,
-          threads,
-          s: res[op],
-          gflops: sh.flopsOf[op] / res[op] / 1e9,
-        });
-    }
-    if (res.lora_call_us !== undefined)
-      results.push({ shape: sh.shape, system: "numpy", op: "call µs", threads, us: res.lora_call_us });
-  }
-  return out.corename;
-}
 
 const shapes = SHAPES.map((shape) => {
   const [n, dIn, dOut, r] = shape;
