@@ -7,8 +7,9 @@
 // seen and never shrinks.
 
 import { decodeBase64 } from "./decode.js";
-import { RELAXED, RELAXED_SHARED, SHARED_MAX_PAGES, SIMD, SIMD_SHARED } from "./generated/modules.js";
+import { RELAXED, SHARED_MAX_PAGES, SIMD } from "./generated/modules.js";
 import { hostCores, hostWorkers, MAX_WORKERS, ThreadPool, webWorkers } from "./pool.js";
+import { withSharedMemory } from "./shared-module.js";
 
 /** Which instruction set a build uses: plain SIMD128 or relaxed SIMD (f32x4.relaxed_madd). */
 export type WasmBuild = "simd" | "relaxed";
@@ -46,14 +47,10 @@ const TIMEOUT_BASE_MS = 20_000;
 /** Timeout for a browser pool's workers to start and instantiate the module. */
 const WEB_START_TIMEOUT_MS = 10_000;
 
-function bytesOf(name: string): Uint8Array<ArrayBuffer> {
-  const text = { SIMD, SIMD_SHARED, RELAXED, RELAXED_SHARED }[name];
-  return decodeBase64(text ?? "");
-}
-
-/** The module bytes of a build. */
+/** The module bytes of a build: the shipped private-memory module, or its shared-memory variant (threads). */
 export function wasmBytes(build: WasmBuild, shared: boolean): Uint8Array<ArrayBuffer> {
-  return bytesOf(`${build === "relaxed" ? "RELAXED" : "SIMD"}${shared ? "_SHARED" : ""}`);
+  const bytes = decodeBase64(build === "relaxed" ? RELAXED : SIMD);
+  return shared ? withSharedMemory(bytes, SHARED_MAX_PAGES) : bytes;
 }
 
 /** Whether this engine can compile a build (WebAssembly.validate on the module itself). */
