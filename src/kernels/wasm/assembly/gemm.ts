@@ -80,7 +80,7 @@ export function gemm(
 
 // 2×16 register tile: 8 f32x4 accumulators + 4 b vectors + 1 a splat (+1 product temporary in the plain build) of
 // the 15 SIMD registers V8 allocates on x64. Per k step: 4 loads and 2 splat loads for 16 multiply-adds; the 4×8
-// tile it replaced needed 4 splats (a shuffle-unit µop each) for the same work and measured ~5% slower
+// tile it replaced needed 4 splats for the same work and measured ~5% slower
 // (47.5 vs 50 GFLOP/s at 512×2048×2048 and 2048×4096×4096 on one thread). Bigger tiles spill: TurboFan schedules
 // every load of an iteration before its arithmetic, so all loaded vectors are live at once.
 @inline function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, alpha: f32, overwrite: bool): void {
