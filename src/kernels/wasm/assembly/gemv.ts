@@ -10,8 +10,9 @@ import { fma, KC } from "./common";
 export const GEMV_COLS = 16384;
 /** Bytes past the strip that gemvRow may shift it by (see ACC_PHASE); counted in gemm.ts's workBytes. */
 export const GEMV_SLACK = 4096;
-// The strip starts 2 KiB (mod 4 KiB) away from the row of b it is added to. Its stores and the loads of b
-// then never share their low 12 address bits, which the CPU can mistake for a dependence ("4K aliasing");
+// The strip starts 2 KiB (mod 4 KiB) away from the first row of b it is added to. When rows are a multiple of
+// 4 KiB long (n a multiple of 1024) its stores and the loads of b then never share their low 12 address bits,
+// which the CPU can mistake for a dependence ("4K aliasing");
 // measured at 1×4096×4096: ~13 GFLOP/s at the same phase, ~14.5 at 0.5–3 KiB away.
 const ACC_PHASE: usize = 2048;
 
