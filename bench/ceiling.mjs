@@ -13,6 +13,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
+import { best } from "./common.mjs";
 
 const SOURCE = `
 export function chain(n: i32, y: i32): i32 {
@@ -62,17 +63,6 @@ function instantiate(binary, pages) {
   return { e: inst.exports, memory };
 }
 
-const bestOf = (reps, fn) => {
-  fn();
-  let best = Number.POSITIVE_INFINITY;
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    fn();
-    best = Math.min(best, performance.now() - t);
-  }
-  return best; // ms
-};
-
 /** FLOP/s of 8 relaxed_madd chains in this process, or null if this engine has no relaxed SIMD. */
 async function fmaPeakHere() {
   const bin = await compile(FMA_SOURCE, ["relaxed-simd"]);
@@ -80,17 +70,17 @@ async function fmaPeakHere() {
   const { e, memory } = instantiate(bin, 1);
   new Float32Array(memory.buffer).fill(0.999, 16, 24);
   const n = 2e7;
-  return (64 * n) / (bestOf(5, () => e.fmaPeak(n)) / 1e3);
+  return (64 * n) / best(() => e.fmaPeak(n), 5);
 }
 
 /** The three ceilings: { ghz, fmaGflops (null if relaxed SIMD could not run), peakGflops (16·clock), readGBs }. */
 export async function measureCeiling() {
   const { e, memory } = instantiate(await compile(SOURCE, []), 1 + 1024 + 16);
   const n = 5e7;
-  const ghz = (16 * n) / (bestOf(5, () => e.chain(n, 3)) / 1e3) / 1e9;
+  const ghz = (16 * n) / best(() => e.chain(n, 3), 5) / 1e9;
   const bytes = 64 * 1024 * 1024;
   new Float32Array(memory.buffer, 65536, bytes / 4).fill(0.5);
-  const readGBs = bytes / (bestOf(10, () => e.readsum(65536, bytes)) / 1e3) / 1e9;
+  const readGBs = bytes / best(() => e.readsum(65536, bytes), 10) / 1e9;
   let fma = await fmaPeakHere();
   if (fma === null) {
     const child = spawnSync(
