@@ -1,6 +1,8 @@
 // Child process of relaxed.test.ts: run with `node --experimental-wasm-relaxed-simd` on Node 20 (relaxed SIMD is on
 // by default from Node 22). Checks the built relaxed-SIMD kernels (dist/) against the float64 reference and the
-// thread-count invariance, and prints one JSON line: { build, cases, worst, identical }.
+// thread-count invariance, and that rows computed by the unpacked m < 4 paths carry the packed path's bits (relaxed
+// builds fuse multiply-adds, so every product must take the same fused step on every path). Prints one JSON line:
+// { build, cases, worst, identical, rowsIdentical }.
 // worst = max over elements of |out − ref| / bound, so worst ≤ 1 means every element is within its bound.
 
 import { gemmReference } from "../../dist/src/kernels/reference.js";
@@ -13,7 +15,13 @@ const rand = (len) =>
     return (state / 2 ** 32) * 4 - 2;
   });
 const U = 2 ** -24;
-const result = { build: canRun("relaxed", true) ? "relaxed" : "unavailable", cases: 0, worst: 0, identical: true };
+const result = {
+  build: canRun("relaxed", true) ? "relaxed" : "unavailable",
+  cases: 0,
+  worst: 0,
+  identical: true,
+  rowsIdentical: true,
+};
 if (result.build === "relaxed") {
   const shared = WasmGemm.createSync("relaxed", true);
   const priv = WasmGemm.createSync("relaxed", false);
@@ -51,6 +59,47 @@ if (result.build === "relaxed") {
         if (!Buffer.from(o.buffer).equals(Buffer.from(out.buffer))) result.identical = false;
       }
       result.cases++;
+    }
+  }
+  // rows of an m = 6 product (packed path) against the same rows computed 1–3 at a time (GEMV paths), with the
+  // column tails of both GEMV paths (n mod 4 and n mod 8 non-zero), a k2 extension and beta = 1
+  for (const [n, k, k2] of [
+    [70, 300, 3],
+    [9, 257, 0],
+    [3, 40, 2],
+  ]) {
+    const m = 6;
+    for (const tB of [false, true]) {
+      const a = rand(m * k);
+      const b = rand(k * n);
+      const a2 = rand(m * k2);
+      const b2 = rand(k2 * n);
+      const start = rand(m * n);
+      const full = priv.gemm(start.slice(), a, b, m, k, n, false, tB, -0.75, 1, 1, a2, b2, k2);
+      for (const [i0, rows] of [
+        [0, 1],
+        [1, 3],
+        [4, 2],
+      ]) {
+        const part = priv.gemm(
+          start.slice(i0 * n, (i0 + rows) * n),
+          a.slice(i0 * k, (i0 + rows) * k),
+          b,
+          rows,
+          k,
+          n,
+          false,
+          tB,
+          -0.75,
+          1,
+          1,
+          a2.slice(i0 * k2, (i0 + rows) * k2),
+          b2,
+          k2,
+        );
+        const want = full.slice(i0 * n, (i0 + rows) * n);
+        if (!Buffer.from(part.buffer).equals(Buffer.from(want.buffer))) result.rowsIdentical = false;
+      }
     }
   }
   shared.close();

@@ -10,13 +10,20 @@ import { canRun } from "./runtime.js";
 
 const child = fileURLToPath(new URL("../../../test/kernels/relaxed-child.mjs", import.meta.url));
 
-it("relaxed SIMD kernels match the float64 reference and are thread-count invariant", () => {
+it("relaxed SIMD kernels match the float64 reference, are thread-count invariant, and m < 4 rows keep the packed bits", () => {
   const flags = canRun("relaxed", true) ? [] : ["--experimental-wasm-relaxed-simd"];
   const r = spawnSync(process.execPath, [...flags, child], { encoding: "utf8", timeout: 60_000 });
   expect(r.stderr).toBe("");
-  const result = JSON.parse(r.stdout.trim()) as { build: string; cases: number; worst: number; identical: boolean };
+  const result = JSON.parse(r.stdout.trim()) as {
+    build: string;
+    cases: number;
+    worst: number;
+    identical: boolean;
+    rowsIdentical: boolean;
+  };
   expect(result.build).toBe("relaxed");
   expect(result.cases).toBe(32);
   expect(result.worst).toBeLessThanOrEqual(1);
   expect(result.identical).toBe(true);
+  expect(result.rowsIdentical).toBe(true);
 });

@@ -72,7 +72,7 @@ export function gemvRow(
   }
 }
 
-// acc[0 .. nc) = acc + s·row[0 .. nc), four columns per f32x4, with the scalar tail rounded the same way.
+// acc[0 .. nc) = acc + s·row[0 .. nc), four columns per f32x4 (the last 1–3 too, as a partial vector).
 @inline function axpy(acc: usize, s: f32, row: usize, nc: i32): void {
   const vs = f32x4.splat(s);
   let j = 0;
@@ -88,13 +88,15 @@ export function gemvRow(
     const d = acc + (<usize>j << 2);
     v128.store(d, fma(vs, v128.load(row + (<usize>j << 2)), v128.load(d)));
   }
-  for (; j < nc; j++) {
+  if (j < nc) {
+    // the last 1–3 columns as one vector (missing lanes of row read as 0; acc is scratch with room past nc), so
+    // every column gets the same fma as in the vector loop — fused in the relaxed build, like the packed path
     const d = acc + (<usize>j << 2);
-    store<f32>(d, load<f32>(d) + s * load<f32>(row + (<usize>j << 2)));
+    v128.store(d, fma(vs, loadN(row + (<usize>j << 2), nc - j), v128.load(d)));
   }
 }
 
-// acc = (((acc + s0·r0) + s1·r1) + s2·r2) + s3·r3 per column, rows r0 = row, r1 = row + ld, ...; scalar tail alike.
+// acc = (((acc + s0·r0) + s1·r1) + s2·r2) + s3·r3 per column, rows r0 = row, r1 = row + ld, ...; tail alike.
 @inline function axpy4(acc: usize, s0: f32, s1: f32, s2: f32, s3: f32, row: usize, ld: usize, nc: i32): void {
   const v0 = f32x4.splat(s0), v1 = f32x4.splat(s1), v2 = f32x4.splat(s2), v3 = f32x4.splat(s3);
   const r1 = row + ld, r2 = row + 2 * ld, r3 = row + 3 * ld;
@@ -123,14 +125,15 @@ export function gemvRow(
     d = fma(v3, v128.load(r3 + o), d);
     v128.store(acc + o, d);
   }
-  for (; j < nc; j++) {
+  if (j < nc) {
     const o: usize = <usize>j << 2;
-    let d = load<f32>(acc + o);
-    d = d + s0 * load<f32>(row + o);
-    d = d + s1 * load<f32>(r1 + o);
-    d = d + s2 * load<f32>(r2 + o);
-    d = d + s3 * load<f32>(r3 + o);
-    store<f32>(acc + o, d);
+    const t = nc - j; // 1–3 columns, as one vector (see axpy)
+    let d = v128.load(acc + o);
+    d = fma(v0, loadN(row + o, t), d);
+    d = fma(v1, loadN(r1 + o, t), d);
+    d = fma(v2, loadN(r2 + o, t), d);
+    d = fma(v3, loadN(r3 + o, t), d);
+    v128.store(acc + o, d);
   }
 }
 
@@ -138,7 +141,8 @@ export function gemvRow(
 // of op(b) is row j of b, contiguous in p. Eight output columns at a time in two f32x4 accumulators (two independent
 // chains); each step reads four p-values from each of those eight rows and transposes them in registers, so lane c
 // of an accumulator still sums a[i, p]·b[j + c, p] one p at a time. Remaining columns (< 8) run the same sums in
-// scalar code. (The packed path would transpose all of b for one row: ~5x slower at 4096×4096.)
+// partial vectors. Every product goes through fma(), never scalar code: relaxed builds fuse it (one rounding), and
+// the packed path fuses every product too. (The packed path would transpose all of b for one row: ~5x slower at 4096×4096.)
 export function gemvRowT(
   out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, alpha: f32, beta: i32,
   a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, i: i32,
@@ -198,23 +202,33 @@ export function gemvRowT(
       pc = pe;
     }
   }
-  for (; j < j1; j++) {
-    const r = b + <usize>j * ld;
+  // the last 1–7 columns, up to four per accumulator (missing lanes read as 0), with the same fma per product
+  for (; j < j1; j += 4) {
+    const cnt = min(4, j1 - j);
+    const r0 = b + <usize>j * ld;
     const c = ci + (<usize>j << 2);
     let pc = 0;
     let first = true;
     while (true) {
       const pe = min(k, pc + KC);
       const last = pe >= k;
-      let acc: f32 = 0;
-      for (let p = pc; p < pe; p++) acc = acc + load<f32>(ai + <usize>p * sp) * load<f32>(r + (<usize>p << 2));
+      let acc = f32x4.splat(0);
+      for (let p = pc; p < pe; p++) {
+        acc = fma(v128.load32_splat(ai + <usize>p * sp), gatherN(r0 + (<usize>p << 2), ld, cnt), acc);
+      }
       if (last) {
         for (let q = 0; q < k2; q++) {
-          acc = acc + load<f32>(a2 + ((<usize>i * k2 + q) << 2)) * load<f32>(b2 + ((<usize>q * n + j) << 2));
+          const s = v128.load32_splat(a2 + ((<usize>i * k2 + q) << 2));
+          acc = fma(s, loadN(b2 + ((<usize>q * n + j) << 2), cnt), acc);
         }
       }
-      const x = alpha * acc;
-      store<f32>(c, first && beta == 0 ? x : load<f32>(c) + x);
+      const x = f32x4.mul(va, acc);
+      const overwrite = first && beta == 0;
+      for (let l = 0; l < cnt; l++) {
+        const cl = c + (<usize>l << 2);
+        const xl = lane(x, l);
+        store<f32>(cl, overwrite ? xl : load<f32>(cl) + xl);
+      }
       first = false;
       if (last) break;
       pc = pe;
@@ -245,4 +259,32 @@ export function gemvRowT(
   t = f32x4.replace_lane(t, 1, load<f32>(q + ld));
   t = f32x4.replace_lane(t, 2, load<f32>(q + 2 * ld));
   return f32x4.replace_lane(t, 3, load<f32>(q + 3 * ld));
+}
+
+// cnt (1–4) consecutive floats from p, the other lanes 0; never reads past p + 4·cnt.
+@inline function loadN(p: usize, cnt: i32): v128 {
+  if (cnt >= 4) return v128.load(p);
+  let t = f32x4.splat(0);
+  t = f32x4.replace_lane(t, 0, load<f32>(p));
+  if (cnt > 1) t = f32x4.replace_lane(t, 1, load<f32>(p, 4));
+  if (cnt > 2) t = f32x4.replace_lane(t, 2, load<f32>(p, 8));
+  return t;
+}
+
+// Like gather4 for the first cnt (1–4) rows, the other lanes 0.
+@inline function gatherN(q: usize, ld: usize, cnt: i32): v128 {
+  if (cnt >= 4) return gather4(q, ld);
+  let t = f32x4.splat(0);
+  t = f32x4.replace_lane(t, 0, load<f32>(q));
+  if (cnt > 1) t = f32x4.replace_lane(t, 1, load<f32>(q + ld));
+  if (cnt > 2) t = f32x4.replace_lane(t, 2, load<f32>(q + 2 * ld));
+  return t;
+}
+
+// Lane l (0–3) of x.
+@inline function lane(x: v128, l: i32): f32 {
+  if (l == 0) return f32x4.extract_lane(x, 0);
+  if (l == 1) return f32x4.extract_lane(x, 1);
+  if (l == 2) return f32x4.extract_lane(x, 2);
+  return f32x4.extract_lane(x, 3);
 }
