@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { expectClose, gemmBound, U_F32, U_F64 } from "../../test/helpers/close.js";
+import { rowsMismatches } from "../../test/kernels/rows-match.mjs";
 import type { KernelArray } from "./contract.js";
 import { gemmReference } from "./reference.js";
 import { gemmScalar } from "./scalar.js";
@@ -183,53 +184,13 @@ describe("wasm rows m < 4 (unpacked GEMV paths)", () => {
     [3, 20, 0],
     [16400, 9, 2], // wider than one 16384-column GEMV strip
   ])("n %i, k %i, k2 %i: rows of an m = 6 product equal m = 1..3 products bit for bit", (n, k, k2) => {
-    for (const w of GEMV_BUILDS) rowsMatch(w, n, k, k2);
+    for (const w of GEMV_BUILDS)
+      expect(rowsMismatches(w, n, k, k2, (len) => rand(len, Float32Array) as Float32Array)).toEqual([]);
   });
 });
 
 // The plain build, and the relaxed one where this engine runs it (Node 22+; on Node 20 relaxed-child.mjs checks it).
 const GEMV_BUILDS = canRun("relaxed", false) ? [simd, WasmGemm.createSync("relaxed", false)] : [simd];
-
-function rowsMatch(w: WasmGemm, n: number, k: number, k2: number): void {
-  const m = 6; // rows of the packed reference product
-  for (const tB of [false, true]) {
-    for (const [alpha, beta] of [
-      [1, 0],
-      [-0.75, 1],
-    ] as const) {
-      const a = rand(m * k, Float32Array) as Float32Array;
-      const b = rand(k * n, Float32Array) as Float32Array;
-      const a2 = rand(m * k2, Float32Array) as Float32Array;
-      const b2 = rand(k2 * n, Float32Array) as Float32Array;
-      const start = rand(m * n, Float32Array) as Float32Array;
-      const full = w.gemm(start.slice(), a, b, m, k, n, false, tB, alpha, beta, 1, a2, b2, k2);
-      for (const [i0, rows] of [
-        [0, 1],
-        [1, 3],
-        [4, 2],
-      ] as const) {
-        const part = w.gemm(
-          start.slice(i0 * n, (i0 + rows) * n),
-          a.slice(i0 * k, (i0 + rows) * k),
-          b,
-          rows,
-          k,
-          n,
-          false,
-          tB,
-          alpha,
-          beta,
-          1,
-          a2.slice(i0 * k2, (i0 + rows) * k2),
-          b2,
-          k2,
-        );
-        const want = full.slice(i0 * n, (i0 + rows) * n);
-        expect(Buffer.from(part.buffer).equals(Buffer.from(want.buffer))).toBe(true);
-      }
-    }
-  }
-}
 
 describe("threads", () => {
   it.each([
