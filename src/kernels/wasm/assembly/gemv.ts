@@ -11,9 +11,9 @@ export const GEMV_COLS = 16384;
 /** Bytes past the strip that gemvRow may shift it by (see ACC_PHASE); counted in gemm.ts's workBytes. */
 export const GEMV_SLACK = 4096;
 // The strip starts 2 KiB (mod 4 KiB) away from the first row of b it is added to. When rows are a multiple of
-// 4 KiB long (n a multiple of 1024) its stores and the loads of b then never share their low 12 address bits,
-// which the CPU can mistake for a dependence ("4K aliasing");
-// measured at 1×4096×4096: ~13 GFLOP/s at the same phase, ~14.5 at 0.5–3 KiB away.
+// 4 KiB long (n a multiple of 1024) its stores and the loads of b then never share their low 12 address bits, which
+// the CPU can mistake for a dependence ("4K aliasing"). Measured at 1×4096×4096: ~13 GFLOP/s at the same phase,
+// ~14.5 at 0.5–3 KiB away.
 const ACC_PHASE: usize = 2048;
 
 // One row i of out over [j0, j1) without packing (op(b) = b [k, n]): per KC block, an accumulator strip
@@ -61,6 +61,7 @@ export function gemvRow(
         v128.store(cj, overwrite ? x : f32x4.add(v128.load(cj), x));
       }
       for (; j < nc; j++) {
+        // the same two roundings (multiply, then add) as the vector lanes above
         const x = alpha * load<f32>(acc + (<usize>j << 2));
         const cj = c + (<usize>j << 2);
         store<f32>(cj, overwrite ? x : load<f32>(cj) + x);
