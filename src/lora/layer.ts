@@ -178,19 +178,15 @@ export class LoraLinear {
       const b = this.bias;
       for (let k = 0; k < h.length; k++) h[k] = h[k]! + b[k % this.dOut]!;
     }
-    if (f) {
-      const done = [{ rec: one!, xb: xm.data, keep: null, cache: f.t }];
-      this.cache = this.isTraining ? { kind: "single", n, branches: done } : null;
-      return { data: h, rows: n, cols: this.dOut };
-    }
     const ctx = this.context();
     if (groups) {
       addGroups(ctx, xm.data, h, groups);
       this.cache = { kind: "mixed" };
       return { data: h, rows: n, cols: this.dOut };
     }
-    const done: Branch[] = [];
-    for (const rec of branches) {
+    // the fused adapter's term is already in h; the others are added one by one
+    const done: Branch[] = f ? [{ rec: one!, xb: xm.data, keep: null, cache: f.t }] : [];
+    for (const rec of f ? [] : branches) {
       const drop = this.isTraining && rec.dropout > 0 ? dropout(xm.data, rec.dropout, rec.rng) : null;
       const xb = drop ? drop.xb : xm.data;
       done.push({

@@ -59,10 +59,11 @@ export function withSharedMemory(bytes: Uint8Array, maxPages: number): Uint8Arra
           const [min] = readLeb(bytes, kindAt + 2);
           const limits = [0x03, ...leb(min), ...leb(maxPages)];
           const payload = [...bytes.subarray(body, kindAt + 1), ...limits, ...bytes.subarray(next, end)];
-          const out = new Uint8Array(bytes.length - (end - at) + 1 + leb(payload.length).length + payload.length);
+          const section = [2, ...leb(payload.length), ...payload]; // the rewritten import section
+          const out = new Uint8Array(at + section.length + (bytes.length - end));
           out.set(bytes.subarray(0, at), 0);
-          out.set([2, ...leb(payload.length), ...payload], at);
-          out.set(bytes.subarray(end), at + 1 + leb(payload.length).length + payload.length);
+          out.set(section, at);
+          out.set(bytes.subarray(end), at + section.length);
           return out;
         }
         p = next;
