@@ -35,6 +35,13 @@ export type ErrorCode =
   | "unexpected_tensor"
   | "unsupported_format"
   | "missing_file"
+  // torch.save files (TorchFileError): adapter_model.bin, read without executing anything
+  | "zip_invalid"
+  | "pickle_invalid"
+  | "pickle_opcode_refused"
+  | "pickle_global_refused"
+  | "pickle_limit_exceeded"
+  | "torch_file_invalid"
   // kernel threads (KernelError)
   | "kernel_failed"
   | "kernel_timeout";
@@ -65,6 +72,12 @@ export class SafetensorsError extends LoraError {}
 
 /** An adapter file set that is not what it claims (missing tensors, wrong format, LFS pointer, ...). */
 export class AdapterFormatError extends LoraError {}
+
+/**
+ * A torch.save file (adapter_model.bin) that is broken, hostile or beyond a bound: a bad zip, a malformed pickle, an
+ * opcode or global outside the allow-list (named in the message), or tensors that do not fit their storages.
+ */
+export class TorchFileError extends LoraError {}
 
 /** A kernel thread that failed or did not finish in time; the call's output is not valid. */
 export class KernelError extends LoraError {}

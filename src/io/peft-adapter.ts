@@ -15,6 +15,7 @@ import {
   upFromPeft,
 } from "./peft-keys.js";
 import { parseSafetensors } from "./safetensors.js";
+import { looksLikeTorchFile, parseTorchFile } from "./torch-file.js";
 
 /** The float dtypes adapter tensors may be stored in. */
 export type AdapterDtype = "F32" | "F16" | "BF16";
@@ -129,9 +130,11 @@ interface Parts {
  * Loads a PEFT LoRA adapter from its two files.
  * Per module: down [dIn, r] and up [r, dOut] (PEFT stores their transposes, see peft-keys.ts), r from the shapes
  * (must equal the config's r or its rank_pattern entry), scaling from lora_alpha (alpha_pattern) and use_rslora.
- * @param files {config: adapter_config.json text or object, weights: adapter_model.safetensors bytes}
+ * @param files {config: adapter_config.json text or object, weights: adapter_model.safetensors bytes, or the bytes
+ *   of an adapter_model.bin written by torch.save (read by readTorchFile, which executes nothing)}
  * @throws {ConfigError} invalid config ("invalid_config")
- * @throws {AdapterFormatError} "unsupported_format" (MLX, LFS pointer, pickle), "missing_tensor",
+ * @throws {TorchFileError} the codes of readTorchFile, for a .bin that is broken or names a refused global
+ * @throws {AdapterFormatError} "unsupported_format" (MLX, LFS pointer), "missing_tensor",
  *   "unexpected_tensor", "unsupported_dtype"
  * @throws {ShapeError} "shape_mismatch" when shapes disagree with each other or with the config's r
  * @example const { modules } = loadPeftAdapter({ config: configText, weights: bytes }); modules[0].scaling
@@ -144,8 +147,10 @@ export function loadPeftAdapter(files: PeftAdapterFiles): PeftAdapter {
       { format: "mlx" },
     );
   const { config, warnings } = parsePeftConfig(files.config);
-  refuseNonSafetensors(OP, "adapter_model.safetensors", files.weights);
-  const st = parseSafetensors(files.weights);
+  // adapter_model.bin (torch.save, zip or legacy) is read by the allow-list interpreter, never unpickled
+  const torch = looksLikeTorchFile(files.weights);
+  if (!torch) refuseNonSafetensors(OP, "adapter_model.safetensors", files.weights);
+  const st = torch ? parseTorchFile(files.weights) : parseSafetensors(files.weights);
   const groups = new Map<string, Parts>();
   const others: string[] = [];
   for (const name of st.names()) {

@@ -1,12 +1,12 @@
 // Adapter folders on disk. PEFT: adapter_config.json + adapter_model.safetensors. MLX-LM: adapter_config.json
-// (training config) + adapters.safetensors. adapter_model.bin (a pickle, or a Git LFS pointer to one) is refused
-// without being loaded.
+// (training config) + adapters.safetensors. A PEFT folder with only adapter_model.bin (torch.save) is read by
+// readTorchFile, which interprets the pickle with an allow-list and executes nothing; a Git LFS pointer is refused.
 
 import { readFile, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { AdapterFormatError } from "../errors.js";
 import { loadMlxAdapter, type MlxAdapter } from "../io/mlx-adapter.js";
-import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter, refuseNonSafetensors } from "../io/peft-adapter.js";
+import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter } from "../io/peft-adapter.js";
 import type { PeftConfig } from "../io/peft-config.js";
 import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
 import { writeFileAtomic } from "./safetensors-file.js";
@@ -44,17 +44,17 @@ async function readConfig(op: string, dir: string): Promise<string> {
 }
 
 /**
- * Loads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors).
- * @throws {AdapterFormatError} "missing_file", "unsupported_format" (MLX folder, adapter_model.bin pickle or LFS
- *   pointer), plus everything loadPeftAdapter throws
+ * Loads a PEFT adapter folder: adapter_config.json + adapter_model.safetensors, or + adapter_model.bin when there is
+ * no .safetensors (a torch.save file, read without executing anything).
+ * @throws {AdapterFormatError} "missing_file", "unsupported_format" (MLX folder, LFS pointer), plus everything
+ *   loadPeftAdapter throws (TorchFileError codes for a broken or hostile .bin)
  * @example const adapter = await loadPeftAdapterDir("./gpt2-tigrinya-lora")
  */
 export async function loadPeftAdapterDir(dir: string): Promise<PeftAdapter> {
   const op = "loadPeftAdapterDir";
-  const weights = join(dir, PEFT_WEIGHTS);
+  let weights = join(dir, PEFT_WEIGHTS);
+  if (!(await exists(weights)) && (await exists(join(dir, PICKLE)))) weights = join(dir, PICKLE);
   if (!(await exists(weights))) {
-    const pickle = join(dir, PICKLE);
-    if (await exists(pickle)) await refusePickle(op, pickle);
     if (await exists(join(dir, MLX_WEIGHTS)))
       throw new AdapterFormatError(
         "unsupported_format",
@@ -77,7 +77,7 @@ export async function loadMlxAdapterDir(dir: string): Promise<MlxAdapter> {
 }
 
 /**
- * Loads an adapter from a folder or from its .safetensors file, detecting PEFT or MLX-LM: adapters.safetensors
+ * Loads an adapter from a folder or from its weights file (.safetensors, or a PEFT .bin), detecting PEFT or MLX-LM: adapters.safetensors
  * (or an MLX training config) means MLX, anything else is read as PEFT.
  * @throws {AdapterFormatError} "missing_file" and the loaders' errors
  * @example const adapter = await loadAdapter("adapters/adapters.safetensors") // adapter.format === "mlx"
@@ -90,8 +90,6 @@ export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapte
     return loadPeftAdapterDir(path);
   }
   const dir = dirname(path);
-  const file = basename(path);
-  if (file.endsWith(".bin")) await refusePickle("loadAdapter", path);
   const config = await readConfig("loadAdapter", dir);
   const weights = await readFile(path);
   let parsed: unknown = null;
@@ -102,17 +100,6 @@ export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapte
   }
   const mlx = parsed !== null && typeof parsed === "object" && "lora_parameters" in parsed && !("peft_type" in parsed);
   return mlx ? loadMlxAdapter({ config, weights }) : loadPeftAdapter({ config, weights });
-}
-
-// Says what a .bin file is (LFS pointer or pickle) and refuses it; the bytes are only sniffed, never unpickled.
-async function refusePickle(op: string, path: string): Promise<never> {
-  const bytes = await readFile(path);
-  refuseNonSafetensors(op, path, bytes);
-  throw new AdapterFormatError(
-    "unsupported_format",
-    `${op}: ${path} is a PyTorch pickle, which lorakit never loads (it can run code); convert the adapter to safetensors`,
-    { path, reason: "pickle" },
-  );
 }
 
 /**
