@@ -11,6 +11,7 @@ export {
   LoraError,
   SafetensorsError,
   ShapeError,
+  TorchFileError,
 } from "./errors.js";
 export { loadMlxAdapter, type MlxAdapter } from "./io/mlx-adapter.js";
 export {
@@ -65,6 +66,15 @@ export {
   type TensorSpec,
   type TensorToWrite,
 } from "./io/safetensors.js";
+export {
+  looksLikeTorchFile,
+  parseTorchFile,
+  type ReadTorchFileOptions,
+  readTorchFile,
+  type TorchFile,
+  type TorchTensorView,
+  torchFileToSafetensors,
+} from "./io/torch-file.js";
 export {
   gemmReference,
   type LoraReference,

@@ -6,9 +6,10 @@ import { readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { AdapterFormatError } from "../errors.js";
 import { loadMlxAdapter, type MlxAdapter } from "../io/mlx-adapter.js";
-import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter } from "../io/peft-adapter.js";
+import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter, refuseNonSafetensors } from "../io/peft-adapter.js";
 import type { PeftConfig } from "../io/peft-config.js";
 import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
+import { looksLikeTorchFile } from "../io/torch-file.js";
 import { writeFileAtomic } from "./safetensors-file.js";
 
 const CONFIG = "adapter_config.json";
@@ -31,6 +32,13 @@ async function isDir(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+// Reads a weights file; a Git LFS pointer is refused here so the message names the file.
+async function readWeights(op: string, path: string): Promise<Uint8Array> {
+  const bytes = await readFile(path);
+  if (!looksLikeTorchFile(bytes)) refuseNonSafetensors(op, path, bytes);
+  return bytes;
 }
 
 function missingFile(op: string, path: string, hint: string): AdapterFormatError {
@@ -64,7 +72,7 @@ export async function loadPeftAdapterDir(dir: string): Promise<PeftAdapter> {
     throw missingFile(op, weights, `a PEFT adapter folder needs ${PEFT_WEIGHTS}`);
   }
   const config = await readConfig(op, dir);
-  return loadPeftAdapter({ config, weights: await readFile(weights) });
+  return loadPeftAdapter({ config, weights: await readWeights(op, weights) });
 }
 
 /** Loads an MLX-LM adapter folder (adapter_config.json + adapters.safetensors). */
@@ -91,7 +99,7 @@ export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapte
   }
   const dir = dirname(path);
   const config = await readConfig("loadAdapter", dir);
-  const weights = await readFile(path);
+  const weights = await readWeights("loadAdapter", path);
   let parsed: unknown = null;
   try {
     parsed = JSON.parse(config);
