@@ -16,10 +16,11 @@ import * as source from "../../src/index.js";
  * PEFT adapter I/O, LoraLinear (layer, merge, backward, DoRA, mixed batches: about 24 KB) and the training toolkit;
  * 129,525 bytes with the inlined WebAssembly kernels; 131,849 bytes (41,002 with gzip -9) with the browser kernel
  * threads (Web Worker pool and its inlined worker source); 146,788 after the kernel work of issue 5 (two 7 KB
- * modules in four variants), 129,304 once the shared-memory variants were derived at load time instead of shipped.
+ * modules in four variants), 129,304 once the shared-memory variants were derived at load time instead of shipped;
+ * 152,249 (50,222 with gzip -9) with the torch.save reader for adapter_model.bin (opcode interpreter, zip reader).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 144 * 1024;
+const BUNDLE_CEILING_BYTES = 152 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { loadPeftAdapter, type PeftAdapter, parseSafetensors } from "../../src/index.js";
 import { parseTorchFile, readTorchFile } from "../../src/io/torch-file.js";
 import { loadAdapter, loadPeftAdapterDir } from "../../src/node/adapter-files.js";
+import { mergeAdapterIntoModel } from "../../src/node/merge.js";
 import { BIN_VARIANTS, PEFT_GOLDEN } from "./golden.js";
 
 function sameAdapter(a: PeftAdapter, b: PeftAdapter): void {
@@ -64,6 +65,25 @@ describe.skipIf(PEFT_GOLDEN === null).each(BIN_VARIANTS)("%s adapter-bin (%s)", 
       sameAdapter(await loadPeftAdapterDir(tmp), ref);
       sameAdapter((await loadAdapter(tmp)) as PeftAdapter, ref);
       sameAdapter((await loadAdapter(join(tmp, "adapter_model.bin"))) as PeftAdapter, ref);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("merging the .bin adapter writes the same file as merging the .safetensors one", async () => {
+    const kind = variant.includes("gpt2") ? "gpt2" : variant.includes("bf16") ? "llama-bf16" : "llama";
+    const base = join(PEFT_GOLDEN ?? "", "base", kind, "model.safetensors");
+    const tmp = await mkdtemp(join(tmpdir(), "lorakit-bin-merge-"));
+    try {
+      await copyFile(join(dir, "adapter", "adapter_config.json"), join(tmp, "adapter_config.json"));
+      await copyFile(binPath, join(tmp, "adapter_model.bin"));
+      const fromBin = await loadAdapter(tmp);
+      const fromSt = await loadAdapter(join(dir, "adapter"));
+      await mergeAdapterIntoModel(base, fromBin, { out: join(tmp, "bin.safetensors") });
+      await mergeAdapterIntoModel(base, fromSt, { out: join(tmp, "st.safetensors") });
+      const a = await readFile(join(tmp, "bin.safetensors"));
+      expect(a.length).toBeGreaterThan(0);
+      expect(a.equals(await readFile(join(tmp, "st.safetensors")))).toBe(true);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
