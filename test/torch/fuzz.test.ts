@@ -37,9 +37,7 @@ const OPCODES = [
 ].map((c) => (typeof c === "string" ? c.charCodeAt(0) : c));
 
 const token = fc.tuple(fc.constantFrom(...OPCODES), fc.uint8Array({ maxLength: 6 }));
-const opcodeStream = fc
-  .array(token, { maxLength: 40 })
-  .map((ts) => bytesOf(PROTO2, ...ts.flat(), STOP));
+const opcodeStream = fc.array(token, { maxLength: 40 }).map((ts) => bytesOf(PROTO2, ...ts.flat(), STOP));
 
 const STORAGES = ["FloatStorage", "BFloat16Storage", "LongStorage", "BoolStorage", "UntypedStorage"] as const;
 const ELEMENT = { FloatStorage: 4, BFloat16Storage: 2, LongStorage: 8, BoolStorage: 1, UntypedStorage: 1 };
