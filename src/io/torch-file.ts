@@ -9,7 +9,7 @@
 // Tensors are strided views of storages: contiguous ones are returned as views into the input, others are copied
 // element by element (offset + Σ index·stride), within a copy budget. Browser-safe.
 
-import { AdapterFormatError, TorchFileError } from "../errors.js";
+import { AdapterFormatError, ArgumentError, TorchFileError } from "../errors.js";
 import { type ParsedSafetensors, parseSafetensors } from "./safetensors.js";
 import type { SafetensorsDtype } from "./safetensors-header.js";
 import { serializeSafetensors } from "./safetensors-write.js";
@@ -247,9 +247,20 @@ function materialise(name: string, t: TorchTensor, storage: Uint8Array, budget: 
  * @throws {TorchFileError} zip_invalid, pickle_invalid, pickle_opcode_refused, pickle_global_refused,
  *   pickle_limit_exceeded, torch_file_invalid
  * @throws {AdapterFormatError} unsupported_format (compressed zip entries, big-endian files, pre-0.4 storage views)
+ * @throws {ArgumentError} invalid_argument (not bytes; a bad maxCopyBytes)
  * @example readTorchFile(bytes).tensors.get("base_model.model.h.0.attn.c_attn.lora_A.weight")?.shape // [8, 64]
  */
-export function readTorchFile(bytes: Uint8Array, options: ReadTorchFileOptions = {}): TorchFile {
+export function readTorchFile(input: Uint8Array | ArrayBuffer, options: ReadTorchFileOptions = {}): TorchFile {
+  const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : input;
+  if (!(bytes instanceof Uint8Array))
+    throw new ArgumentError("invalid_argument", `${OP}: expected a Uint8Array or ArrayBuffer, got ${typeof input}`);
+  const max = options.maxCopyBytes;
+  if (max !== undefined && !(typeof max === "number" && max >= 0 && Number.isFinite(max)))
+    throw new ArgumentError(
+      "invalid_argument",
+      `${OP}: options.maxCopyBytes is ${String(max)}, expected a finite number of bytes ≥ 0`,
+      { maxCopyBytes: max },
+    );
   if (isZip(bytes)) return readZip(bytes, options);
   if (bytes.length > 0 && bytes[0] === 0x80) return readLegacy(bytes, options);
   throw fail(`the input (${bytes.length} bytes) is neither a zip archive nor a pickle`);
@@ -259,7 +270,10 @@ export function readTorchFile(bytes: Uint8Array, options: ReadTorchFileOptions =
  * Converts a torch.save file to safetensors bytes (the same tensors, bit for bit, with metadata {format: "pt"}).
  * @throws the errors of readTorchFile
  */
-export function torchFileToSafetensors(bytes: Uint8Array, options: ReadTorchFileOptions = {}): Uint8Array {
+export function torchFileToSafetensors(
+  bytes: Uint8Array | ArrayBuffer,
+  options: ReadTorchFileOptions = {},
+): Uint8Array {
   const { tensors } = readTorchFile(bytes, options);
   return serializeSafetensors(
     [...tensors].map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape, data: t.bytes }] as const),
@@ -268,6 +282,6 @@ export function torchFileToSafetensors(bytes: Uint8Array, options: ReadTorchFile
 }
 
 /** Reads a torch.save file into the same interface parseSafetensors returns (through torchFileToSafetensors). */
-export function parseTorchFile(bytes: Uint8Array, options: ReadTorchFileOptions = {}): ParsedSafetensors {
+export function parseTorchFile(bytes: Uint8Array | ArrayBuffer, options: ReadTorchFileOptions = {}): ParsedSafetensors {
   return parseSafetensors(torchFileToSafetensors(bytes, options));
 }

@@ -275,6 +275,23 @@ describe("tensors that do not fit their storages", () => {
   });
 });
 
+describe("arguments", () => {
+  it("invalid_argument: not bytes, or a bad maxCopyBytes", () => {
+    const bytes = zipWith(one());
+    expect(code(() => readTorchFile("x" as unknown as Uint8Array))).toEqual([
+      "invalid_argument",
+      "readTorchFile: expected a Uint8Array or ArrayBuffer, got string",
+    ]);
+    for (const max of [-1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(code(() => readTorchFile(bytes, { maxCopyBytes: max }))).toEqual([
+        "invalid_argument",
+        `readTorchFile: options.maxCopyBytes is ${max}, expected a finite number of bytes ≥ 0`,
+      ]);
+    const copy = bytes.slice();
+    expect([...readTorchFile(copy.buffer).tensors.keys()]).toEqual(["w"]);
+  });
+});
+
 describe("zip structure", () => {
   const good = zipWith(one());
   it.each([
