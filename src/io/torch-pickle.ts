@@ -2,8 +2,9 @@
 // lists, dicts) and hands every GLOBAL to a caller-supplied allow-list, whose entries are the only things REDUCE can
 // call. Opcodes of protocols 2–5 that torch.save emits are read; the ones that would build arbitrary objects (INST,
 // OBJ, NEWOBJ, NEWOBJ_EX, EXT*) and the text opcodes of protocol 0 are refused by name. Browser-safe.
-// Bounds: every length is checked against the remaining input before it is read, the stack and the memo are capped,
-// ints are at most 64 bytes. The stack never holds more than one entry per opcode read, so work is linear in input.
+// Bounds: every length is checked against the remaining input before it is read; the stack (with its marks), the
+// memo and the number of values pushed are capped; ints are at most 64 bytes. Each opcode pushes at most one value
+// and no opcode copies a container, so work and memory are linear in the input and bounded by the caps.
 
 import { TorchFileError } from "../errors.js";
 
@@ -43,8 +44,14 @@ export interface PickleHooks {
   persistentLoad(pid: PyValue): PyValue;
 }
 
-/** Caps on what a pickle may build. */
-export const PICKLE_LIMITS = Object.freeze({ maxStack: 1 << 20, maxMemo: 1 << 20, maxIntBytes: 64, maxNameBytes: 256 });
+/** Caps on what a pickle may build: stack depth (values plus marks), memo entries, values pushed in all. */
+export const PICKLE_LIMITS = Object.freeze({
+  maxStack: 1 << 20,
+  maxMemo: 1 << 20,
+  maxValues: 1 << 22,
+  maxIntBytes: 64,
+  maxNameBytes: 256,
+});
 
 // Opcodes refused by name: they construct arbitrary objects or belong to protocol 0/1 text forms torch never writes.
 const REFUSED: Readonly<Record<number, string>> = {
@@ -115,6 +122,7 @@ class Machine {
   private readonly stack: PyValue[] = [];
   private readonly marks: number[] = [];
   private readonly memo = new Map<number, PyValue>();
+  private pushed = 0;
   private readonly view: DataView;
 
   constructor(
@@ -161,21 +169,26 @@ class Machine {
     }
   }
   private line(): string {
-    const end = this.bytes.indexOf(0x0a, this.pos);
-    if (end < 0 || end - this.pos > PICKLE_LIMITS.maxNameBytes)
+    const end = this.bytes.subarray(0, this.pos + PICKLE_LIMITS.maxNameBytes + 1).indexOf(0x0a, this.pos);
+    if (end < 0)
       throw invalid(this.op, this.at, `GLOBAL name has no newline within ${PICKLE_LIMITS.maxNameBytes} bytes`);
     const s = LATIN1.decode(this.bytes.subarray(this.pos, end));
     this.pos = end + 1;
     return s;
   }
 
+  private limit(what: string, value: number, limit: number): TorchFileError {
+    return new TorchFileError(
+      "pickle_limit_exceeded",
+      `${this.op}: pickle byte ${this.at}: ${what} ${value}, the limit is ${limit}`,
+      { at: this.at, limit },
+    );
+  }
   private push(v: PyValue): void {
-    if (this.stack.length >= PICKLE_LIMITS.maxStack)
-      throw new TorchFileError(
-        "pickle_limit_exceeded",
-        `${this.op}: pickle byte ${this.at}: stack holds ${this.stack.length} values, the limit is ${PICKLE_LIMITS.maxStack}`,
-        { at: this.at, limit: PICKLE_LIMITS.maxStack },
-      );
+    const depth = this.stack.length + this.marks.length;
+    if (depth >= PICKLE_LIMITS.maxStack) throw this.limit("stack and marks hold", depth, PICKLE_LIMITS.maxStack);
+    if (++this.pushed > PICKLE_LIMITS.maxValues)
+      throw this.limit("values pushed reach", this.pushed, PICKLE_LIMITS.maxValues);
     this.stack.push(v);
   }
   private pop(): PyValue {
@@ -195,11 +208,7 @@ class Machine {
   }
   private put(i: number): void {
     if (!this.memo.has(i) && this.memo.size >= PICKLE_LIMITS.maxMemo)
-      throw new TorchFileError(
-        "pickle_limit_exceeded",
-        `${this.op}: pickle byte ${this.at}: memo holds ${this.memo.size} values, the limit is ${PICKLE_LIMITS.maxMemo}`,
-        { at: this.at, limit: PICKLE_LIMITS.maxMemo },
-      );
+      throw this.limit("memo holds", this.memo.size, PICKLE_LIMITS.maxMemo);
     this.memo.set(i, this.top());
   }
   private get(i: number): PyValue {
@@ -207,12 +216,7 @@ class Machine {
     return this.memo.get(i) as PyValue;
   }
   private long(n: number): number | bigint {
-    if (n > PICKLE_LIMITS.maxIntBytes)
-      throw new TorchFileError(
-        "pickle_limit_exceeded",
-        `${this.op}: pickle byte ${this.at}: an integer of ${n} bytes, the limit is ${PICKLE_LIMITS.maxIntBytes}`,
-        { at: this.at, bytes: n },
-      );
+    if (n > PICKLE_LIMITS.maxIntBytes) throw this.limit("an integer's byte count is", n, PICKLE_LIMITS.maxIntBytes);
     const b = this.raw(n, "integer");
     let v = 0n;
     for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
@@ -250,6 +254,8 @@ class Machine {
         this.u64();
         return SKIP;
       case 0x28: // MARK
+        if (this.stack.length + this.marks.length >= PICKLE_LIMITS.maxStack)
+          throw this.limit("stack and marks hold", this.stack.length + this.marks.length, PICKLE_LIMITS.maxStack);
         this.marks.push(this.stack.length);
         return SKIP;
       case 0x29:

@@ -215,7 +215,7 @@ describe("malformed pickles", () => {
       expect(code(() => read(zipWith(pkl)))).toEqual(["pickle_invalid", expect.stringMatching(/needs \d+ bytes/)]);
     expect(code(() => read(zipWith(bytesOf(PROTO2, 0x8b, u32(0x7fffffff)))))).toEqual([
       "pickle_limit_exceeded",
-      expect.stringContaining("an integer of 2147483647 bytes, the limit is 64"),
+      expect.stringContaining("an integer's byte count is 2147483647, the limit is 64"),
     ]);
   });
 
@@ -224,23 +224,37 @@ describe("malformed pickles", () => {
     pushes.set(PROTO2);
     expect(code(() => read(zipWith(pushes)))).toEqual([
       "pickle_limit_exceeded",
-      expect.stringContaining("stack holds 1048576 values, the limit is 1048576"),
+      expect.stringContaining("stack and marks hold 1048576, the limit is 1048576"),
     ]);
     const memo = new Uint8Array(3 + 5 * ((1 << 20) + 1));
     memo.set([...PROTO2, NONE]);
     for (let i = 0; i <= 1 << 20; i++) memo.set([0x72, ...u32(i)], 3 + 5 * i);
     expect(code(() => read(zipWith(memo)))).toEqual([
       "pickle_limit_exceeded",
-      expect.stringContaining("memo holds 1048576 values, the limit is 1048576"),
+      expect.stringContaining("memo holds 1048576, the limit is 1048576"),
     ]);
     // a list that contains itself, and a dict that contains itself
     const list = bytesOf(PROTO2, 0x5d, 0x71, 0, 0x68, 0, 0x61, STOP);
     expect(code(() => read(zipWith(list)))).toEqual(["torch_file_invalid", expect.stringContaining("list[1]")]);
     const dict = bytesOf(PROTO2, 0x7d, 0x71, 0, str("w"), 0x68, 0, 0x73, STOP);
     expect(code(() => read(zipWith(dict)))).toEqual(["torch_file_invalid", expect.stringContaining('"w" is dict[1]')]);
-    // 100 000 nested marks cost nothing and are reported
+    // 100 000 nested marks cost nothing and are reported; 2^20 of them reach the cap
     const marks = bytesOf(PROTO2, ...new Array(100_000).fill(MARK), NONE, STOP);
     expect(code(() => read(zipWith(marks)))[0]).toBe("pickle_invalid");
+    const many = new Uint8Array((1 << 20) + 3).fill(MARK);
+    many.set(PROTO2);
+    expect(code(() => read(zipWith(many)))).toEqual([
+      "pickle_limit_exceeded",
+      expect.stringContaining("stack and marks hold 1048576, the limit is 1048576"),
+    ]);
+    // pushing and popping forever is bounded by the count of values pushed
+    const churn = new Uint8Array(2 + 2 * ((1 << 22) + 1));
+    churn.set(PROTO2);
+    for (let i = 2; i < churn.length; i += 2) churn.set([NONE, 0x30], i);
+    expect(code(() => read(zipWith(churn)))).toEqual([
+      "pickle_limit_exceeded",
+      expect.stringContaining("values pushed reach 4194305, the limit is 4194304"),
+    ]);
   });
 });
 
