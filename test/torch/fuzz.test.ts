@@ -7,7 +7,15 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { AdapterFormatError, DTYPE_BITS, parseTorchFile, readTorchFile, TorchFileError } from "../../src/index.js";
+import {
+  AdapterFormatError,
+  DTYPE_BITS,
+  LoraError,
+  loadPeftAdapter,
+  parseTorchFile,
+  readTorchFile,
+  TorchFileError,
+} from "../../src/index.js";
 import { SEED } from "../helpers/seed.js";
 import { bytesOf, f32, PROTO2, STOP, statePickle, type TensorSpec, tensor, torchLegacy, torchZip } from "./build.js";
 import { BIN_VARIANTS, PEFT_GOLDEN } from "./golden.js";
@@ -147,6 +155,29 @@ describe("torch.save reader fuzz (fixed seed, bounded runs)", () => {
         { seed: SEED, numRuns: 1500 },
       );
       for (const c of ["ok", "pickle_invalid", "zip_invalid"]) expect(seen).toContain(c);
+    });
+
+    it("the PEFT loader on mutated .bin files: an adapter or a LoraError, nothing else", () => {
+      const configs = BIN_VARIANTS.map(([v]) =>
+        readFileSync(join(PEFT_GOLDEN ?? "", v, "adapter-bin", "adapter_config.json"), "utf8"),
+      );
+      const seen = new Set<string>();
+      fc.assert(
+        fc.property(fc.nat(files.length - 1), fc.nat(2047), fc.nat(255), (which, at, value) => {
+          const f = files[which]!.slice();
+          f[at % f.length] = value;
+          try {
+            loadPeftAdapter({ config: configs[which]!, weights: f });
+            seen.add("ok");
+          } catch (err) {
+            if (!(err instanceof LoraError)) throw err;
+            seen.add(err.code);
+          }
+        }),
+        { seed: SEED, numRuns: 400 },
+      );
+      expect(seen).toContain("ok");
+      expect(seen.size).toBeGreaterThan(2);
     });
   });
 });
