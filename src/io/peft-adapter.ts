@@ -1,6 +1,6 @@
 // PEFT LoRA adapter files (adapter_config.json + adapter_model.safetensors) ⇄ per-module adapters in lorakit's
 // layout: down [dIn, r], up [r, dOut], float32 copies decoded from F32/F16/BF16. Pure and browser-safe.
-// PEFT's key names and layouts are handled by peft-keys.ts only.
+// PEFT's key names and layouts are handled by peft-keys.ts only; adapter_model.bin bytes go through torch-file.ts.
 
 import { AdapterFormatError, ShapeError } from "../errors.js";
 import type { Matrix } from "../matrix.js";
