@@ -1,4 +1,4 @@
-// The browser suite, in one headless Chromium (Debian's, via playwright-core) launched once:
+// The browser suite, in one headless Chromium (see chromium.ts; driven by playwright-core) launched once:
 // - end-to-end on the built playground: types the first mission example, checks the output, the explanation
 //   and the library's error messages, keeps screenshots under artifacts/, and checks the status line with and
 //   without cross-origin isolation (COOP/COEP headers);
