@@ -1,6 +1,6 @@
 // `lorakit forward`: the mission's LoRA forward pass on JSON input {x, W, B, A, alpha}; the README's main job.
 
-import { explainLoraForward, loraForward, type MatrixInput, renderExplanation } from "../src/index.js";
+import { ArgumentError, explainLoraForward, loraForward, type MatrixInput, renderExplanation } from "../src/index.js";
 import { readJsonInput } from "../src/node/index.js";
 import { type CliIo, type Command, parseCount, parseOptions, UsageError } from "./usage.js";
 
@@ -16,13 +16,16 @@ export const DEFAULT_INPUT = {
   alpha: 2,
 };
 
-const HELP = `Usage: lorakit forward [--input FILE | -] [--explain] [--rslora] [--precision N]
+const HELP = `Usage: lorakit forward [FILE | - | --input FILE] [--explain] [--rslora] [--precision N]
 
 Computes h = x·W + (alpha / r)·(x·B)·A in float64 and prints h as JSON on stdout.
 
 Input is JSON: {"x": [[...]], "W": [[...]], "B": [[...]], "A": [[...]], "alpha": 2.0}
   x [n, dIn], W [dIn, dOut], B [dIn, r] (down-projection), A [r, dOut] (up-projection); r is inferred.
-With no --input, runs the first mission example (x=[[1,2]], W=I, B=[[1],[1]], A=[[0.5,0.5]], alpha=2).
+FILE (or --input FILE) names the input file; "-" reads standard input. With neither, runs the first mission
+example (x=[[1,2]], W=I, B=[[1],[1]], A=[[0.5,0.5]], alpha=2).
+A result entry that overflows float64 (finite inputs, |h| > 1.8e308, or Infinity - Infinity = NaN) is an error
+[non_finite], exit 2, naming the entry: JSON cannot carry it, and printing null would hide it.
 
 Options:
   --input FILE   read the JSON input from FILE ("-" reads standard input)
@@ -59,37 +62,66 @@ export function parseForwardInput(text: string, source: string): Record<(typeof 
   return { x: o.x, W: o.W, B: o.B, A: o.A, alpha: o.alpha };
 }
 
+/**
+ * Refuses a result JSON cannot carry: finite inputs whose h overflows float64 (JSON.stringify would print null).
+ * Names the first such entry; the inputs were checked finite by loraForward.
+ */
+function checkFinite(h: number[][]): void {
+  for (let i = 0; i < h.length; i++) {
+    const row = h[i]!;
+    for (let j = 0; j < row.length; j++) {
+      const v = row[j]!;
+      if (Number.isFinite(v)) continue;
+      throw new ArgumentError(
+        "non_finite",
+        `h[${i}, ${j}] is ${v}: the inputs are finite but the result overflows float64 (|h| > 1.8e308), which JSON cannot carry`,
+        { row: i, col: j, value: String(v) },
+      );
+    }
+  }
+}
+
 function roundDeep(m: number[][], precision: number | undefined): number[][] {
   if (precision === undefined) return m;
   return m.map((row) => row.map((v) => Number(v.toFixed(precision))));
 }
 
 async function run(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseOptions("forward", argv, {
-    input: { type: "string", short: "i" },
-    explain: { type: "boolean" },
-    rslora: { type: "boolean" },
-    precision: { type: "string" },
-    debug: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  });
+  const { values, positionals } = parseOptions(
+    "forward",
+    argv,
+    {
+      input: { type: "string" },
+      explain: { type: "boolean" },
+      rslora: { type: "boolean" },
+      precision: { type: "string" },
+      debug: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    true,
+  );
   if (values.help) {
     io.stdout(`${HELP}\n`);
     return 0;
   }
+  if (positionals.length > 1 || (positionals.length === 1 && values.input !== undefined))
+    throw new UsageError(
+      `expected one input (FILE, - or --input FILE), got ${[...(values.input === undefined ? [] : [`--input ${values.input}`]), ...positionals].map((a) => JSON.stringify(a)).join(", ")} (see 'lorakit forward --help')`,
+    );
+  const inputPath = values.input ?? positionals[0];
   const precision = values.precision === undefined ? undefined : parseCount("--precision", values.precision, 4);
   if (precision !== undefined && precision > 20)
     throw new UsageError(`--precision must be at most 20, got ${precision}`);
   let input: Record<string, unknown> = DEFAULT_INPUT;
-  if (values.input === undefined) {
+  if (inputPath === undefined) {
     io.stderr(
-      "lorakit forward: no --input given; running the embedded default (mission example 1: x=[[1,2]], W=I, B=[[1],[1]], A=[[0.5,0.5]], alpha=2)\n",
+      "lorakit forward: no input given; running the embedded default (mission example 1: x=[[1,2]], W=I, B=[[1],[1]], A=[[0.5,0.5]], alpha=2)\n",
     );
   } else {
-    const source = values.input === "-" ? "stdin" : values.input;
+    const source = inputPath === "-" ? "stdin" : inputPath;
     let text: string;
     try {
-      text = readJsonInput(values.input);
+      text = readJsonInput(inputPath);
     } catch (e) {
       throw new UsageError(`cannot read ${source}: ${(e as Error).message}`);
     }
@@ -98,6 +130,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const options = values.rslora ? { scaling: "rslora" as const } : {};
   const args = [input.x, input.W, input.B, input.A] as MatrixInput[];
   const h = loraForward(args[0]!, args[1]!, args[2]!, args[3]!, input.alpha as number, options) as number[][];
+  checkFinite(h);
   if (values.explain) {
     const e = explainLoraForward(input.x, input.W, input.B, input.A, input.alpha as number, options);
     io.stdout(`${renderExplanation(e, { precision: precision ?? 4 })}\n\n`);

@@ -57,6 +57,24 @@ function moduleRow(m: PeftModuleAdapter): ModuleRow {
   return row;
 }
 
+/** Orders module names as people count: digit runs compare as numbers, so h.2 comes before h.10. */
+export function naturalCompare(a: string, b: string): number {
+  const pa = a.split(/(\d+)/);
+  const pb = b.split(/(\d+)/);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x === y) continue;
+    // odd indices are the digit runs of split's capture group
+    if (i % 2 === 1) {
+      const d = Number(x) - Number(y) || x.length - y.length;
+      if (d !== 0) return d;
+    }
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) =>
@@ -88,7 +106,10 @@ async function baseInfo(path: string, modules: ModuleRow[], fanInFanOut: Map<str
       if (!t) m.baseStatus = "missing";
       else {
         m.baseTensor = t.name;
-        m.baseStatus = t.shape.join(",") === want.join(",") ? "ok" : `shape [${t.shape.join(", ")}]`;
+        m.baseStatus =
+          t.shape.join(",") === want.join(",")
+            ? "ok"
+            : `mismatch: shape [${t.shape.join(", ")}], expected [${want.join(", ")}]`;
       }
     }
     return { path, params, tensors: f.header.tensors.size };
@@ -166,7 +187,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (isFile && path.endsWith(".safetensors") && !existsSync(join(dirname(path), "adapter_config.json")))
     return inspectRawFile(path, values.json === true, io);
   const adapter = await loadAdapter(path);
-  const rows = adapter.modules.map(moduleRow);
+  const rows = adapter.modules.map(moduleRow).sort((a, b) => naturalCompare(a.module, b.module));
   const saved = adapter.format === "peft" ? [...adapter.modulesToSave] : [];
   const trainable =
     rows.reduce((a, r) => a + r.params, 0) + saved.reduce((a, [, t]) => a + t.shape.reduce((x, y) => x * y, 1), 0);

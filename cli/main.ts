@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // lorakit command-line entry: dispatches to a subcommand, prints errors as one line on stderr (stack traces
-// only with --debug) and exits 0 (ok), 1 (unexpected failure) or 2 (usage or input error).
+// only with --debug) and exits 0 (ok), 1 (unexpected failure) or 2 (usage or input error). A reader that closes
+// stdout early (`lorakit inspect DIR | head -1`) ends the command quietly, exit 0.
 
 import { LoraError } from "../src/index.js";
 import { forwardCommand } from "./forward.js";
 import { inspectCommand } from "./inspect.js";
 import { mergeCommand } from "./merge.js";
+import { suggest } from "./suggest.js";
 import { trainCommand } from "./train.js";
-import { type CliIo, type Command, UsageError } from "./usage.js";
+import { type CliIo, type Command, processIo, UsageError } from "./usage.js";
+import { lorakitVersion } from "./version.js";
 
 const COMMANDS: Record<string, Command> = {
   forward: forwardCommand,
@@ -16,9 +19,17 @@ const COMMANDS: Record<string, Command> = {
   train: trainCommand,
 };
 
+const HELP_WORDS = ["help", "--help", "-h"];
+const VERSION_WORDS = ["version", "--version", "-v"];
+
 function mainHelp(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  const rows: [string, string][] = [
+    ...Object.entries(COMMANDS).map(([name, c]): [string, string] => [name, c.summary]),
+    ["help [command]", "show this help, or a command's (also --help, -h)"],
+    ["version", "print lorakit's version (also --version, -v)"],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  const lines = rows.map(([name, summary]) => `  ${name.padEnd(width)}  ${summary}`);
   return `Usage: lorakit <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun 'lorakit <command> --help' for a command's options.\nExit codes: 0 ok, 1 unexpected failure, 2 usage or input error.`;
 }
 
@@ -26,18 +37,20 @@ function mainHelp(): string {
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
   const debug = argv.includes("--debug");
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    io.stdout(`${mainHelp()}\n`);
+  if (name === undefined || HELP_WORDS.includes(name)) {
+    const topic = name === "help" && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    io.stdout(`${topic ? topic.help : mainHelp()}\n`);
     return name === undefined ? 2 : 0;
   }
-  if (name === "--version") {
-    io.stdout("lorakit 0.1.0\n");
+  if (VERSION_WORDS.includes(name)) {
+    io.stdout(`lorakit ${lorakitVersion()}\n`);
     return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
+    const close = suggest(name, [...Object.keys(COMMANDS), "help", "version"]);
     io.stderr(
-      `lorakit: unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")}; see 'lorakit --help')\n`,
+      `lorakit: unknown command "${name}"${close ? ` (did you mean "${close}"?)` : ""} (commands: ${Object.keys(COMMANDS).join(", ")}; see 'lorakit --help')\n`,
     );
     return 2;
   }
@@ -53,12 +66,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-const io: CliIo = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-  isTTY: Boolean(process.stdout.isTTY),
-};
-main(process.argv.slice(2), io).then(
+// stdout closed by its reader: nothing more can be shown, so stop quietly. Other stream errors stay loud.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+process.stderr.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code !== "EPIPE") throw e;
+});
+
+main(process.argv.slice(2), processIo()).then(
   (code) => {
     process.exitCode = code;
   },

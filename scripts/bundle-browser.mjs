@@ -20,7 +20,7 @@ export const BROWSER_BUNDLE_OPTIONS = {
   target: "es2022",
   minify: true,
   legalComments: "none",
-  // Error classes set `this.name = new.target.name`: keep class names through minification.
+  // Readable names in stack traces. Error names do not depend on it: each error class sets a fixed `name`.
   keepNames: true,
   // WebAssembly modules imported as files are inlined as bytes, so the bundle stays one file.
   loader: { ".wasm": "binary" },

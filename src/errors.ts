@@ -46,41 +46,58 @@ export type ErrorCode =
   | "kernel_failed"
   | "kernel_timeout";
 
+// Each class sets a fixed `name` as a string literal, not from `constructor.name`: a user's minifying bundler
+// renames classes, and `err.name` must still say "ShapeError". test/bundle/ checks this through esbuild --minify.
+
 /** Base class of every error lorakit throws on bad input or state. */
 export class LoraError extends Error {
+  override name = "LoraError";
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(message);
-    this.name = new.target.name;
     this.code = code;
     this.details = details;
   }
 }
 
 /** Shapes that disagree, a bad rank, ragged or empty rows, a data length that does not match the dims. */
-export class ShapeError extends LoraError {}
+export class ShapeError extends LoraError {
+  override name = "ShapeError";
+}
 
 /** A value or option that is not acceptable: non-numbers, non-finite numbers, bad options, mixed dtypes. */
-export class ArgumentError extends LoraError {}
+export class ArgumentError extends LoraError {
+  override name = "ArgumentError";
+}
 
 /** An operation that the layer's current state does not allow (unknown adapter, merged while mixing, ...). */
-export class AdapterStateError extends LoraError {}
+export class AdapterStateError extends LoraError {
+  override name = "AdapterStateError";
+}
 
 /** A safetensors file that breaks one of the reference parser's rules (see docs in the README). */
-export class SafetensorsError extends LoraError {}
+export class SafetensorsError extends LoraError {
+  override name = "SafetensorsError";
+}
 
 /** An adapter file set that is not what it claims (missing tensors, wrong format, LFS pointer, ...). */
-export class AdapterFormatError extends LoraError {}
+export class AdapterFormatError extends LoraError {
+  override name = "AdapterFormatError";
+}
 
 /**
  * A torch.save file (adapter_model.bin) that is broken, hostile or beyond a bound: a bad zip, a malformed pickle, an
  * opcode or global outside the allow-list (named in the message), or tensors that do not fit their storages.
  */
-export class TorchFileError extends LoraError {}
+export class TorchFileError extends LoraError {
+  override name = "TorchFileError";
+}
 
 /** A kernel thread that failed or did not finish in time; the call's output is not valid. */
-export class KernelError extends LoraError {}
+export class KernelError extends LoraError {
+  override name = "KernelError";
+}
 
 /** One problem found in a config, with the JSON path where it was found. */
 export interface ConfigIssue {
@@ -90,6 +107,7 @@ export interface ConfigIssue {
 
 /** Every problem found in an adapter config, collected in one throw (code "invalid_config"). */
 export class ConfigError extends LoraError {
+  override name = "ConfigError";
   readonly issues: ConfigIssue[];
   constructor(source: string, issues: ConfigIssue[]) {
     const lines = issues.map((i) => `${i.message} (path: ${i.path.length ? i.path.join(".") : "<root>"})`);

@@ -2,7 +2,7 @@
 // (training config) + adapters.safetensors. A PEFT folder with only adapter_model.bin (torch.save) is read by
 // readTorchFile, which interprets the pickle with an allow-list and executes nothing; a Git LFS pointer is refused.
 
-import { readFile, stat } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { AdapterFormatError } from "../errors.js";
 import { loadMlxAdapter, type MlxAdapter } from "../io/mlx-adapter.js";
@@ -112,7 +112,9 @@ export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapte
 
 /**
  * Writes an adapter folder as PEFT does: adapter_config.json and adapter_model.safetensors, each written
- * atomically (temporary file + rename). Creates nothing but the two files; the folder must exist.
+ * atomically (temporary file + rename). Creates the folder (and its parents) when missing, as `mkdir -p` does.
+ * @throws {AdapterFormatError} "missing_file" when `dir` exists but is not a folder (the adapter folder is missing
+ *   and cannot be made; nothing is written), plus everything savePeftAdapter throws (checked before any write)
  * @example await savePeftAdapterDir("out/my-adapter", adapter.modules, adapter.config)
  */
 export async function savePeftAdapterDir(
@@ -121,8 +123,12 @@ export async function savePeftAdapterDir(
   config: PeftConfig | object,
   options: SavePeftOptions = {},
 ): Promise<void> {
-  if (!(await isDir(dir))) throw missingFile("savePeftAdapterDir", dir, "create the folder first");
   const { configJson, weights } = savePeftAdapter(modules, config, options);
+  if ((await exists(dir)) && !(await isDir(dir)))
+    throw new AdapterFormatError("missing_file", `savePeftAdapterDir: ${dir} exists and is not a folder`, {
+      path: dir,
+    });
+  await mkdir(dir, { recursive: true });
   await writeFileAtomic(join(dir, PEFT_WEIGHTS), weights);
   await writeFileAtomic(join(dir, CONFIG), new TextEncoder().encode(configJson));
 }

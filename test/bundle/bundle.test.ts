@@ -6,8 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BROWSER_BUNDLE, bundleBrowser } from "../../scripts/bundle-browser.mjs";
+import { BROWSER_BUNDLE, BROWSER_BUNDLE_OPTIONS, bundleBrowser } from "../../scripts/bundle-browser.mjs";
 import * as source from "../../src/index.js";
 
 /**
@@ -111,5 +112,38 @@ describe("browser bundle guard", () => {
     const built = readFileSync(file, "utf8");
     expect(built.includes("node:")).toBe(false);
     expect(Buffer.byteLength(built)).toBeLessThanOrEqual(BUNDLE_CEILING_BYTES);
+  });
+});
+
+describe("error names in a user's minified bundle", () => {
+  it("every LoraError class keeps its name when esbuild --minify renames the classes (no keepNames)", async () => {
+    const built = await build({ ...BROWSER_BUNDLE_OPTIONS, keepNames: false, write: false, outfile: "user.js" });
+    const file = path.join(dir, "user-minified.js");
+    writeFileSync(file, built.outputFiles[0]!.text);
+    const user = (await import(pathToFileURL(file).href)) as Record<string, unknown> & typeof source;
+    // the bundler did rename them: the class objects' own names are no longer the exported ones
+    expect(user.ShapeError.name).not.toBe("ShapeError");
+    const classes = Object.entries(user).filter(
+      ([, v]) => typeof v === "function" && (v === user.LoraError || v.prototype instanceof user.LoraError),
+    );
+    expect(classes.map(([k]) => k).sort()).toEqual(
+      expect.arrayContaining(["ArgumentError", "ConfigError", "LoraError", "SafetensorsError", "ShapeError"]),
+    );
+    for (const [key, C] of classes) {
+      const Ctor = C as new (...args: unknown[]) => Error;
+      const err =
+        C === user.ConfigError
+          ? new Ctor("config.json", [{ path: ["r"], message: "r must be positive" }])
+          : new Ctor("invalid_argument", "a message");
+      expect(err.name, key).toBe(key);
+    }
+    let thrown: unknown;
+    try {
+      user.loraForward([[1, 2]], [[1, 0]], [[1], [1]], [[0.5, 0.5]], 2);
+    } catch (e) {
+      thrown = e;
+    }
+    expect((thrown as Error).name).toBe("ShapeError");
+    expect(String(thrown)).toMatch(/^ShapeError: loraForward: /);
   });
 });

@@ -49,6 +49,37 @@ describe("lorakit forward", () => {
     expect(r.stdout).toContain("= [[6.0]] + 4.0 * [[2.0]] = [[14.0]]");
   });
 
+  it("reads the input named by a positional FILE, and stdin for -", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lorakit-"));
+    const file = join(dir, "in.json");
+    writeFileSync(file, JSON.stringify(T3));
+    expect(lorakit(["forward", file])).toEqual({ code: 0, stdout: "[[14]]\n", stderr: "" });
+    expect(lorakit(["forward", "-"], JSON.stringify({ ...T3, alpha: 2 }))).toEqual({
+      code: 0,
+      stdout: "[[10]]\n",
+      stderr: "",
+    });
+  });
+
+  it.each([
+    ["x·W overflows", { x: [[1e308]], W: [[10]], B: [[1]], A: [[0]], alpha: 1 }, "0, 0", "Infinity"],
+    ["the sum overflows", { x: [[1e308, 1]], W: [[1], [0]], B: [[1], [0]], A: [[-1]], alpha: -1 }, "0, 0", "Infinity"],
+    ["Infinity - Infinity", { x: [[0, 1e308]], W: [[1], [10]], B: [[0], [-10]], A: [[1]], alpha: 1 }, "0, 0", "NaN"],
+    ["a later entry", { x: [[1], [-1e308]], W: [[1, 1e10]], B: [[1]], A: [[0, 1]], alpha: 1 }, "1, 1", "-Infinity"],
+  ])(
+    "a result that overflows from finite inputs (%s) is a coded error naming the entry, not null",
+    (_n, doc, at, v) => {
+      for (const extra of [[], ["--explain"]]) {
+        const r = lorakit(["forward", "-", ...extra], JSON.stringify(doc));
+        expect(r.code).toBe(2);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toBe(
+          `lorakit forward: h[${at}] is ${v}: the inputs are finite but the result overflows float64 (|h| > 1.8e308), which JSON cannot carry [non_finite]\n`,
+        );
+      }
+    },
+  );
+
   it("--rslora and --precision", () => {
     const I2 = [
       [1, 0],
@@ -64,7 +95,9 @@ describe("lorakit forward", () => {
   it("--help exits 0 and lists the options", () => {
     const r = lorakit(["forward", "--help"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("Usage: lorakit forward [--input FILE | -] [--explain] [--rslora] [--precision N]");
+    expect(r.stdout).toContain(
+      "Usage: lorakit forward [FILE | - | --input FILE] [--explain] [--rslora] [--precision N]",
+    );
   });
 
   it.each([
@@ -117,6 +150,30 @@ describe("lorakit forward", () => {
       undefined,
       /^lorakit forward: --precision must be a non-negative integer, got "x"$/,
     ],
+    [
+      "a negative --precision",
+      ["--precision", "-1"],
+      undefined,
+      /^lorakit forward: --precision must be a non-negative integer, got "-1"$/,
+    ],
+    [
+      "a missing value",
+      ["--input"],
+      undefined,
+      /^lorakit forward: --input needs a value \(see 'lorakit forward --help'\)$/,
+    ],
+    [
+      "an option where a value should be",
+      ["--input", "--explain"],
+      undefined,
+      /^lorakit forward: --input needs a value, got the option "--explain" \(write --input=--explain if that is the value\)/,
+    ],
+    [
+      "two inputs",
+      ["a.json", "-"],
+      undefined,
+      /^lorakit forward: expected one input \(FILE, - or --input FILE\), got "a.json", "-"/,
+    ],
   ])("%s is an input error: exit 2, one line on stderr, no stack", (_name, args, input, message) => {
     const r = lorakit(["forward", ...args], input);
     expect(r.code).toBe(2);
@@ -134,7 +191,7 @@ describe("lorakit forward", () => {
 
   it("unknown commands and no command are usage errors", () => {
     expect(lorakit(["frobnicate"]).code).toBe(2);
-    expect(lorakit(["frobnicate"]).stderr).toMatch(/^lorakit: unknown command "frobnicate"/);
+    expect(lorakit(["frobnicate"]).stderr).toMatch(/^lorakit: unknown command "frobnicate" \(commands: /);
     const none = lorakit([]);
     expect(none.code).toBe(2);
     expect(none.stdout).toContain("Usage: lorakit <command>");
