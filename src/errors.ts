@@ -12,6 +12,7 @@ export type ErrorCode =
   | "non_finite"
   | "invalid_argument"
   | "dtype_mismatch"
+  | "too_large"
   // layer state (AdapterStateError)
   | "adapter_state"
   | "unknown_adapter"
@@ -44,7 +45,8 @@ export type ErrorCode =
   | "torch_file_invalid"
   // kernel threads (KernelError)
   | "kernel_failed"
-  | "kernel_timeout";
+  | "kernel_timeout"
+  | "out_of_memory";
 
 // Each class sets a fixed `name` as a string literal, not from `constructor.name`: a user's minifying bundler
 // renames classes, and `err.name` must still say "ShapeError". test/bundle/ checks this through esbuild --minify.
@@ -94,7 +96,10 @@ export class TorchFileError extends LoraError {
   override name = "TorchFileError";
 }
 
-/** A kernel thread that failed or did not finish in time; the call's output is not valid. */
+/**
+ * A kernel thread that failed or did not finish in time (the call's output is not valid), or kernel memory that
+ * could not grow ("out_of_memory").
+ */
 export class KernelError extends LoraError {
   override name = "KernelError";
 }

@@ -5,6 +5,7 @@
 // use; browsers call initKernels() once (main threads may not compile it synchronously) and use the TypeScript
 // kernels until it resolves.
 
+import { ArgumentError, KernelError } from "../errors.js";
 import type { AddLowRankKernel, GemmKernel, KernelArray, LoraGemmKernel } from "./contract.js";
 import { addLowRankScalar, gemmScalar, loraGemmScalar } from "./scalar.js";
 import { hostCores, hostWorkers, webWorkers } from "./wasm/pool.js";
@@ -22,6 +23,11 @@ export interface KernelInfo {
   threads: number;
   /** Most threads a call may ask for (1 without shared memory and a worker host). */
   maxThreads: number;
+  /**
+   * Why kernel threads are off, when a worker could not start (for instance a host that loads no workers, or Node's
+   * permission model without --allow-worker); products then run on the calling thread. Absent while threads work.
+   */
+  threadError?: string;
 }
 
 /** Settings of configureKernels. */
@@ -91,6 +97,7 @@ export async function initKernels(): Promise<KernelInfo> {
     const loaded = await pending;
     if (runtime === undefined) runtime = loaded;
   }
+  runtime?.retryThreads();
   if (runtime && backendSetting === "auto" && webWorkers() !== null) {
     await runtime.startWebPool(Math.floor(threadsSetting ?? hostCores()) - 1);
   }
@@ -101,11 +108,13 @@ export async function initKernels(): Promise<KernelInfo> {
 export function kernelInfo(): KernelInfo {
   const w = wasm();
   if (!w) return { backend: "typescript", threads: 1, maxThreads: 1 };
-  return {
+  const info: KernelInfo = {
     backend: w.build === "relaxed" ? "wasm-relaxed-simd" : "wasm-simd",
     threads: defaultThreads(w),
     maxThreads: w.maxThreads(),
   };
+  if (w.threadError !== null) info.threadError = w.threadError;
+  return info;
 }
 
 /**
@@ -113,9 +122,37 @@ export function kernelInfo(): KernelInfo {
  * Omitted fields return to their defaults. Returns the resulting kernelInfo().
  */
 export function configureKernels(options: KernelOptions = {}): KernelInfo {
-  threadsSetting = options.threads;
-  backendSetting = options.backend ?? "auto";
+  const op = "configureKernels";
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new ArgumentError("invalid_argument", `${op}: options is ${describe(options)}, expected an object`, {
+      name: "options",
+    });
+  }
+  const { threads, backend } = options as { threads?: unknown; backend?: unknown };
+  if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1)) {
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: options.threads is ${describe(threads)}, expected an integer ≥ 1 (or undefined for the host's cores)`,
+      { name: "threads", value: threads },
+    );
+  }
+  if (backend !== undefined && backend !== "auto" && backend !== "typescript") {
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: options.backend is ${describe(backend)}, expected "auto" or "typescript"`,
+      { name: "backend", value: backend },
+    );
+  }
+  threadsSetting = threads;
+  backendSetting = backend ?? "auto";
   return kernelInfo();
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "number") return String(v);
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v === null || v === undefined) return String(v);
+  return Array.isArray(v) ? "an array" : `a ${typeof v}`;
 }
 
 function defaultThreads(w: WasmGemm): number {
@@ -143,7 +180,25 @@ function wasmFor(out: KernelArray, m: number, k: number, n: number, k2: number):
  * @example const w = kernelFloat32Array(dIn * dOut); w.set(weights);
  */
 export function kernelFloat32Array(length: number): Float32Array {
-  return wasm()?.allocResident(length) ?? new Float32Array(length);
+  const op = "kernelFloat32Array";
+  if (typeof length !== "number" || !Number.isInteger(length) || length < 0) {
+    throw new ArgumentError("invalid_argument", `${op}: length is ${describe(length)}, expected an integer ≥ 0`, {
+      name: "length",
+      value: length,
+    });
+  }
+  const w = wasm();
+  const resident = w?.allocResident(length, op);
+  if (resident) return resident;
+  try {
+    return new Float32Array(length);
+  } catch (e) {
+    throw new KernelError(
+      "out_of_memory",
+      `${op}: length ${length} (${4 * length} bytes) could not be allocated: ${e instanceof Error ? e.message : String(e)}`,
+      { name: "length", value: length },
+    );
+  }
 }
 
 /** The GEMM used by the ops (see contract.ts). */

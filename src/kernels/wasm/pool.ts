@@ -8,8 +8,13 @@
 //   may not call Atomics.wait, so the caller spins on Atomics.load after finishing its own equal share.
 // Elsewhere there are no workers and calls stay single-threaded.
 // Control block (int32 indices from ctrlOffset): 0 generation, 1 pending, 2 failed worker + 1, 3 shutdown,
-// 4..19 the 16 gemm arguments (12 is alpha as float32), 32 + 4w .. 35 + 4w worker w's j0, j1, work, active flag,
-// 256.. an error message as char codes.
+// 4..16 the 13 job arguments (12 is alpha as float32), 20 a counter bumped on every start-up state change, 21 the
+// first worker that failed to start + 1, 32 + 4w .. 35 + 4w worker w's j0, j1, work, active flag, 224 + w worker
+// w's start-up state (0 starting, 1 serving, −1 failed), 256.. a job error message, 512.. a start-up error message
+// (char codes). A job goes only to workers in state 1; ranges meant for workers not serving yet (still starting
+// after a short wait, or failed) are run by the caller itself, so no call waits for a worker that never started.
+// A worker that fails to start (its own report in the control block, or its 'error'/'exit' event) closes the pool
+// and is reported once through onStartFailure; the owner then stops using threads (runtime.ts).
 
 import { KernelError } from "../../errors.js";
 import { WEB_WORKER_SOURCE, WORKER_SOURCE } from "./worker-source.js";
@@ -19,13 +24,22 @@ export const CTRL_BYTES = 4096;
 /** Most workers one pool holds (the control block has room for 48). */
 export const MAX_WORKERS = 31;
 const MSG = 256;
+const EVENTS = 20;
+const START_FAILED = 21;
+const STATE = 224;
+const START_MSG = 512;
+/** Longest a call waits for a fresh pool's workers to start before running their share itself. */
+export const START_WAIT_MS = 2000;
 
 interface NodeWorker {
   unref(): void;
   terminate(): Promise<number>;
-  on(event: "error", cb: (e: unknown) => void): void;
+  on(event: "error" | "exit", cb: (e: unknown) => void): void;
 }
-type NodeWorkerCtor = new (source: string, options: { eval: true; workerData: unknown }) => NodeWorker;
+type NodeWorkerCtor = new (
+  source: string,
+  options: { eval: true; workerData: unknown; execArgv: string[] },
+) => NodeWorker;
 
 interface WebWorker {
   terminate(): void;
@@ -35,7 +49,10 @@ interface WebWorker {
 }
 export type WebWorkerCtor = new (url: string) => WebWorker;
 
-/** Starts worker `index` (which serves the control block) and routes its errors to onError; returns its stopper. */
+/**
+ * Starts worker `index` (which serves the control block) and routes its errors and its exit to onError; returns
+ * its stopper. May throw (e.g. ERR_ACCESS_DENIED under Node's permission model without --allow-worker).
+ */
 type Spawn = (index: number, onError: (e: unknown) => void) => { terminate(): unknown };
 
 /** Worker constructor of the host, or null where kernel threads are not available. */
@@ -85,6 +102,8 @@ export interface PoolJob {
   runOwn: (j0: number, j1: number, work: number) => void;
   /** Milliseconds before a missing worker counts as failed. */
   timeoutMs: number;
+  /** Longest wait for workers still starting (default START_WAIT_MS); their ranges then run on the caller. */
+  startWaitMs?: number;
 }
 
 /** Kernel threads bound to one module and shared memory. */
@@ -93,12 +112,17 @@ export class ThreadPool {
   private readonly ctrl: Int32Array;
   private readonly fctl: Float32Array;
   private readonly workers: { terminate(): unknown }[] = [];
-  private startupError: unknown = null;
+  private lastError: unknown = null;
+  private closed = false;
   /** Whether the caller may block in Atomics.wait (not on a browser main thread: it spins instead). */
   private readonly canBlock: boolean;
   isBroken = false;
+  /** Why a worker of this pool could not start (null while none failed). */
+  startFailure: string | null = null;
+  /** Called once, with the reason, when a worker fails to start. */
+  onStartFailure: (reason: string) => void = () => {};
 
-  /** A pool of Node worker_threads workers running `source`. */
+  /** A pool of Node worker_threads workers running `source`; throws what `new Worker` throws (nothing started). */
   static node(
     Worker: NodeWorkerCtor,
     module: WebAssembly.Module,
@@ -106,28 +130,91 @@ export class ThreadPool {
     ctrlOffset: number,
     size: number,
     source = WORKER_SOURCE,
+    onStartFailure?: (reason: string) => void,
   ): ThreadPool {
-    return new ThreadPool(memory, ctrlOffset, size, true, (index, onError) => {
-      const w = new Worker(source, { eval: true, workerData: { module, memory, index, ctrlOffset } });
-      w.on("error", onError);
-      w.unref();
-      return w;
-    });
+    return new ThreadPool(
+      memory,
+      ctrlOffset,
+      size,
+      true,
+      (index, onError) => {
+        // execArgv: [] so that the parent's flags (--input-type=module, -e, --require ...) do not apply to the
+        // worker source; it runs as a CommonJS script or an ES module alike (worker-source.ts)
+        const w = new Worker(source, { eval: true, workerData: { module, memory, index, ctrlOffset }, execArgv: [] });
+        w.on("error", onError);
+        w.on("exit", (code) => onError(`exited with code ${String(code)}`));
+        w.unref();
+        return w;
+      },
+      onStartFailure,
+    );
   }
 
-  private constructor(memory: WebAssembly.Memory, ctrlOffset: number, size: number, canBlock: boolean, spawn: Spawn) {
+  private constructor(
+    memory: WebAssembly.Memory,
+    ctrlOffset: number,
+    size: number,
+    canBlock: boolean,
+    spawn: Spawn,
+    onStartFailure?: (reason: string) => void,
+  ) {
     this.size = size;
     this.canBlock = canBlock;
+    if (onStartFailure) this.onStartFailure = onStartFailure;
     this.ctrl = new Int32Array(memory.buffer, ctrlOffset, CTRL_BYTES / 4);
     this.fctl = new Float32Array(memory.buffer, ctrlOffset, CTRL_BYTES / 4);
     this.ctrl.fill(0);
-    for (let index = 0; index < size; index++) {
-      this.workers.push(
-        spawn(index, (e) => {
-          this.startupError = e;
-          this.isBroken = true;
-        }),
-      );
+    try {
+      for (let index = 0; index < size; index++) this.workers.push(spawn(index, (e) => this.workerError(index, e)));
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  // 'error' / 'exit' of worker `index` (delivered between calls): before it served, a start-up failure; after, the
+  // pool is broken and the next call starts a fresh one
+  private workerError(index: number, e: unknown): void {
+    if (this.closed) return;
+    this.lastError = e;
+    this.isBroken = true;
+    if (Atomics.load(this.ctrl, STATE + index) !== 1)
+      this.failStart(`kernel thread ${index} failed to start: ${describe(e)}`);
+  }
+
+  private failStart(reason: string): void {
+    if (this.startFailure !== null) return;
+    this.startFailure = reason;
+    this.close();
+    this.onStartFailure(reason);
+  }
+
+  /** Workers serving jobs now. */
+  readyCount(): number {
+    let ready = 0;
+    for (let w = 0; w < this.size; w++) if (Atomics.load(this.ctrl, STATE + w) === 1) ready++;
+    return ready;
+  }
+
+  /**
+   * Waits (at most waitMs, only where the caller may block) until `want` workers serve jobs or one failed to start;
+   * returns the indices of the serving workers (at most `want`; none once a start-up failure closed the pool).
+   */
+  waitReady(want: number, waitMs = START_WAIT_MS): number[] {
+    const c = this.ctrl;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const events = Atomics.load(c, EVENTS);
+      const failed = Atomics.load(c, START_FAILED);
+      if (failed !== 0 && this.startFailure === null) {
+        this.failStart(`kernel thread ${failed - 1} failed to start: ${readText(c, START_MSG)}`);
+      }
+      if (this.startFailure !== null || this.closed) return [];
+      const ready: number[] = [];
+      for (let w = 0; w < this.size && ready.length < want; w++) if (Atomics.load(c, STATE + w) === 1) ready.push(w);
+      const left = deadline - Date.now();
+      if (ready.length >= want || left <= 0 || !this.canBlock) return ready;
+      Atomics.wait(c, EVENTS, events, Math.min(left, 50));
     }
   }
 
@@ -190,31 +277,42 @@ export class ThreadPool {
     return pool;
   }
 
-  /** Runs a job on the caller and the first ranges.length − 1 workers; throws KernelError on failure or timeout. */
+  /**
+   * Runs a job: range 0 on the caller, the others on serving workers; ranges left without a serving worker (workers
+   * still starting after START_WAIT_MS, or a start-up failure) run on the caller too, so the result is the same.
+   * Throws KernelError on a failed job or a timeout.
+   */
   run(job: PoolJob): void {
     const c = this.ctrl;
+    const helpers = this.waitReady(job.ranges.length - 1, job.startWaitMs);
     for (let i = 0; i < job.args.length; i++) c[4 + i] = job.args[i]!;
     this.fctl[12] = job.args[8]!;
-    for (let w = 0; w < this.size; w++) {
-      const r = job.ranges[w + 1];
+    for (let w = 0; w < this.size; w++) c[32 + 4 * w + 3] = 0;
+    helpers.forEach((w, i) => {
+      const r = job.ranges[i + 1]!;
       const s = 32 + 4 * w;
-      c[s] = r ? r[0] : 0;
-      c[s + 1] = r ? r[1] : 0;
-      c[s + 2] = r ? r[2] : 0;
-      c[s + 3] = r ? 1 : 0;
-    }
+      c[s] = r[0];
+      c[s + 1] = r[1];
+      c[s + 2] = r[2];
+      c[s + 3] = 1;
+    });
     Atomics.store(c, 2, 0);
-    Atomics.store(c, 1, this.size);
-    Atomics.add(c, 0, 1);
-    Atomics.notify(c, 0);
-    const own = job.ranges[0];
+    Atomics.store(c, 1, helpers.length);
+    if (helpers.length > 0) {
+      Atomics.add(c, 0, 1);
+      Atomics.notify(c, 0);
+    }
     let ownError: unknown = null;
     try {
-      if (own) job.runOwn(own[0], own[1], own[2]);
+      // the caller's range, then every range no worker took
+      for (const i of [0, ...rangeIndices(job.ranges.length, helpers.length)]) {
+        const r = job.ranges[i];
+        if (r) job.runOwn(r[0], r[1], r[2]);
+      }
     } catch (e) {
       ownError = e;
     }
-    this.await(job.timeoutMs);
+    if (helpers.length > 0) this.await(job.timeoutMs);
     if (ownError !== null) throw ownError;
   }
 
@@ -229,7 +327,7 @@ export class ThreadPool {
         this.close();
         throw new KernelError(
           "kernel_timeout",
-          `gemm: ${pending} of ${this.size} kernel threads did not finish within ${timeoutMs} ms${this.startupError ? ` (worker error: ${describe(this.startupError)})` : ""}; the pool was closed`,
+          `gemm: ${pending} of ${this.size} kernel threads did not finish within ${timeoutMs} ms${this.lastError ? ` (worker error: ${describe(this.lastError)})` : ""}; the pool was closed`,
           { pending, timeoutMs },
         );
       }
@@ -238,8 +336,7 @@ export class ThreadPool {
     }
     const failed = Atomics.load(c, 2);
     if (failed !== 0) {
-      let text = "";
-      for (let i = MSG; i < c.length && c[i] !== 0; i++) text += String.fromCharCode(c[i]!);
+      const text = readText(c, MSG);
       throw new KernelError("kernel_failed", `gemm: kernel thread ${failed - 1} failed: ${text}`, {
         thread: failed - 1,
         message: text,
@@ -249,12 +346,26 @@ export class ThreadPool {
 
   /** Stops the workers; the pool cannot be used afterwards. */
   close(): void {
+    this.closed = true;
     this.isBroken = true;
     Atomics.store(this.ctrl, 3, 1);
     Atomics.add(this.ctrl, 0, 1);
     Atomics.notify(this.ctrl, 0);
     for (const w of this.workers) void w.terminate();
   }
+}
+
+// indices of the ranges after the caller's and the `taken` workers' ones
+function rangeIndices(count: number, taken: number): number[] {
+  const out: number[] = [];
+  for (let i = 1 + taken; i < count; i++) out.push(i);
+  return out;
+}
+
+function readText(c: Int32Array, at: number): string {
+  let text = "";
+  for (let i = at; i < at + 256 && c[i] !== 0; i++) text += String.fromCharCode(c[i]!);
+  return text;
 }
 
 function describe(e: unknown): string {

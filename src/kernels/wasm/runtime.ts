@@ -6,6 +6,7 @@
 // copies of a, b, out, a2, b2 that are not resident, each 64-byte aligned. The memory grows to the largest call
 // seen and never shrinks.
 
+import { ArgumentError, KernelError } from "../../errors.js";
 import { decodeBase64 } from "./decode.js";
 import { RELAXED, SHARED_MAX_PAGES, SIMD } from "./generated/modules.js";
 import { hostCores, hostWorkers, MAX_WORKERS, ThreadPool, webWorkers } from "./pool.js";
@@ -64,6 +65,8 @@ export function canRun(build: WasmBuild, shared: boolean): boolean {
   }
 }
 
+let warned = false; // the warning of disableThreads is given once per process
+
 const align = (x: number): number => Math.ceil(x / 64) * 64;
 
 /** A float32 GEMM backed by one WebAssembly instance. */
@@ -76,6 +79,9 @@ export class WasmGemm {
   private heap: Float32Array;
   private pool: ThreadPool | null = null;
   private starting: Promise<number> | null = null; // a browser pool being started
+  private spawning = false; // inside poolOf: a product started from there (async_hooks) runs on the caller
+  /** Why kernel threads are off (a worker could not start, or the host refused to start one); null while fine. */
+  threadError: string | null = null;
   // resident arrays (allocResident) occupy [BASE, top); per-call scratch starts at top
   private top = BASE;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
@@ -100,11 +106,28 @@ export class WasmGemm {
    * memory growth; null otherwise). Products read such operands in place and write such an out in place instead
    * of copying. The space is never reused: allocate long-lived arrays (weights) once.
    */
-  allocResident(length: number): Float32Array | null {
+  allocResident(length: number, op = "kernelFloat32Array"): Float32Array | null {
     if (!this.shared) return null;
     const ptr = this.top;
-    this.top = ptr + align(4 * length);
-    this.reserve(this.top);
+    const top = ptr + align(4 * length);
+    if (top > this.maxBytes()) {
+      throw new ArgumentError(
+        "too_large",
+        `${op}: length ${length} (${4 * length} bytes) does not fit in the kernel memory, expected at most ${Math.max(0, Math.floor((this.maxBytes() - ptr) / 4))} more elements (${this.maxBytes() / 2 ** 30} GiB in all)`,
+        { name: "length", value: length, available: Math.max(0, Math.floor((this.maxBytes() - ptr) / 4)) },
+      );
+    }
+    try {
+      this.reserve(top);
+    } catch (e) {
+      // the memory did not grow: nothing was taken, later products still fit as before
+      throw new KernelError(
+        "out_of_memory",
+        `${op}: length ${length} (${4 * length} bytes): the kernel memory could not grow to ${top} bytes (${e instanceof Error ? e.message : String(e)})`,
+        { name: "length", value: length },
+      );
+    }
+    this.top = top;
     return new Float32Array(this.memory.buffer, ptr, length);
   }
 
@@ -128,7 +151,7 @@ export class WasmGemm {
    * browser only the workers startWebPool() has already started count (none before it resolves or after a failure).
    */
   maxThreads(): number {
-    if (!this.shared) return 1;
+    if (!this.shared || this.threadError !== null) return 1;
     if (hostWorkers() !== null) return MAX_WORKERS + 1;
     return this.pool && !this.pool.isBroken ? this.pool.size + 1 : 1;
   }
@@ -201,7 +224,11 @@ export class WasmGemm {
     k2 = 0,
   ): Float32Array {
     if (m === 0 || n === 0) return out;
-    const t = Math.max(1, Math.min(threads, this.maxThreads(), Math.floor(n / COL_ALIGN)));
+    let t = Math.max(1, Math.min(threads, this.maxThreads(), Math.floor(n / COL_ALIGN)));
+    // the pool first: starting it may run other products (an async_hooks init hook fires inside new Worker),
+    // which use the scratch space this call is about to fill
+    const pool = t > 1 ? this.poolOf(t - 1) : null;
+    if (!pool) t = 1;
     const work = align(this.fn.workBytes(k2));
     const scratch = this.top;
     let end = scratch + t * work;
@@ -228,10 +255,9 @@ export class WasmGemm {
       if (this.resident(b2) < 0) h.set(b2.subarray(0, k2 * n), offB2 / 4);
     }
     const args = [offOut, offA, offB, m, k, n, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, offA2, offB2, k2] as const;
-    if (t === 1) {
+    if (!pool) {
       this.fn.gemm(...args, 0, n, scratch);
     } else {
-      const pool = this.poolOf(t - 1);
       const chunk = Math.ceil(n / t / COL_ALIGN) * COL_ALIGN;
       const ranges: [number, number, number][] = [];
       for (let i = 0; i < t && i * chunk < n; i++)
@@ -248,24 +274,65 @@ export class WasmGemm {
     return out;
   }
 
-  /** The pool, started (or restarted after a failure) with at least `workers` workers. */
-  poolOf(workers: number): ThreadPool {
+  /**
+   * The pool, started (or restarted after a failure) with at least `workers` workers; null where threads are off
+   * (threadError), where the host refuses to start a worker (which turns them off), or while a pool is being
+   * started (a product started from inside the start-up runs on the calling thread instead of starting another).
+   */
+  poolOf(workers: number): ThreadPool | null {
     if (this.pool && !this.pool.isBroken && this.pool.size >= workers) return this.pool;
+    if (this.threadError !== null || this.spawning) return null;
     const Worker = hostWorkers();
-    if (!Worker) throw new Error("unreachable: maxThreads() counts only started browser workers");
-    this.pool?.close();
+    if (!Worker) return null; // a browser pool that broke: maxThreads() is 1 until startWebPool again
     const size = Math.max(workers, Math.min(MAX_WORKERS, hostCores() - 1));
-    this.pool = ThreadPool.node(Worker, this.module, this.memory, CTRL_OFFSET, size);
+    return this.startPool(Worker, size);
+  }
+
+  /** Replaces the pool with one of `workers` workers running `source` (and `module`): tests of failure handling. */
+  poolForTest(workers: number, source: string, module = this.module): ThreadPool | null {
+    const Worker = hostWorkers();
+    if (!Worker) throw new Error("no worker host");
+    return this.startPool(Worker, workers, source, module);
+  }
+
+  private startPool(
+    Worker: NonNullable<ReturnType<typeof hostWorkers>>,
+    size: number,
+    source?: string,
+    module = this.module,
+  ): ThreadPool | null {
+    this.pool?.close();
+    this.pool = null;
+    this.spawning = true;
+    try {
+      const onFail = (reason: string) => this.disableThreads(reason);
+      this.pool = ThreadPool.node(Worker, module, this.memory, CTRL_OFFSET, size, source, onFail);
+    } catch (e) {
+      // e.g. ERR_ACCESS_DENIED under Node's permission model without --allow-worker
+      this.disableThreads(`a kernel thread could not be started: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      this.spawning = false;
+    }
     return this.pool;
   }
 
-  /** Replaces the pool with one running `source` (tests of failure handling). */
-  poolForTest(workers: number, source: string): ThreadPool {
-    const Worker = hostWorkers();
-    if (!Worker) throw new Error("no worker host");
+  /** Turns kernel threads off for this instance (products run on the calling thread) and reports why, once. */
+  private disableThreads(reason: string): void {
+    if (this.threadError !== null) return;
+    this.threadError = reason;
     this.pool?.close();
-    this.pool = ThreadPool.node(Worker, this.module, this.memory, CTRL_OFFSET, workers, source);
-    return this.pool;
+    this.pool = null;
+    if (warned) return;
+    warned = true;
+    const proc = (globalThis as { process?: { emitWarning?: (m: string, o: { code: string }) => void } }).process;
+    proc?.emitWarning?.(`lorakit: kernel threads are off, products run on the calling thread (${reason})`, {
+      code: "LORAKIT_KERNEL_THREADS",
+    });
+  }
+
+  /** Lets threads be tried again after a start-up failure (initKernels). */
+  retryThreads(): void {
+    this.threadError = null;
   }
 
   /** Stops the pool's workers (in Node they are unref'd, so this is optional; a browser page needs startWebPool again). */

@@ -1,17 +1,40 @@
 // Source of a kernel thread. It instantiates the shared-memory GEMM module on the pool's memory and serves jobs
-// described in the control block (layout in pool.ts): wait for a new generation, run its column range, count down
-// `pending`, notify. Every wait has a timeout so a shutdown flag is seen; an exception is recorded in the control
-// block (error slot + message) instead of escaping. Two preludes hand it module, memory, index and ctrlOffset:
-// Node's workerData (run with `new Worker(source, { eval: true, workerData })`) and a browser Web Worker's first
-// message (run from a Blob URL; it answers "ready" once instantiated, then blocks in Atomics.wait, which workers
-// may do). The text must never contain the string "node" followed by a colon: the browser bundle inlines it.
+// described in the control block (layout in pool.ts): announce itself (state 1, or −1 and a message when the
+// module does not instantiate), then wait for a new generation, run its column range if it is active in the job,
+// count down `pending`, notify. Every wait has a timeout so a shutdown flag is seen; an exception is recorded in
+// the control block (error slot + message) instead of escaping. Two preludes hand it module, memory, index and
+// ctrlOffset: Node's workerData (run with `new Worker(source, { eval: true, workerData, execArgv: [] })`; it reaches
+// worker_threads through process.getBuiltinModule, so it runs whether the host loads eval'd code as a CommonJS
+// script or as an ES module, e.g. under --input-type=module in NODE_OPTIONS) and a browser Web Worker's first
+// message (run from a Blob URL; it answers "ready" once serving, then blocks in Atomics.wait, which workers may do).
+// The text must never contain the string "node" followed by a colon: the browser bundle inlines it.
 
 const SERVE = `
-function serve(gemm, memory, index, ctrlOffset) {
-  const CTRL_INTS = 256, MSG = 256, MSG_LEN = 256;
-  const ctrl = new Int32Array(memory.buffer, ctrlOffset, CTRL_INTS + MSG_LEN);
+function serve(make, memory, index, ctrlOffset, onReady, onFail) {
+  const CTRL_INTS = 1024, MSG = 256, MSG_LEN = 256, STATE = 224, EVENTS = 20, START_FAILED = 21, START_MSG = 512;
+  const ctrl = new Int32Array(memory.buffer, ctrlOffset, CTRL_INTS);
   const fctl = new Float32Array(memory.buffer, ctrlOffset, CTRL_INTS);
-  let seen = 0; // generation 0 is the idle state the pool starts in
+  let gemm;
+  try {
+    gemm = make();
+  } catch (e) {
+    const text = String(e && e.message ? e.message : e).slice(0, MSG_LEN - 1);
+    if (Atomics.compareExchange(ctrl, START_FAILED, 0, index + 1) === 0) {
+      for (let i = 0; i < text.length; i++) ctrl[START_MSG + i] = text.charCodeAt(i);
+      ctrl[START_MSG + text.length] = 0;
+    }
+    Atomics.store(ctrl, STATE + index, -1);
+    Atomics.add(ctrl, EVENTS, 1);
+    Atomics.notify(ctrl, EVENTS);
+    onFail(text);
+    return;
+  }
+  // jobs of generations after this one are ours to look at; the caller counts only workers in state 1
+  let seen = Atomics.load(ctrl, 0);
+  Atomics.store(ctrl, STATE + index, 1);
+  Atomics.add(ctrl, EVENTS, 1);
+  Atomics.notify(ctrl, EVENTS);
+  onReady();
   for (;;) {
     if (Atomics.load(ctrl, 3) !== 0) break;
     const g = Atomics.load(ctrl, 0);
@@ -19,16 +42,15 @@ function serve(gemm, memory, index, ctrlOffset) {
     seen = g;
     if (Atomics.load(ctrl, 3) !== 0) break;
     const s = 32 + 4 * index;
-    if (ctrl[s + 3] === 1) {
-      try {
-        gemm(ctrl[4], ctrl[5], ctrl[6], ctrl[7], ctrl[8], ctrl[9], ctrl[10], ctrl[11], fctl[12], ctrl[13],
-          ctrl[14], ctrl[15], ctrl[16], ctrl[s], ctrl[s + 1], ctrl[s + 2]);
-      } catch (e) {
-        if (Atomics.compareExchange(ctrl, 2, 0, index + 1) === 0) {
-          const text = String(e && e.message ? e.message : e).slice(0, MSG_LEN - 1);
-          for (let i = 0; i < text.length; i++) ctrl[MSG + i] = text.charCodeAt(i);
-          ctrl[MSG + text.length] = 0;
-        }
+    if (ctrl[s + 3] !== 1) continue;
+    try {
+      gemm(ctrl[4], ctrl[5], ctrl[6], ctrl[7], ctrl[8], ctrl[9], ctrl[10], ctrl[11], fctl[12], ctrl[13],
+        ctrl[14], ctrl[15], ctrl[16], ctrl[s], ctrl[s + 1], ctrl[s + 2]);
+    } catch (e) {
+      if (Atomics.compareExchange(ctrl, 2, 0, index + 1) === 0) {
+        const text = String(e && e.message ? e.message : e).slice(0, MSG_LEN - 1);
+        for (let i = 0; i < text.length; i++) ctrl[MSG + i] = text.charCodeAt(i);
+        ctrl[MSG + text.length] = 0;
       }
     }
     if (Atomics.sub(ctrl, 1, 1) === 1) Atomics.notify(ctrl, 1);
@@ -36,11 +58,14 @@ function serve(gemm, memory, index, ctrlOffset) {
 }
 `;
 
-/** JavaScript source of one pool worker (Node worker_threads flavour). */
+/** JavaScript source of one pool worker (Node worker_threads flavour; CommonJS or ES module evaluation alike). */
 export const WORKER_SOURCE = `${SERVE}
-const { workerData } = require("worker_threads");
-const { module, memory, index, ctrlOffset } = workerData;
-serve(new WebAssembly.Instance(module, { env: { memory } }).exports.gemm, memory, index, ctrlOffset);
+const threads = typeof process === "object" && typeof process.getBuiltinModule === "function"
+  ? process.getBuiltinModule("worker_threads")
+  : require("worker_threads");
+const { module, memory, index, ctrlOffset } = threads.workerData;
+serve(() => new WebAssembly.Instance(module, { env: { memory } }).exports.gemm, memory, index, ctrlOffset,
+  () => {}, () => {});
 `;
 
 /** JavaScript source of one pool worker (browser Web Worker flavour, started from a Blob URL). */
@@ -48,15 +73,8 @@ export const WEB_WORKER_SOURCE = `${SERVE}
 self.onmessage = (event) => {
   self.onmessage = null;
   const { module, memory, index, ctrlOffset } = event.data;
-  let gemm;
-  try {
-    gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
-  } catch (e) {
-    self.postMessage({ error: String(e && e.message ? e.message : e) });
-    return;
-  }
-  self.postMessage({ ready: true });
-  serve(gemm, memory, index, ctrlOffset);
+  serve(() => new WebAssembly.Instance(module, { env: { memory } }).exports.gemm, memory, index, ctrlOffset,
+    () => self.postMessage({ ready: true }), (text) => self.postMessage({ error: text }));
 };
 `;
 
