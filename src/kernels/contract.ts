@@ -26,7 +26,9 @@ export type GemmKernel = <T extends KernelArray>(
 
 /**
  * LoRA epilogue: out[i, j] += s · Σ_q t[i, q]·up[q, j] for t [n, r] and up [r, dOut]. An addend that is exactly
- * zero is skipped, so a zero low-rank term (s = 0, t = 0 or up = 0) leaves out bit-for-bit unchanged. Returns out.
+ * zero is skipped, so a zero low-rank term (s = 0, t = 0 or up = 0) leaves out bit-for-bit unchanged; with s = 0
+ * or up all zero the term is not computed at all, so this holds even where t is ±Infinity (x·down overflowed).
+ * Returns out.
  */
 export type AddLowRankKernel = <T extends KernelArray>(
   out: T,
@@ -41,7 +43,8 @@ export type AddLowRankKernel = <T extends KernelArray>(
 /**
  * LoRA forward into out: out = x·w + s·t·up for x [n, dIn], w [dIn, dOut] (or stored [dOut, dIn] with transW),
  * t = x·down [n, r], up [r, dOut]. A low-rank term that is exactly zero (s = 0, t = 0 or up = 0) leaves out
- * bit-for-bit equal to the GEMM x·w of the same kernel family. Returns out.
+ * bit-for-bit equal to the GEMM x·w of the same kernel family; with s = 0 or up all zero the term is skipped, so
+ * this holds even where t is ±Infinity. Returns out.
  */
 export type LoraGemmKernel = <T extends KernelArray>(
   out: T,

@@ -105,7 +105,16 @@ function gemmDot(
   }
 }
 
-/** out[i, j] += s · Σ_q t[i, q]·up[q, j], skipping exact-zero addends. See contract.ts. */
+/** Whether the first `length` elements of a are all ±0: an up that makes the low-rank term exactly zero. */
+export function isZeroArray(a: KernelArray, length: number): boolean {
+  for (let i = 0; i < length; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * out[i, j] += s · Σ_q t[i, q]·up[q, j], skipping exact-zero addends; nothing at all when s = 0 or up is all zero,
+ * even where t is not finite. See contract.ts.
+ */
 export function addLowRankScalar<T extends KernelArray>(
   out: T,
   t: T,
@@ -115,7 +124,7 @@ export function addLowRankScalar<T extends KernelArray>(
   dOut: number,
   s: number,
 ): T {
-  if (s === 0 || r === 0) return out;
+  if (s === 0 || r === 0 || isZeroArray(up, r * dOut)) return out;
   for (let i = 0; i < n; i++) {
     const ti = i * r;
     const oi = i * dOut;

@@ -7,9 +7,11 @@
 
 import { ArgumentError, KernelError } from "../errors.js";
 import type { AddLowRankKernel, GemmKernel, KernelArray, LoraGemmKernel } from "./contract.js";
-import { addLowRankScalar, gemmScalar, loraGemmScalar } from "./scalar.js";
+import { addLowRankScalar, gemmScalar, isZeroArray, loraGemmScalar } from "./scalar.js";
 import { hostCores, hostWorkers, webWorkers } from "./wasm/pool.js";
 import { canRun, type WasmBuild, WasmGemm } from "./wasm/runtime.js";
+
+export { isZeroArray } from "./scalar.js";
 
 /** Products with fewer multiply-adds (m·k·n) than this stay in TypeScript: the copy in and out costs more. */
 export const WASM_MIN_MACS = 4096;
@@ -225,10 +227,11 @@ export const gemm: GemmKernel = (out, a, b, m, k, n, transA, transB, alpha, beta
 /**
  * The LoRA epilogue used by the ops (contract.ts): out += s·t·up. Large float32 problems form t·up with the
  * WebAssembly GEMM into a temporary and add s·(t·up) element by element, skipping exactly-zero addends like the
- * scalar kernel, so up = 0 or s = 0 still leaves out bit-for-bit unchanged.
+ * scalar kernel; up = 0 or s = 0 skips the term, so out stays bit-for-bit unchanged even where t overflowed.
  */
 export const addLowRank: AddLowRankKernel = (out, t, up, n, r, dOut, s) => {
-  if (s === 0 || r === 0 || !wasmFor(out, n, r, dOut, 0)) return addLowRankScalar(out, t, up, n, r, dOut, s);
+  if (s === 0 || r === 0 || isZeroArray(up, r * dOut)) return out; // the exactly-zero term: skipped (contract.ts)
+  if (!wasmFor(out, n, r, dOut, 0)) return addLowRankScalar(out, t, up, n, r, dOut, s);
   const low = new Float32Array(n * dOut) as unknown as typeof out; // out is a Float32Array here (wasmFor)
   gemm(low, t, up, n, r, dOut, false, false, 1, 0); // t·up: [n, dOut]
   for (let i = 0; i < low.length; i++) {
@@ -241,11 +244,13 @@ export const addLowRank: AddLowRankKernel = (out, t, up, n, r, dOut, s) => {
 /**
  * out = x·w + s·t·up (contract.ts, LoraGemmKernel). In WebAssembly the low-rank term is fused into the GEMM: s·t
  * and up extend the last k-block of x and w, so each output tile takes s·t·up while it is in registers and h is
- * written once. s = 0 runs the plain GEMM; an exactly-zero t or up adds only ±0 products, which leave every
- * accumulator (never −0, it starts at +0) and so h bit-identical to x·w.
+ * written once. s = 0 or an all-zero up runs the plain GEMM (so h = x·w bit for bit even where t is ±Infinity);
+ * an exactly-zero t adds only ±0 products, which leave every accumulator (never −0, it starts at +0) and so h
+ * bit-identical to x·w.
  */
 export const loraGemm: LoraGemmKernel = (out, x, w, t, up, n, dIn, dOut, r, s, threads, transW = false) => {
-  if (s === 0 || r === 0) return gemm(out, x, w, n, dIn, dOut, false, transW, 1, 0, threads);
+  if (s === 0 || r === 0 || isZeroArray(up, r * dOut))
+    return gemm(out, x, w, n, dIn, dOut, false, transW, 1, 0, threads);
   const k = wasmFor(out, n, dIn, dOut, r);
   if (!k) return loraGemmScalar(out, x, w, t, up, n, dIn, dOut, r, s, transW);
   const st = new Float32Array(n * r); // s·t: [n, r]

@@ -1,9 +1,10 @@
 // LoRA forward ops. Row-major, one dtype per call. x: [n, dIn], W: [dIn, dOut], down: [dIn, r], up: [r, dOut],
 // h: [n, dOut]. h = x·W + scaling·(x·down)·up, computed as (x·down) first ([n, r], cheap), never down·up.
-// A low-rank term that is exactly zero (alpha = 0, down = 0 or up = 0) leaves h bit-for-bit equal to x·W.
+// A low-rank term that is exactly zero (alpha = 0, down = 0 or up = 0) leaves h bit-for-bit equal to x·W; with
+// scaling 0 or up all zero the term is skipped, so this holds even when x·down overflows to ±Infinity.
 
 import { ArgumentError, ShapeError } from "../errors.js";
-import { gemm, loraGemm } from "../kernels/select.js";
+import { gemm, isZeroArray, loraGemm } from "../kernels/select.js";
 import { type FloatArray, type Matrix, type TensorLike, toNested } from "../matrix.js";
 import type { MatrixInput } from "./operand.js";
 import { requireFinite } from "./operand.js";
@@ -131,7 +132,9 @@ export function runLora<T extends FloatArray>(
   dOut: number,
   r: number,
 ): T {
-  if (s === 0 || n === 0 || r === 0) return gemm(out, x, w, n, dIn, dOut, false, false, 1, 0); // x·W: [n, dOut]
+  // the exactly-zero term is skipped: h = x·W bit for bit, whatever x·down is
+  if (s === 0 || n === 0 || r === 0 || isZeroArray(up, r * dOut))
+    return gemm(out, x, w, n, dIn, dOut, false, false, 1, 0);
   const Ctor = x.constructor as { new (len: number): T };
   const t = gemm(new Ctor(n * r), x, down, n, dIn, r, false, false, 1, 0); // x: [n, dIn] · down: [dIn, r] → t: [n, r]
   return loraGemm(out, x, w, t, up, n, dIn, dOut, r, s); // x·W + s·t·up, fused where the kernel supports it

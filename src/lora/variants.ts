@@ -3,6 +3,7 @@
 
 import { ArgumentError } from "../errors.js";
 import type { AddLowRankKernel, GemmKernel, KernelArray } from "../kernels/contract.js";
+import { isZeroArray } from "../kernels/select.js";
 
 /** How the low-rank term is scaled: "standard" = alpha / r, "rslora" = alpha / √r. */
 export type ScalingRule = "standard" | "rslora";
@@ -217,7 +218,10 @@ export const DORA_VARIANT: LoraVariant = {
       if (bias) for (let k = 0; k < base.length; k++) base[k] = base[k]! - bias[k % dOut]!;
     }
     const t = gemm(allocLike(xb, n * a.r), xb, a.down.data, n, dIn, a.r, false, false, 1, 0); // [n, r]
-    const low = gemm(allocLike(xb, n * dOut), t, a.up.data, n, a.r, dOut, false, false, 1, 0); // t·up [n, dOut]
+    // t·up [n, dOut]; an all-zero up gives exact zeros even where t overflowed (the exactly-zero term rule)
+    const low = isZeroArray(a.up.data, a.up.data.length)
+      ? allocLike(xb, n * dOut)
+      : gemm(allocLike(xb, n * dOut), t, a.up.data, n, a.r, dOut, false, false, 1, 0);
     const s = a.scaling;
     for (let k = 0; k < h.length; k++) {
       const gj = g[k % dOut]!;
