@@ -7,6 +7,7 @@ import { alloc, checkLowRank, type variantContext } from "./base.js";
 import { INIT_KINDS, type InitKind, initLowRank } from "./init.js";
 import { requireFinite } from "./operand.js";
 import { createRng, type Rng } from "./rng.js";
+import { localFloatArray } from "./typed.js";
 import {
   type LoraVariant,
   readScalingRule,
@@ -189,7 +190,8 @@ function checkMagnitude(op: string, m: unknown, useDora: boolean, layer: LayerFa
       name: "magnitude",
     });
   }
-  if (!(m instanceof Float32Array || m instanceof Float64Array) || m.constructor !== layer.weight.constructor) {
+  const local = localFloatArray(m); // any realm's typed array
+  if (local === null || local.constructor !== layer.weight.constructor) {
     throw new ArgumentError(
       "dtype_mismatch",
       `${op}: magnitude must be a ${layer.weight.constructor.name} like the base weight`,
@@ -198,13 +200,13 @@ function checkMagnitude(op: string, m: unknown, useDora: boolean, layer: LayerFa
       },
     );
   }
-  if (m.length !== layer.dOut) {
+  if (local.length !== layer.dOut) {
     throw new ShapeError(
       "shape_mismatch",
-      `${op}: magnitude has shape [${m.length}], expected [${layer.dOut}] (dOut)`,
+      `${op}: magnitude has shape [${local.length}], expected [${layer.dOut}] (dOut)`,
       {
         name: "magnitude",
-        shape: [m.length],
+        shape: [local.length],
         expected: [layer.dOut],
       },
     );

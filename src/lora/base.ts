@@ -7,6 +7,7 @@ import { ArgumentError, ShapeError } from "../errors.js";
 import { addLowRank, gemm, loraGemm } from "../kernels/select.js";
 import type { FloatArray, Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
+import { localFloatArray } from "./typed.js";
 import type { VariantContext } from "./variants.js";
 
 /** Storage layout of a base weight: "in_out" = [dIn, dOut], "out_in" = [dOut, dIn] (PEFT/torch). */
@@ -176,10 +177,11 @@ export function checkLowRank(
 /** Checks a {data, rows, cols} view: float typed data of length rows·cols. */
 export function checkMatrix(op: string, name: string, m: unknown): Matrix {
   const v = m as Partial<Matrix> | null;
+  const data = v !== null && typeof v === "object" ? localFloatArray(v.data) : null; // any realm's typed array
   const ok =
     v !== null &&
     typeof v === "object" &&
-    (v.data instanceof Float32Array || v.data instanceof Float64Array) &&
+    data !== null &&
     Number.isSafeInteger(v.rows) &&
     Number.isSafeInteger(v.cols) &&
     v.rows! >= 0 &&
@@ -191,7 +193,7 @@ export function checkMatrix(op: string, name: string, m: unknown): Matrix {
       { name },
     );
   }
-  const mm = v as Matrix;
+  const mm: Matrix = { data: data!, rows: v.rows!, cols: v.cols! };
   if (mm.data.length !== mm.rows * mm.cols) {
     throw new ShapeError(
       "data_length_mismatch",

@@ -9,6 +9,7 @@ import { type FloatArray, type Matrix, type TensorLike, toNested } from "../matr
 import type { MatrixInput } from "./operand.js";
 import { requireFinite } from "./operand.js";
 import { type LoraPlan, planLora } from "./plan.js";
+import { describeArray, localFloatArray, sharesMemory } from "./typed.js";
 import { readScalingRule, type ScalingRule, scalingFor } from "./variants.js";
 
 /** Options of loraForward. */
@@ -88,7 +89,7 @@ export function loraForward(
   const s = resolveScaling(op, alpha, plan.r, options);
   const out = prepareOut(op, plan, options.out);
   runLora(out, plan.xData, plan.wData, plan.downData, plan.upData, s, plan.n, plan.dIn, plan.dOut, plan.r);
-  return wrapLike(plan, out);
+  return wrapLike(plan, options.out ?? out); // the caller's out (out may be its view in this realm)
 }
 
 /**
@@ -108,7 +109,7 @@ export function lowRankForward<T extends FloatArray>(
   const s = requireFinite(op, "adapter.scaling", adapter.scaling);
   const out = prepareOut(op, plan, options.out);
   runLora(out, plan.xData, plan.wData, plan.downData, plan.upData, s, plan.n, plan.dIn, plan.dOut, plan.r);
-  return { data: out as T, rows: plan.n, cols: plan.dOut };
+  return { data: (options.out ?? out) as T, rows: plan.n, cols: plan.dOut };
 }
 
 /** The scaling of a loraForward call: options.scale, else alpha / r (or alpha / √r for rsLoRA). */
@@ -140,10 +141,10 @@ export function runLora<T extends FloatArray>(
   return loraGemm(out, x, w, t, up, n, dIn, dOut, r, s); // x·W + s·t·up, fused where the kernel supports it
 }
 
-function prepareOut(op: string, plan: LoraPlan, out: FloatArray | undefined): FloatArray {
+function prepareOut(op: string, plan: LoraPlan, given: FloatArray | undefined): FloatArray {
   const len = plan.n * plan.dOut;
   const Ctor = plan.xData.constructor as { new (len: number): FloatArray };
-  if (out === undefined) return new Ctor(len);
+  if (given === undefined) return new Ctor(len);
   if (plan.x.form === "nested") {
     throw new ArgumentError(
       "invalid_argument",
@@ -151,10 +152,11 @@ function prepareOut(op: string, plan: LoraPlan, out: FloatArray | undefined): Fl
       { name: "out" },
     );
   }
-  if (out.constructor !== plan.xData.constructor) {
+  const out = localFloatArray(given);
+  if (out === null || out.constructor !== plan.xData.constructor) {
     throw new ArgumentError(
       "dtype_mismatch",
-      `${op}: options.out is a ${out.constructor.name}, expected a ${plan.xData.constructor.name} like x`,
+      `${op}: options.out is ${describeArray(given)}, expected a ${plan.xData.constructor.name} like x`,
       { name: "out" },
     );
   }
@@ -175,7 +177,7 @@ function prepareOut(op: string, plan: LoraPlan, out: FloatArray | undefined): Fl
     ["down", plan.downData],
     ["up", plan.upData],
   ] as const) {
-    if (overlaps(out, d))
+    if (sharesMemory(out, d))
       throw new ArgumentError(
         "invalid_argument",
         `${op}: options.out overlaps the memory of ${name}; pass a separate buffer`,
@@ -183,11 +185,6 @@ function prepareOut(op: string, plan: LoraPlan, out: FloatArray | undefined): Fl
       );
   }
   return out;
-}
-
-function overlaps(a: FloatArray, b: FloatArray): boolean {
-  if (a.buffer !== b.buffer || a.byteLength === 0 || b.byteLength === 0) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 /** Returns h in the form x came in: number[][], {data, rows, cols} or {data, dims}. */

@@ -7,6 +7,7 @@ import { fmtShape } from "../shape.js";
 import type { AdapterRecord } from "./adapter.js";
 import { type BaseWeight, checkMatrix, type WeightLayout } from "./base.js";
 import { readOperand } from "./operand.js";
+import { localFloatArray } from "./typed.js";
 
 /** Options of the LoraLinear constructor. */
 export interface LoraLinearOptions {
@@ -76,9 +77,9 @@ export function readLayerBase(
     );
   }
   const [dIn, dOut] = layout === "in_out" ? [w.rows, w.cols] : [w.cols, w.rows];
-  const b = options.bias;
-  if (b !== undefined) {
-    if (!(b instanceof Float32Array || b instanceof Float64Array) || b.constructor !== w.data.constructor) {
+  const b = options.bias === undefined ? undefined : localFloatArray(options.bias); // any realm's typed array
+  if (options.bias !== undefined) {
+    if (!b || b.constructor !== w.data.constructor) {
       throw new ArgumentError("dtype_mismatch", `${op}: bias must be a ${w.data.constructor.name} like the weight`, {
         name: "bias",
       });
@@ -91,7 +92,7 @@ export function readLayerBase(
       );
     }
   }
-  return { base: { data: w.data, dIn, dOut, layout }, bias: b };
+  return { base: { data: w.data, dIn, dOut, layout }, bias: b ?? undefined };
 }
 
 /** Checks a row matrix (x or dH): a {data, rows, cols} view of the weight's dtype with `cols` columns. */

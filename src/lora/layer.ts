@@ -6,7 +6,7 @@
 
 import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
 import { dtypeName, type FloatArray, type Matrix } from "../matrix.js";
-import { fmtShape } from "../shape.js";
+import { checkResultSize, fmtShape } from "../shape.js";
 import { type AdapterOptions, type AdapterRecord, createAdapter } from "./adapter.js";
 import {
   alloc,
@@ -164,6 +164,7 @@ export class LoraLinear {
     const op = "LoraLinear.forward";
     const xm = this.checkRows(op, "x", x, this.dIn);
     const n = xm.rows;
+    checkResultSize(op, "h", [n, this.dOut]); // before anything is allocated
     const groups =
       options.adapterIds === undefined
         ? null

@@ -5,8 +5,9 @@
 import { ArgumentError, ShapeError } from "../errors.js";
 import { gemm } from "../kernels/select.js";
 import { type FloatArray, fromNested, type Matrix, type TensorLike, toNested } from "../matrix.js";
-import { fmtShape } from "../shape.js";
+import { checkResultSize, fmtShape } from "../shape.js";
 import { type MatrixInput, type Operand, readOperand } from "./operand.js";
+import { describeArray, localFloatArray, sharesMemory } from "./typed.js";
 
 /** Options of matmul. */
 export interface MatmulOptions {
@@ -70,13 +71,15 @@ export function matmul(a: unknown, b: unknown, options: MatmulOptions = {}): unk
       { name: "b", shape: [B.rows, bCols], k },
     );
   }
+  checkResultSize(op, "the result", [m, n]); // before anything is allocated
   const aData = A.nested ? fromNested(A.nested, aCols).data : A.data;
   const bData = B.nested ? fromNested(B.nested, bCols).data : B.data;
   const out = prepareOut(op, A, aData, bData, m * n, m, n, options.out);
   gemm(out, aData, bData, m, k, n, transA, transB, 1, 0, threads);
-  const c = { data: out, rows: m, cols: n };
+  const data = options.out ?? out; // the caller's out (out may be its view in this realm)
+  const c = { data, rows: m, cols: n };
   if (A.form === "nested") return toNested(c);
-  if (A.form === "tensor") return { data: out, dims: [m, n] };
+  if (A.form === "tensor") return { data, dims: [m, n] };
   return c;
 }
 
@@ -117,10 +120,10 @@ function prepareOut(
   len: number,
   m: number,
   n: number,
-  out: FloatArray | undefined,
+  given: FloatArray | undefined,
 ): FloatArray {
   const Ctor = aData.constructor as { new (len: number): FloatArray };
-  if (out === undefined) return new Ctor(len);
+  if (given === undefined) return new Ctor(len);
   if (A.form === "nested") {
     throw new ArgumentError(
       "invalid_argument",
@@ -130,10 +133,11 @@ function prepareOut(
       },
     );
   }
-  if (out.constructor !== aData.constructor) {
+  const out = localFloatArray(given);
+  if (out === null || out.constructor !== aData.constructor) {
     throw new ArgumentError(
       "dtype_mismatch",
-      `${op}: options.out is a ${out.constructor.name}, expected a ${aData.constructor.name} like a`,
+      `${op}: options.out is ${describeArray(given)}, expected a ${aData.constructor.name} like a`,
       { name: "out" },
     );
   }
@@ -148,13 +152,7 @@ function prepareOut(
     ["a", aData],
     ["b", bData],
   ] as const) {
-    if (
-      out.byteLength > 0 &&
-      d.byteLength > 0 &&
-      out.buffer === d.buffer &&
-      out.byteOffset < d.byteOffset + d.byteLength &&
-      d.byteOffset < out.byteOffset + out.byteLength
-    ) {
+    if (sharesMemory(out, d)) {
       throw new ArgumentError(
         "invalid_argument",
         `${op}: options.out overlaps the memory of ${name}; pass a separate buffer`,

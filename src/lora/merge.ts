@@ -5,7 +5,7 @@
 
 import { ArgumentError, ShapeError } from "../errors.js";
 import type { FloatArray, Matrix } from "../matrix.js";
-import { fmtShape } from "../shape.js";
+import { checkResultSize, fmtShape } from "../shape.js";
 import { alloc, checkLowRank, checkMatrix, deltaInto, findNonFinite, type WeightLayout } from "./base.js";
 import type { LowRank } from "./forward.js";
 import { requireFinite } from "./operand.js";
@@ -51,7 +51,8 @@ export function deltaWeight<T extends FloatArray>(
   const r = checkLowRank(op, down, up, dIn, u.cols, d.data);
   const s = requireFinite(op, "scaling", scaling);
   const dOut = u.cols;
-  const out = deltaInto(alloc(down.data, dIn * dOut), down.data, up.data, s, dIn, dOut, r, layout);
+  checkResultSize(op, "the delta", [dIn, dOut]); // before anything is allocated
+  const out = deltaInto(alloc(d.data, dIn * dOut), d.data, u.data, s, dIn, dOut, r, layout) as T;
   return layout === "in_out" ? { data: out, rows: dIn, cols: dOut } : { data: out, rows: dOut, cols: dIn };
 }
 

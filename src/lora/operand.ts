@@ -5,6 +5,7 @@
 import { ArgumentError, ShapeError } from "../errors.js";
 import type { FloatArray } from "../matrix.js";
 import { fmtShape, isDim, numel } from "../shape.js";
+import { localFloatArray, typedArrayName } from "./typed.js";
 
 /** Any accepted matrix argument. */
 export type MatrixInput =
@@ -34,23 +35,20 @@ export interface ReadOptions {
 function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  if (ArrayBuffer.isView(v)) return `a ${typedArrayName(v) ?? "DataView"}`;
   return typeof v === "string" ? `a string (${JSON.stringify(v).slice(0, 20)})` : `a ${typeof v}`;
-}
-
-function isFloatArray(v: unknown): v is FloatArray {
-  return v instanceof Float32Array || v instanceof Float64Array;
 }
 
 /** Validates one matrix argument named `name` for op `op`. Throws ShapeError / ArgumentError. */
 export function readOperand(op: string, name: string, v: unknown, opts: ReadOptions = {}): Operand {
   if (Array.isArray(v)) return readNested(op, name, v, opts);
   if (v !== null && typeof v === "object" && "data" in v) {
-    const data = (v as { data: unknown }).data;
-    if (!isFloatArray(data)) {
+    const raw = (v as { data: unknown }).data;
+    const data = localFloatArray(raw); // a typed array of another realm is re-viewed in this one
+    if (data === null) {
       throw new ShapeError(
         "invalid_matrix",
-        `${op}: ${name}.data is ${describe(data)}, expected a Float32Array or Float64Array`,
+        `${op}: ${name}.data is ${describe(raw)}, expected a Float32Array or Float64Array`,
         { name },
       );
     }

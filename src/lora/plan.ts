@@ -3,7 +3,7 @@
 
 import { ArgumentError, ShapeError } from "../errors.js";
 import { type FloatArray, fromNested } from "../matrix.js";
-import { fmtShape } from "../shape.js";
+import { checkResultSize, fmtShape } from "../shape.js";
 import { type Operand, readOperand, shapeOf } from "./operand.js";
 
 /** Display names of the operands; loraForward says "B"/"A", the role-named ops "down"/"up". */
@@ -110,6 +110,7 @@ export function planLora(
       { name: names.up, shape: upShape, expected: [r, dOut] },
     );
   }
+  checkResultSize(op, "h", [...x.lead, dOut]); // before anything is allocated
   const flat = (o: Operand, cols: number): FloatArray => (o.nested ? fromNested(o.nested, cols).data : o.data);
   return {
     x,
