@@ -111,6 +111,7 @@ export type { MatrixInput } from "./lora/operand.js";
 export { createRng, type Rng } from "./lora/rng.js";
 export { type LoraVariant, type ScalingRule, scalingFor } from "./lora/variants.js";
 export type { FloatArray, Matrix, TensorLike } from "./matrix.js";
+export { MAX_RESULT_ELEMENTS } from "./shape.js";
 export { type ActivationName, Gelu, Relu } from "./train/activation.js";
 export { type Dataset, gatherBatch, makeSpiralTask, type SpiralTask, type SpiralTaskOptions } from "./train/data.js";
 export {
