@@ -97,7 +97,13 @@ describe("ThreadPool.web", () => {
 
   it("bounds the spin wait: a started worker that never serves a job is kernel_timeout", async () => {
     const w = WasmGemm.createSync("simd", true);
-    await w.startWebPool(1, 10_000, fakeWebWorker("self.onmessage = () => self.postMessage({ ready: true });"));
+    // reports itself serving (control block: state 224 + index = 1) and answers "ready", then never works
+    const hangs = `self.onmessage = (event) => {
+      const { memory, index, ctrlOffset } = event.data;
+      Atomics.store(new Int32Array(memory.buffer, ctrlOffset, 1024), 224 + index, 1);
+      self.postMessage({ ready: true });
+    };`;
+    await w.startWebPool(1, 10_000, fakeWebWorker(hangs));
     w.timeoutMs = 200;
     const a = Float32Array.from({ length: 64 * 64 }, (_, i) => (i % 5) - 2);
     let e: unknown = null;
