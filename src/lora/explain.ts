@@ -2,7 +2,7 @@
 // and where it comes from, the scaling, and the combined output. Same validation and arithmetic as
 // loraForward (its output is loraForward's, bit for bit); every matrix is returned as number[][].
 
-import { gemm } from "../kernels/select.js";
+import { gemm, isZeroArray } from "../kernels/select.js";
 import { type FloatArray, toNested } from "../matrix.js";
 import { type LoraForwardOptions, resolveScaling, runLora } from "./forward.js";
 import { planLora } from "./plan.js";
@@ -45,7 +45,11 @@ export function explainLoraForward(
   const Ctor = p.xData.constructor as { new (len: number): FloatArray };
   const frozen = gemm(new Ctor(n * dOut), p.xData, p.wData, n, dIn, dOut, false, false, 1, 0);
   const xB = gemm(new Ctor(n * r), p.xData, p.downData, n, dIn, r, false, false, 1, 0);
-  const xBA = gemm(new Ctor(n * dOut), xB, p.upData, n, r, dOut, false, false, 1, 0);
+  // the exactly-zero term rule (forward.ts): an all-zero A or scaling 0 skips the term, shown as exact zeros
+  const skipped = s === 0 || isZeroArray(p.upData, r * dOut);
+  const xBA = isZeroArray(p.upData, r * dOut)
+    ? new Ctor(n * dOut)
+    : gemm(new Ctor(n * dOut), xB, p.upData, n, r, dOut, false, false, 1, 0);
   const h = runLora(new Ctor(n * dOut), p.xData, p.wData, p.downData, p.upData, s, n, dIn, dOut, r);
   const nest = (data: FloatArray, rows: number, cols: number) => toNested({ data, rows, cols });
   return {
@@ -61,6 +65,9 @@ export function explainLoraForward(
     lowRank: { xB: nest(xB, n, r), xBA: nest(xBA, n, dOut) },
     rank: { r, source: `columns of B [${dIn}, ${r}] = rows of A [${r}, ${dOut}]` },
     scaling: { alpha, r, rule, formula: scalingFormula(rule), value: s, overridden: options.scale !== undefined },
-    combined: { scaledLowRank: nest(xBA.map((v) => s * v) as FloatArray, n, dOut), output: nest(h, n, dOut) },
+    combined: {
+      scaledLowRank: nest(skipped ? new Ctor(n * dOut) : (xBA.map((v) => s * v) as FloatArray), n, dOut),
+      output: nest(h, n, dOut),
+    },
   };
 }

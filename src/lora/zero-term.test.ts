@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { WASM_MIN_MACS } from "../kernels/select.js";
+import { explainLoraForward } from "./explain.js";
 import { loraForward, lowRankForward } from "./forward.js";
 import { LoraLinear } from "./layer.js";
 import { matmul } from "./matmul.js";
@@ -19,6 +20,17 @@ describe("exactly-zero low-rank term", () => {
     expect(h.data[0]).toBe(Math.fround(3e38));
     // alpha = 0 with a non-zero up: skipped the same way
     expect(loraForward(m(3e38), m(1), m(10), m(5), 0).data[0]).toBe(Math.fround(3e38));
+  });
+
+  it("explainLoraForward shows the skipped term as exact zeros, not NaN", () => {
+    const e = explainLoraForward([[1e300]], [[1]], [[1e10]], [[0]], 1);
+    expect(e.lowRank.xB).toEqual([[Number.POSITIVE_INFINITY]]);
+    expect(e.lowRank.xBA).toEqual([[0]]);
+    expect(e.combined.scaledLowRank).toEqual([[0]]);
+    expect(e.combined.output).toEqual([[1e300]]);
+    const off = explainLoraForward([[1e300]], [[1]], [[1e10]], [[2]], 0);
+    expect(off.combined.scaledLowRank).toEqual([[0]]);
+    expect(off.combined.output).toEqual([[1e300]]);
   });
 
   it("nested float64 1e300: h = x·W", () => {
