@@ -1,6 +1,6 @@
 // Kernel threads under the host's own flags, in child processes on the built kernels in dist/ (npm test builds
 // first): workers get execArgv [] and reach worker_threads without require, so --input-type=module (on the command
-// line reading stdin, or in NODE_OPTIONS) does not break them; under Node's permission model without
+// line reading stdin, in NODE_OPTIONS, or on a worker_thread that uses the kernels) does not break them; under Node's permission model without
 // --allow-worker, `new Worker` throws, threads turn off with one warning and a kernelInfo().threadError, and every
 // product still completes on the calling thread (no raw ERR_ACCESS_DENIED).
 
@@ -52,6 +52,15 @@ describe("kernel threads under host flags", () => {
 
   it("start with NODE_OPTIONS=--input-type=module", () => {
     expectThreaded(run(["-"], { NODE_OPTIONS: "--input-type=module" }, source).report);
+  });
+
+  it("start inside a worker_thread that was itself started with --input-type=module", () => {
+    const parent = `
+      const { Worker } = require("node:worker_threads");
+      const w = new Worker(${JSON.stringify(source)}, { eval: true, execArgv: ["--input-type=module"] });
+      w.on("error", (e) => { console.error(e); process.exitCode = 1; });
+    `;
+    expectThreaded(run(["--input-type=commonjs", "-"], {}, parent).report);
   });
 
   it("turn off with one warning under the permission model without --allow-worker; products still complete", () => {
