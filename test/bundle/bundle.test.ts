@@ -18,10 +18,12 @@ import * as source from "../../src/index.js";
  * 129,525 bytes with the inlined WebAssembly kernels; 131,849 bytes (41,002 with gzip -9) with the browser kernel
  * threads (Web Worker pool and its inlined worker source); 146,788 after the kernel work of issue 5 (two 7 KB
  * modules in four variants), 129,304 once the shared-memory variants were derived at load time instead of shipped;
- * 152,249 (50,222 with gzip -9) with the torch.save reader for adapter_model.bin (opcode interpreter, zip reader).
+ * 152,249 (50,222 with gzip -9) with the torch.save reader for adapter_model.bin (opcode interpreter, zip reader);
+ * 158,713 (52,286 with gzip -9) with the hardened kernel threads (start-up handshake, failure reporting, option
+ * checks), the exactly-zero term rule and the memory checks (other realms, shared memory, result size limit).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 152 * 1024;
+const BUNDLE_CEILING_BYTES = 156 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
