@@ -1,6 +1,6 @@
 // A pool of kernel threads sharing one WebAssembly.Memory with the calling thread. The caller writes a job into the
 // control block, bumps the generation, runs its own column range, then waits (in slices, with an overall timeout)
-// until every worker has counted `pending` down. Workers are started once and reused. Two hosts:
+// until every worker given a range has counted `pending` down. Workers are started once and reused. Two hosts:
 // - Node: worker_threads workers, fetched with process.getBuiltinModule so that browser bundles contain no Node
 //   import; they are unref'd so they never keep a process alive, and the caller waits with Atomics.wait.
 // - Browsers (cross-origin isolated pages only): Web Workers from a Blob URL of the same source, started
@@ -21,7 +21,7 @@ import { WEB_WORKER_SOURCE, WORKER_SOURCE } from "./worker-source.js";
 
 /** Bytes of the control block. */
 export const CTRL_BYTES = 4096;
-/** Most workers one pool holds (the control block has room for 48). */
+/** Most workers one pool holds (the start-up states at 224 + w have room for 32). */
 export const MAX_WORKERS = 31;
 const MSG = 256;
 const EVENTS = 20;
