@@ -36,6 +36,8 @@ export type ErrorCode =
   | "unexpected_tensor"
   | "unsupported_format"
   | "missing_file"
+  | "ambiguous_layout"
+  | "config_conflict"
   // torch.save files (TorchFileError): adapter_model.bin, read without executing anything
   | "zip_invalid"
   | "pickle_invalid"

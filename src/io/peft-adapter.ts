@@ -4,16 +4,17 @@
 
 import { AdapterFormatError, ShapeError } from "../errors.js";
 import type { Matrix } from "../matrix.js";
-import { moduleHyperparams, type PeftConfig, parsePeftConfig, peftScaling, targetsModule } from "./peft-config.js";
+import { moduleHyperparams, type PeftConfig, parsePeftConfig, peftScaling } from "./peft-config.js";
 import {
+  baseWeightShape,
   dimsFromPeftShapes,
   downFromPeft,
   type PeftTensorRole,
   parsePeftKey,
   peftKey,
-  plainModelKey,
   upFromPeft,
 } from "./peft-keys.js";
+import { placeSavedTensor, type SavedRole } from "./peft-saved.js";
 import { parseSafetensors } from "./safetensors.js";
 import { looksLikeTorchFile, parseTorchFile } from "./torch-file.js";
 
@@ -39,6 +40,16 @@ export interface PeftModuleAdapter {
   fanInFanOut: boolean;
   /** DoRA magnitude [dOut] (use_dora). */
   magnitude?: Float32Array;
+  /**
+   * The module's own bias [dOut], trained with PEFT's bias "lora_only" or "all" and saved as
+   * "<module>.base_layer.bias": it replaces the base model's bias in forward and merge.
+   */
+  bias?: Float32Array;
+  /**
+   * The module's full base weight saved with the adapter ("<module>.base_layer.weight": PEFT's
+   * save_embedding_layers for a LoRA embedding or lm_head), in the stored layout; it replaces the base model's.
+   */
+  baseWeight?: SavedTensor;
   /** The dtype the factors were stored in (they are decoded to float32 here). */
   dtype: AdapterDtype;
 }
@@ -48,6 +59,8 @@ export interface SavedTensor {
   dtype: AdapterDtype;
   shape: number[];
   data: Float32Array;
+  /** Why the file has it (peft-saved.ts); absent for tensors given by a caller. */
+  role?: SavedRole;
 }
 
 /** A loaded adapter. */
@@ -169,7 +182,8 @@ export function loadPeftAdapter(files: PeftAdapterFiles): PeftAdapter {
     );
   const modules: PeftModuleAdapter[] = [];
   for (const [modulePath, parts] of groups) modules.push(buildModule(st, config, modulePath, parts));
-  return { format: "peft", config, modules, modulesToSave: readOthers(st, config, others), warnings };
+  const modulesToSave = readOthers(st, config, others, modules, warnings);
+  return { format: "peft", config, modules, modulesToSave, warnings };
 }
 
 function addPart(groups: Map<string, Parts>, modulePath: string, role: PeftTensorRole, name: string): void {
@@ -281,21 +295,54 @@ function buildModule(st: Parsed, config: PeftConfig, modulePath: string, parts: 
   return adapter;
 }
 
-// Non-LoRA tensors must belong to a modules_to_save module or be biases saved because of bias != "none".
-function readOthers(st: Parsed, config: PeftConfig, names: string[]): Map<string, SavedTensor> {
+// Non-LoRA tensors: a LoRA module's own bias or base weight, or a saved full tensor (peft-saved.ts).
+function readOthers(
+  st: Parsed,
+  config: PeftConfig,
+  names: string[],
+  modules: PeftModuleAdapter[],
+  warnings: string[],
+): Map<string, SavedTensor> {
+  const byPath = new Map(modules.map((m) => [m.modulePath, m]));
   const out = new Map<string, SavedTensor>();
+  const heads: string[] = [];
   for (const name of names) {
-    const key = plainModelKey(name);
-    const owner = key.slice(0, Math.max(0, key.lastIndexOf(".")));
-    const saved = config.modulesToSave !== null && targetsModule(config.modulesToSave, owner);
-    const bias = config.bias !== "none" && key.endsWith(".bias");
-    if (!saved && !bias)
-      throw new AdapterFormatError(
-        "unexpected_tensor",
-        `${OP}: tensor "${name}" is neither a LoRA tensor nor part of modules_to_save (${JSON.stringify(config.modulesToSave)}) or a bias (bias "${config.bias}")`,
-        { name },
-      );
-    out.set(key, floatTensor(st, name));
+    const place = placeSavedTensor(OP, name, config, (p) => byPath.has(p));
+    const t = floatTensor(st, name);
+    if (place.to === "saved") {
+      out.set(place.key, { ...t, role: place.role });
+      if (place.role === "task_head") heads.push(place.key);
+      continue;
+    }
+    const m = byPath.get(place.modulePath)!;
+    if (place.param === "bias") m.bias = ownBias(m, name, t);
+    else m.baseWeight = ownWeight(m, name, t);
   }
+  if (heads.length > 0)
+    warnings.push(
+      `${OP}: ${heads.join(", ")} saved with modules_to_save null: read as a task head's full tensors, as PEFT before 0.7 saved them (modules_to_save set on the model, not in the config)`,
+    );
   return out;
+}
+
+function ownBias(m: PeftModuleAdapter, name: string, t: SavedTensor): Float32Array {
+  const dOut = m.up.cols;
+  if (m.kind !== "linear" || t.shape.length !== 1 || t.shape[0] !== dOut)
+    throw new ShapeError(
+      "shape_mismatch",
+      `${OP}: "${name}" has shape [${t.shape.join(", ")}], expected [${dOut}] (the bias of ${m.kind} module "${m.modulePath}", dOut ${dOut})`,
+      { module: m.modulePath, name, shape: t.shape, expected: [dOut] },
+    );
+  return t.data;
+}
+
+function ownWeight(m: PeftModuleAdapter, name: string, t: SavedTensor): SavedTensor {
+  const want = baseWeightShape(m.kind, m.fanInFanOut, m.down.rows, m.up.cols);
+  if (t.shape.length !== 2 || t.shape[0] !== want[0] || t.shape[1] !== want[1])
+    throw new ShapeError(
+      "shape_mismatch",
+      `${OP}: "${name}" has shape [${t.shape.join(", ")}], expected [${want.join(", ")}] (the base weight of module "${m.modulePath}" as stored)`,
+      { module: m.modulePath, name, shape: t.shape, expected: want },
+    );
+  return t;
 }

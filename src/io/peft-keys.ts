@@ -78,6 +78,27 @@ export function plainModelKey(key: string): string {
   return stripPeftPrefix(key).replace(/\.modules_to_save\.[^.]+\./, ".");
 }
 
+/**
+ * A module's own base-layer tensor, as PEFT saves it next to the LoRA factors: "<module>.base_layer.weight" (the
+ * full embedding or lm_head with save_embedding_layers) or "<module>.base_layer.bias" (bias "lora_only"/"all");
+ * older PEFT (no base_layer wrapper) wrote "<module>.bias". Takes a plain model key; null for anything else.
+ */
+export function parseBaseLayerKey(
+  modelKey: string,
+  isModule: (path: string) => boolean,
+): { modulePath: string; param: "weight" | "bias" } | null {
+  const m = /^(.+)\.base_layer\.(weight|bias)$/.exec(modelKey);
+  if (m && isModule(m[1]!)) return { modulePath: m[1]!, param: m[2] as "weight" | "bias" };
+  const b = /^(.+)\.bias$/.exec(modelKey);
+  if (b && isModule(b[1]!)) return { modulePath: b[1]!, param: "bias" };
+  return null;
+}
+
+/** The on-disk key PEFT writes for a module's own base-layer tensor. */
+export function peftBaseLayerKey(modulePath: string, param: "weight" | "bias"): string {
+  return `${PEFT_PREFIX}${modulePath}.base_layer.${param}`;
+}
+
 /** The on-disk key of a modules_to_save tensor given its plain model key. */
 export function peftPlainKey(modelKey: string): string {
   return `${PEFT_PREFIX}${modelKey}`;

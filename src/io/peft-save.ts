@@ -5,7 +5,7 @@
 import { ArgumentError, ShapeError } from "../errors.js";
 import type { PeftModuleAdapter, SavedTensor } from "./peft-adapter.js";
 import { moduleHyperparams, type PeftConfig, parsePeftConfig } from "./peft-config.js";
-import { downToPeft, type PeftTensorRole, peftKey, peftPlainKey, upToPeft } from "./peft-keys.js";
+import { downToPeft, type PeftTensorRole, peftBaseLayerKey, peftKey, peftPlainKey, upToPeft } from "./peft-keys.js";
 import { type SafetensorsDtype, serializeSafetensors, type TensorToWrite } from "./safetensors.js";
 
 /** What savePeftAdapter writes. */
@@ -176,6 +176,14 @@ export function savePeftAdapter(
     put(peftKey(m.modulePath, roles[1]), { dtype: m.dtype, shape: [m.up.cols, m.r], data: upToPeft(m.up) });
     if (m.magnitude !== undefined)
       put(peftKey(m.modulePath, "magnitude"), { dtype: m.dtype, shape: [m.magnitude.length], data: m.magnitude });
+    if (m.bias !== undefined)
+      put(peftBaseLayerKey(m.modulePath, "bias"), { dtype: m.dtype, shape: [m.bias.length], data: m.bias });
+    if (m.baseWeight !== undefined)
+      put(peftBaseLayerKey(m.modulePath, "weight"), {
+        dtype: m.baseWeight.dtype,
+        shape: [...m.baseWeight.shape],
+        data: m.baseWeight.data,
+      });
   }
   for (const [key, t] of options.modulesToSave ?? [])
     put(peftPlainKey(key), { dtype: t.dtype, shape: [...t.shape], data: t.data });

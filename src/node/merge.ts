@@ -3,15 +3,15 @@
 // write. Peak memory is about one tensor (plus the adapter). Every module is matched to a base tensor and every
 // shape checked before anything is written; writeFileAtomic streams the output to a temporary file and renames it.
 
-import { AdapterFormatError, ArgumentError, ShapeError } from "../errors.js";
-import type { PeftModuleAdapter, SavedTensor } from "../io/peft-adapter.js";
-import { baseIsTransposed, baseTensorCandidates, baseWeightShape } from "../io/peft-keys.js";
+import { ArgumentError } from "../errors.js";
 import {
   encodeTensorData,
   type SafetensorsDtype,
   serializeSafetensorsHeader,
   type TensorInfo,
 } from "../io/safetensors.js";
+import { readBaseArchitecture } from "./conv1d.js";
+import { type MergeableAdapter, planMerge } from "./merge-plan.js";
 import { mergeModuleInto } from "./merge-tensor.js";
 import { openSafetensors, writeFileAtomic } from "./safetensors-file.js";
 
@@ -50,16 +50,14 @@ export interface MergeSummary {
   merged: Map<string, string>;
   /** modules_to_save tensors that replaced base tensors. */
   replaced: string[];
+  /** What the merge decided on its own (e.g. Conv1D modules merged as fan_in_fan_out). */
+  warnings: string[];
   bytes: number;
   /** Largest tensor held in memory as float32, in bytes. */
   peakTensorBytes: number;
 }
 
-/** An adapter as mergeAdapterIntoModel needs it (a PeftAdapter or an MlxAdapter fits). */
-export interface MergeableAdapter {
-  modules: readonly PeftModuleAdapter[];
-  modulesToSave?: ReadonlyMap<string, SavedTensor>;
-}
+export type { MergeableAdapter } from "./merge-plan.js";
 
 const OP = "mergeAdapterIntoModel";
 
@@ -80,74 +78,6 @@ function requireFiniteMerge(name: string, module: string, data: Float32Array, sh
     `${OP}: merged weight "${name}" has ${bad} non-finite values (first at [${Math.floor(first / cols)}, ${first % cols}]); the adapter for module "${module}" seems broken and no output was written`,
     { name, module, count: bad, first },
   );
-}
-
-interface Plan {
-  modules: Map<string, PeftModuleAdapter>; // base tensor name → module
-  replaced: Map<string, SavedTensor>; // base tensor name → replacement
-}
-
-function findBase(tensors: Map<string, TensorInfo>, candidates: string[]): TensorInfo | undefined {
-  for (const c of candidates) {
-    const t = tensors.get(c);
-    if (t) return t;
-  }
-  return undefined;
-}
-
-function planMerge(tensors: Map<string, TensorInfo>, adapter: MergeableAdapter): Plan {
-  const missing: string[] = [];
-  const mismatched: string[] = [];
-  const plan: Plan = { modules: new Map(), replaced: new Map() };
-  const claim = (name: string, what: string) => {
-    if (plan.modules.has(name) || plan.replaced.has(name))
-      throw new ArgumentError("invalid_argument", `${OP}: base tensor "${name}" is targeted twice (second: ${what})`, {
-        name,
-      });
-  };
-  for (const m of adapter.modules) {
-    const candidates = baseTensorCandidates(m.modulePath);
-    const t = findBase(tensors, candidates);
-    if (!t) {
-      missing.push(`"${m.modulePath}" (tried ${candidates.map((c) => `"${c}"`).join(", ")})`);
-      continue;
-    }
-    const want = baseWeightShape(m.kind, m.fanInFanOut, m.down.rows, m.up.cols);
-    if (t.shape.length !== 2 || t.shape[0] !== want[0] || t.shape[1] !== want[1] || !FLOAT_DTYPES.has(t.dtype)) {
-      mismatched.push(
-        `"${t.name}" is ${t.dtype} [${t.shape.join(", ")}], expected [${want.join(", ")}] for module "${m.modulePath}"`,
-      );
-      continue;
-    }
-    claim(t.name, `module "${m.modulePath}"`);
-    plan.modules.set(t.name, m);
-  }
-  for (const [key, saved] of adapter.modulesToSave ?? []) {
-    const t = findBase(tensors, [key, key.slice(key.indexOf(".") + 1)]);
-    if (!t) {
-      missing.push(`modules_to_save tensor "${key}"`);
-      continue;
-    }
-    if (t.shape.join(",") !== saved.shape.join(",")) {
-      mismatched.push(`"${t.name}" is [${t.shape.join(", ")}], modules_to_save has [${saved.shape.join(", ")}]`);
-      continue;
-    }
-    claim(t.name, `modules_to_save "${key}"`);
-    plan.replaced.set(t.name, saved);
-  }
-  if (missing.length > 0)
-    throw new AdapterFormatError(
-      "missing_tensor",
-      `${OP}: ${missing.length} adapter module(s) have no tensor in the base model: ${missing.join("; ")} (nothing was written)`,
-      { missing },
-    );
-  if (mismatched.length > 0)
-    throw new ShapeError(
-      "shape_mismatch",
-      `${OP}: ${mismatched.length} base tensor(s) do not fit the adapter: ${mismatched.join("; ")} (nothing was written)`,
-      { mismatched },
-    );
-  return plan;
 }
 
 /**
@@ -174,11 +104,13 @@ export async function mergeAdapterIntoModel(
   const base = await openSafetensors(basePath);
   try {
     const tensors = base.header.tensors;
-    const plan = planMerge(tensors, adapter);
+    const plan = planMerge(OP, tensors, adapter, await readBaseArchitecture(basePath));
     const outDtype = (t: TensorInfo): SafetensorsDtype =>
       options.dtype !== undefined && FLOAT_DTYPES.has(t.dtype) ? DTYPE_OF[options.dtype] : t.dtype;
     const layout = serializeSafetensorsHeader(
-      [...tensors.values()].map((t) => [t.name, { dtype: outDtype(t), shape: t.shape }] as const),
+      [...tensors.values()].map(
+        (t) => [t.name, { dtype: outDtype(t), shape: plan.shapes.get(t.name) ?? t.shape }] as const,
+      ),
       base.header.metadata ?? undefined,
     );
     let written = 0;
@@ -194,10 +126,15 @@ export async function mergeAdapterIntoModel(
         let bytes: Uint8Array;
         let action: MergeProgress["action"];
         if (m !== undefined || saved !== undefined || spec.dtype !== src.dtype) {
-          const data = saved !== undefined ? saved.data : await base.readFloat32(spec.name);
+          const data =
+            saved !== undefined
+              ? saved.data
+              : m?.baseWeight !== undefined
+                ? m.baseWeight.data.slice()
+                : await base.readFloat32(spec.name);
           if (m !== undefined) {
-            mergeModuleInto(data, m, baseIsTransposed(m.kind, m.fanInFanOut));
-            requireFiniteMerge(spec.name, m.modulePath, data, src.shape);
+            mergeModuleInto(data, m.module, m.transposed, src.dtype);
+            requireFiniteMerge(spec.name, m.module.modulePath, data, spec.shape);
           }
           peak = Math.max(peak, data.byteLength);
           bytes = encodeTensorData({ dtype: spec.dtype, shape: spec.shape, data }, spec.name, OP);
@@ -220,12 +157,13 @@ export async function mergeAdapterIntoModel(
       }
     }
     await writeFileAtomic(options.out, chunks());
-    const merged = new Map([...plan.modules].map(([name, mod]) => [mod.modulePath, name]));
+    const merged = new Map([...plan.modules].map(([name, p]) => [p.module.modulePath, name]));
     return {
       out: options.out,
       tensors: layout.tensors.length,
       merged,
       replaced: [...plan.replaced.keys()],
+      warnings: plan.warnings,
       bytes: written,
       peakTensorBytes: peak,
     };

@@ -124,15 +124,12 @@ describe("mergeAdapterIntoModel on a GPT-2-shaped base (Conv1D [dIn, dOut], fan_
     expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
-  it("shape_mismatch: a base tensor in the wrong layout is reported before anything is written", async () => {
+  it("shape_mismatch: a base tensor of other dims is reported before anything is written", async () => {
     const out = join(dir, "never2.safetensors");
-    const linear = loadPeftAdapter({
-      config: { ...GPT2_CONFIG, fan_in_fan_out: false },
-      weights: adapterBytes(gpt2Modules(LAYERS, D, R)),
-    });
-    const e = await loraError(() => mergeAdapterIntoModel(basePath, linear, { out }), "shape_mismatch");
+    const wider = loadPeftAdapter({ config: GPT2_CONFIG, weights: adapterBytes(gpt2Modules(LAYERS, D + 2, R)) });
+    const e = await loraError(() => mergeAdapterIntoModel(basePath, wider, { out }), "shape_mismatch");
     expect(e.message).toMatch(
-      /base tensor\(s\) do not fit the adapter: "h\.0\.attn\.c_attn\.weight" is F32 \[8, 24\], expected \[24, 8\] for module "transformer\.h\.0\.attn\.c_attn"/,
+      /base tensor\(s\) do not fit the adapter: "h\.0\.attn\.c_attn\.weight" is F32 \[8, 24\], expected \[10, 30\] for module "transformer\.h\.0\.attn\.c_attn"/,
     );
     expect(existsSync(out)).toBe(false);
   });

@@ -201,7 +201,7 @@ describe("loadPeftAdapter errors (one per code)", () => {
       "unexpected_tensor",
     );
     expect(e1.message).toMatch(
-      /tensor "base_model\.model\.head\.weight" is neither a LoRA tensor nor part of modules_to_save/,
+      /tensor "base_model\.model\.head\.weight" is neither a LoRA tensor, a LoRA module's base layer, part of modules_to_save \(null\) nor a bias \(bias "none"\)/,
     );
     const dora = adapterBytes([{ ...q, magnitude: true }]);
     const e2 = await loraError(
@@ -227,7 +227,7 @@ describe("loadPeftAdapter errors (one per code)", () => {
     );
   });
 
-  it("accepts in-memory keys with the adapter name, and saved biases with bias 'all'", () => {
+  it("accepts in-memory keys with the adapter name, and a LoRA module's bias (old key <module>.bias)", () => {
     const weights = serializeSafetensors({
       "base_model.model.m.lora_A.default.weight": { dtype: "F32", shape: [1, 2], data: Float32Array.from([1, 2]) },
       "base_model.model.m.lora_B.default.weight": { dtype: "F32", shape: [2, 1], data: Float32Array.from([3, 4]) },
@@ -235,10 +235,11 @@ describe("loadPeftAdapter errors (one per code)", () => {
     });
     const a = loadPeftAdapter({ config: { peft_type: "LORA", r: 1, bias: "all" }, weights });
     expect(a.modules[0]!.modulePath).toBe("m");
-    expect([...a.modulesToSave.keys()]).toEqual(["m.bias"]);
+    expect([...a.modulesToSave.keys()]).toEqual([]);
+    expect([...a.modules[0]!.bias!]).toEqual([5, 6]);
     const saved = parseSafetensors(savePeftAdapter(a.modules, a.config, { modulesToSave: a.modulesToSave }).weights);
     expect(saved.names().sort()).toEqual([
-      "base_model.model.m.bias",
+      "base_model.model.m.base_layer.bias",
       "base_model.model.m.lora_A.weight",
       "base_model.model.m.lora_B.weight",
     ]);
