@@ -75,6 +75,44 @@ export function naturalCompare(a: string, b: string): number {
   return pa.length - pb.length;
 }
 
+/** Full tensors the adapter carries (they replace base tensors when merged), and why. */
+interface SavedRow {
+  name: string;
+  dtype: string;
+  shape: number[];
+  what: string;
+}
+
+const ROLE_TEXT: Record<string, string> = {
+  modules_to_save: "modules_to_save",
+  bias: 'bias "all"',
+  task_head: "task head saved by older PEFT (modules_to_save null)",
+};
+
+function savedRows(adapter: PeftAdapter | MlxAdapter): SavedRow[] {
+  const rows: SavedRow[] = [];
+  for (const m of adapter.modules) {
+    if (m.bias)
+      rows.push({
+        name: `${m.modulePath}.bias`,
+        dtype: m.dtype,
+        shape: [m.bias.length],
+        what: "the module's own bias",
+      });
+    if (m.baseWeight)
+      rows.push({
+        name: `${m.modulePath}.weight`,
+        dtype: m.baseWeight.dtype,
+        shape: m.baseWeight.shape,
+        what: "the module's full base weight (save_embedding_layers)",
+      });
+  }
+  if (adapter.format === "peft")
+    for (const [name, t] of adapter.modulesToSave)
+      rows.push({ name, dtype: t.dtype, shape: t.shape, what: ROLE_TEXT[t.role ?? ""] ?? "saved tensor" });
+  return rows;
+}
+
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) =>
@@ -189,8 +227,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const adapter = await loadAdapter(path);
   const rows = adapter.modules.map(moduleRow).sort((a, b) => naturalCompare(a.module, b.module));
   const saved = adapter.format === "peft" ? [...adapter.modulesToSave] : [];
+  const full = savedRows(adapter);
   const trainable =
-    rows.reduce((a, r) => a + r.params, 0) + saved.reduce((a, [, t]) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+    rows.reduce((a, r) => a + r.params, 0) + full.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   const fif = new Map(adapter.modules.map((m) => [m.modulePath, m.fanInFanOut]));
   const base = values.base === undefined ? undefined : await baseInfo(values.base, rows, fif);
   if (values.json) {
@@ -200,6 +239,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       config: configSummary(adapter),
       modules: rows,
       modulesToSave: saved.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })),
+      savedTensors: full,
       trainableParams: trainable,
       base: base && { ...base, fraction: trainable / base.params },
       warnings: adapter.warnings,
@@ -231,7 +271,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     return c;
   });
   io.stdout(`${table(headers, cells)}\n\n`);
-  for (const [name, t] of saved) io.stdout(`modules_to_save: ${name} ${t.dtype} [${t.shape.join(", ")}]\n`);
+  for (const t of full) io.stdout(`saved full tensor: ${t.name} ${t.dtype} [${t.shape.join(", ")}] (${t.what})\n`);
   io.stdout(`trainable parameters: ${trainable}`);
   if (base) io.stdout(` (${pct(trainable / base.params)} of ${base.params} in ${base.path})`);
   io.stdout("\n");
