@@ -1,8 +1,15 @@
 // MLX-LM LoRA adapters (ml-explore/mlx-examples llms/mlx_lm): adapters.safetensors + an MLX training config.
 // Keys "<module path>.lora_a" [dIn, r] = down and ".lora_b" [r, dOut] = up: already lorakit's layout, no prefix,
-// no ".weight". Base weights are MLX Linear [dOut, dIn]. Scaling: scale·alpha/rank when lora_parameters has alpha
-// (mlx-examples @ 2a06af69), else scale (later mlx-lm versions). A module's alpha is lora_parameters.alpha, or
-// scale·rank when there is none; its scaling is always the one MLX applies.
+// no ".weight". Base weights are MLX Linear [dOut, dIn]. A module's alpha is reported as scaling·rank; its scaling is
+// the one the mlx-lm version that trained it applied, read from the config's fields (mlxScalingRule):
+//   2024-01-25 (mlx-examples b1dec281) … 2024-06-02 (c457a3f8): LoRALinear used scale·alpha/rank;
+//   before and after: scale alone, although the config kept writing "alpha": 16 (CONFIG_DEFAULTS).
+// adapter_config.json is written since 2024-04-02 (2bd64b78) with "lora_layers"; "use_dora" joined it on
+// 2024-05-16 (42458914); "fine_tune_type" and "num_layers" replaced both on 2024-09-30 (50e5ca81). So:
+//   fine_tune_type or num_layers, or no alpha          → scale                  (certain)
+//   lora_layers without use_dora, with alpha           → scale·alpha/rank       (certain: 2024-04-02 … 05-16)
+//   use_dora, or alpha with none of those fields       → scale, with a warning  (05-16 … 06-02 used alpha/rank)
+// options.scaling overrides the rule. A scaling that is not finite is refused.
 
 import { AdapterFormatError, ConfigError, type ConfigIssue, ShapeError } from "../errors.js";
 import type { AdapterDtype, PeftModuleAdapter } from "./peft-adapter.js";
@@ -22,11 +29,54 @@ const OP = "loadMlxAdapter";
 const SOURCE = "adapter_config.json (MLX)";
 const KEY = /^(.+)\.lora_(a|b)$/;
 
-function readParams(config: string | object): {
+/** How an MLX-LM version scaled the low-rank term: "scale", or "scale_alpha_rank" (scale·alpha/rank). */
+export type MlxScalingRule = "scale" | "scale_alpha_rank";
+
+/** Options of loadMlxAdapter. */
+export interface MlxLoadOptions {
+  /** Overrides the rule read from the config (for an ambiguous one; see mlxScalingRule). */
+  scaling?: MlxScalingRule;
+}
+
+/**
+ * The scaling rule of the mlx-lm version that wrote an MLX training config, from its fields (see the module header
+ * for the history), with `ambiguous` true when the fields fit versions that scaled differently.
+ * @example mlxScalingRule({ fine_tune_type: "lora", lora_parameters: { rank: 8, alpha: 16, scale: 10 } }).rule // "scale"
+ */
+export function mlxScalingRule(config: Record<string, unknown>): {
+  rule: MlxScalingRule;
+  ambiguous: boolean;
+  why: string;
+} {
+  const lp = config.lora_parameters as Record<string, unknown> | undefined;
+  const hasAlpha = lp !== undefined && lp !== null && typeof lp === "object" && lp.alpha !== undefined;
+  if ("fine_tune_type" in config || "num_layers" in config)
+    return { rule: "scale", ambiguous: false, why: "fine_tune_type / num_layers: mlx-lm from 2024-09-30 on" };
+  if (!hasAlpha) return { rule: "scale", ambiguous: false, why: "lora_parameters has no alpha" };
+  if ("lora_layers" in config && !("use_dora" in config))
+    return {
+      rule: "scale_alpha_rank",
+      ambiguous: false,
+      why: "lora_layers without use_dora: mlx-examples 2024-04-02 … 2024-05-16",
+    };
+  if ("use_dora" in config)
+    return {
+      rule: "scale",
+      ambiguous: true,
+      why: "use_dora without fine_tune_type: mlx-examples 2024-05-16 … 2024-09-30, which used scale·alpha/rank until 2024-06-02",
+    };
+  return { rule: "scale", ambiguous: true, why: "alpha without lora_layers, use_dora, fine_tune_type or num_layers" };
+}
+
+function readParams(
+  config: string | object,
+  options: MlxLoadOptions,
+): {
   raw: Record<string, unknown>;
   rank: number;
   scaling: number;
   alpha: number;
+  warnings: string[];
 } {
   let doc: unknown = config;
   if (typeof config === "string") {
@@ -61,23 +111,50 @@ function readParams(config: string | object): {
       path: ["lora_parameters", "alpha"],
       message: `alpha must be a finite number, got ${JSON.stringify(alpha)}`,
     });
+  if (options.scaling !== undefined && options.scaling !== "scale" && options.scaling !== "scale_alpha_rank")
+    issues.push({
+      path: ["options", "scaling"],
+      message: `options.scaling must be "scale" or "scale_alpha_rank", got ${JSON.stringify(options.scaling)}`,
+    });
   if (issues.length > 0) throw new ConfigError(SOURCE, issues);
   const r = rank as number;
   const s = scale as number;
-  return alpha === undefined
-    ? { raw, rank: r, scaling: s, alpha: s * r }
-    : { raw, rank: r, scaling: (s * (alpha as number)) / r, alpha: alpha as number };
+  const read = mlxScalingRule(raw);
+  const rule = options.scaling ?? read.rule;
+  if (rule === "scale_alpha_rank" && alpha === undefined)
+    throw new ConfigError(SOURCE, [
+      { path: ["lora_parameters", "alpha"], message: 'options.scaling is "scale_alpha_rank" but there is no alpha' },
+    ]);
+  const scaling = rule === "scale" ? s : (s * (alpha as number)) / r;
+  if (!Number.isFinite(scaling))
+    throw new ConfigError(SOURCE, [
+      {
+        path: ["lora_parameters", "scale"],
+        message: `the scaling ${rule === "scale" ? "scale" : "scale·alpha/rank"} = ${scaling} is not finite (scale ${s}, alpha ${String(alpha)}, rank ${r})`,
+      },
+    ]);
+  const warnings =
+    read.ambiguous && options.scaling === undefined
+      ? [
+          `${SOURCE}: scaling = scale = ${scaling} (${read.why}); if mlx-lm of 2024-01-25 … 2024-06-02 trained it, it was scale·alpha/rank = ${(s * (alpha as number)) / r}: pass {scaling: "scale_alpha_rank"} then`,
+        ]
+      : [];
+  return { raw, rank: r, scaling, alpha: scaling * r, warnings };
 }
 
 /**
  * Loads an MLX-LM LoRA adapter (adapters.safetensors + its training config).
  * @param files {config: the MLX adapter_config.json, weights: adapters.safetensors bytes}
+ * @param options {scaling} to settle an ambiguous config (mlxScalingRule)
  * @throws {ConfigError} bad lora_parameters   @throws {AdapterFormatError} missing factor, bad dtype
  * @throws {ShapeError} factor shapes that disagree with each other or with lora_parameters.rank
- * @example loadMlxAdapter({ config, weights }).modules[0].scaling // 20 for rank 8, alpha 16, scale 10
+ * @example loadMlxAdapter({ config, weights }).modules[0].scaling // 10 for {fine_tune_type, rank 8, alpha 16, scale 10}
  */
-export function loadMlxAdapter(files: { config: string | object; weights: Uint8Array }): MlxAdapter {
-  const p = readParams(files.config);
+export function loadMlxAdapter(
+  files: { config: string | object; weights: Uint8Array },
+  options: MlxLoadOptions = {},
+): MlxAdapter {
+  const p = readParams(files.config, options);
   refuseNonSafetensors(OP, "adapters.safetensors", files.weights);
   const st = parseSafetensors(files.weights);
   const groups = new Map<string, { a?: string; b?: string }>();
@@ -137,11 +214,5 @@ export function loadMlxAdapter(files: { config: string | object; weights: Uint8A
       dtype: ia.dtype as AdapterDtype,
     });
   }
-  const warnings =
-    "alpha" in (p.raw.lora_parameters as object)
-      ? [
-          `${SOURCE}: scaling = scale·alpha/rank = ${p.scaling} (mlx-examples at 2a06af69; other mlx-lm versions may differ)`,
-        ]
-      : [];
-  return { format: "mlx", config: p.raw, modules, warnings };
+  return { format: "mlx", config: p.raw, modules, warnings: p.warnings };
 }

@@ -1,10 +1,11 @@
 // adapter_config.json (Hugging Face PEFT, peft_type "LORA") → a validated, defaulted config. Every problem is
 // collected with its JSON path and thrown as one ConfigError; unknown keys are kept and reported as warnings.
 // Pattern and target matching follow PEFT (src/peft/utils/other.py get_pattern_key, tuners_utils
-// check_target_module_exists); keys are Python regexes, compiled here as JavaScript regexes (same syntax for
-// the patterns seen in real configs).
+// check_target_module_exists); keys are Python regexes from the file, run by safe-regex.ts without backtracking
+// so that no key (e.g. "(.*)*z") can hang the process.
 
 import { ConfigError, type ConfigIssue } from "../errors.js";
+import { compileSafeRegex, type SafeRegex, SafeRegexError } from "./safe-regex.js";
 
 /** A validated LoRA adapter config in lorakit's names; `raw` keeps every key as read (defaults not added). */
 export interface PeftConfig {
@@ -159,9 +160,13 @@ class Reader {
 
   regex(path: (string | number)[], source: string, wrap: (s: string) => string): void {
     try {
-      new RegExp(wrap(source));
-    } catch {
-      this.fail(path, `${path.join(".")} is not a valid regular expression: ${JSON.stringify(source)}`);
+      compiled(wrap(source));
+    } catch (e) {
+      const why = e instanceof SafeRegexError ? ` (${e.message})` : "";
+      this.fail(
+        path,
+        `${path.join(".")} is not a regular expression lorakit can match: ${JSON.stringify(source.slice(0, 200))}${why}`,
+      );
     }
   }
 
@@ -204,12 +209,24 @@ class Reader {
 
 /** Regex source of PEFT's rank/alpha pattern match: (.*\.)?(key)$ anchored at the start (re.match). */
 function patternSource(key: string): string {
-  return `^(?:.*\\.)?(?:${key})$`;
+  return `(?:.*\\.)?(?:${key})$`;
 }
 
 /** Regex source of a string target_modules: the whole module path must match (re.fullmatch). */
 function fullMatchSource(key: string): string {
-  return `^(?:${key})$`;
+  return key;
+}
+
+// Compiled patterns by source; bounded so that a stream of distinct configs cannot grow it without limit.
+const CACHE = new Map<string, SafeRegex>();
+function compiled(source: string): SafeRegex {
+  let r = CACHE.get(source);
+  if (r === undefined) {
+    r = compileSafeRegex(source);
+    if (CACHE.size >= 1024) CACHE.clear();
+    CACHE.set(source, r);
+  }
+  return r;
 }
 
 /**
@@ -298,7 +315,7 @@ function readModulesToSave(rd: Reader): string[] | null {
  * @example patternKeyFor(["q_proj"], "model.layers.0.self_attn.q_proj") // "q_proj"
  */
 export function patternKeyFor(keys: Iterable<string>, modulePath: string): string | undefined {
-  for (const k of keys) if (new RegExp(patternSource(k)).test(modulePath)) return k;
+  for (const k of keys) if (compiled(patternSource(k)).fullMatch(modulePath)) return k;
   return undefined;
 }
 
@@ -324,6 +341,6 @@ export function peftScaling(alpha: number, r: number, useRslora: boolean): numbe
  */
 export function targetsModule(targets: string | readonly string[] | null, modulePath: string): boolean {
   if (targets === null) return false;
-  if (typeof targets === "string") return new RegExp(fullMatchSource(targets)).test(modulePath);
+  if (typeof targets === "string") return compiled(fullMatchSource(targets)).fullMatch(modulePath);
   return targets.some((t) => modulePath === t || modulePath.endsWith(`.${t}`));
 }

@@ -5,7 +5,7 @@
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { AdapterFormatError } from "../errors.js";
-import { loadMlxAdapter, type MlxAdapter } from "../io/mlx-adapter.js";
+import { loadMlxAdapter, type MlxAdapter, type MlxLoadOptions } from "../io/mlx-adapter.js";
 import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter, refuseNonSafetensors } from "../io/peft-adapter.js";
 import type { PeftConfig } from "../io/peft-config.js";
 import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
@@ -75,13 +75,13 @@ export async function loadPeftAdapterDir(dir: string): Promise<PeftAdapter> {
   return loadPeftAdapter({ config, weights: await readWeights(op, weights) });
 }
 
-/** Loads an MLX-LM adapter folder (adapter_config.json + adapters.safetensors). */
-export async function loadMlxAdapterDir(dir: string): Promise<MlxAdapter> {
+/** Loads an MLX-LM adapter folder (adapter_config.json + adapters.safetensors); options as loadMlxAdapter. */
+export async function loadMlxAdapterDir(dir: string, options: MlxLoadOptions = {}): Promise<MlxAdapter> {
   const op = "loadMlxAdapterDir";
   const weights = join(dir, MLX_WEIGHTS);
   if (!(await exists(weights))) throw missingFile(op, weights, `an MLX adapter folder needs ${MLX_WEIGHTS}`);
   const config = await readConfig(op, dir);
-  return loadMlxAdapter({ config, weights: await readFile(weights) });
+  return loadMlxAdapter({ config, weights: await readFile(weights) }, options);
 }
 
 /**

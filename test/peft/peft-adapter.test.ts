@@ -317,7 +317,8 @@ describe.skipIf(REAL_FIXTURES === null)("MLX adapters", () => {
       expect(sameBits(m.down.data, st.toFloat32(`${m.modulePath}.lora_a`))).toBe(true);
       expect(sameBits(m.up.data, st.toFloat32(`${m.modulePath}.lora_b`))).toBe(true);
     }
-    expect(a.warnings[0]).toMatch(/scaling = scale·alpha\/rank = 20/);
+    // lora_layers without use_dora: an mlx-examples config of 2024-04-02 … 05-16, certainly scale·alpha/rank
+    expect(a.warnings).toEqual([]);
     const viaFile = await loadAdapter(join(dir, "adapters.safetensors"));
     expect(viaFile.format).toBe("mlx");
   });
