@@ -55,7 +55,11 @@ export const PEFT_DEFAULTS = {
   inference_mode: false,
 } as const;
 
-// Keys LoraConfig knows that lorakit reads, or that only affect training, initialisation or metadata.
+// Every field PEFT 0.21's LoraConfig (and its PeftConfig base) writes, as of huggingface/peft
+// src/peft/tuners/lora/config.py at 2026-08: the ones lorakit reads, the ones that only affect training,
+// initialisation or metadata (eva, corda, loftq, lora_ga: initialisations; velora: a training-time backward pass;
+// monteclora: sampling in training mode only, plain LoRA in eval), and the variants refused below. Plus two keys
+// of early PEFT versions: merge_weights (ignored) and enable_lora (MergedLinear, refused when set).
 const KNOWN_KEYS = new Set([
   "peft_type",
   "r",
@@ -93,6 +97,14 @@ const KNOWN_KEYS = new Set([
   "target_parameters",
   "trainable_token_indices",
   "ensure_weight_tying",
+  "lora_ga_config",
+  "velora_config",
+  "monteclora_config",
+  "arrow_config",
+  "kasa_config",
+  "runtime_config",
+  "merge_weights",
+  "enable_lora",
 ]);
 
 // Variants that change the math in ways lorakit does not implement: a set value is an error, not a guess.
@@ -104,6 +116,13 @@ const UNSUPPORTED: readonly { key: string; isSet: (v: unknown) => boolean; what:
   { key: "lora_bias", isSet: (v) => v === true, what: "a LoRA bias on up (lora_bias)" },
   { key: "target_parameters", isSet: nonEmpty, what: "LoRA on raw parameters (target_parameters)" },
   { key: "trainable_token_indices", isSet: nonEmpty, what: "trainable tokens (trainable_token_indices)" },
+  { key: "arrow_config", isSet: nonEmpty, what: "Arrow routing among LoRA experts (arrow_config)" },
+  {
+    key: "kasa_config",
+    isSet: nonEmpty,
+    what: "KaSA (kasa_config: a singular-value diagonal between the factors and an SVD-truncated base weight)",
+  },
+  { key: "enable_lora", isSet: nonEmpty, what: "MergedLinear LoRA on parts of a fused projection (enable_lora)" },
 ];
 
 function nonEmpty(v: unknown): boolean {

@@ -37,8 +37,9 @@ describe("parsePeftConfig on the real PEFT configs", () => {
   const files = configsUnder(join(FIXTURES, "method_comparison"));
   it("finds all 15 method_comparison configs", () => expect(files).toHaveLength(15));
 
+  const refusedMethod = (f: string) => f.includes("bdlora") || f.includes("kasa");
   const rejected = files.filter((f) => f.includes("bdlora"));
-  const accepted = files.filter((f) => !f.includes("bdlora"));
+  const accepted = files.filter((f) => !refusedMethod(f));
   it.each(accepted.map((f) => [f.slice(FIXTURES.length), f]))("accepts %s", (_name, file) => {
     const raw = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
     const { config, warnings } = parsePeftConfig(readFileSync(file, "utf8"));
@@ -46,9 +47,18 @@ describe("parsePeftConfig on the real PEFT configs", () => {
     expect(config.loraAlpha).toBe(raw.lora_alpha);
     expect(config.useDora).toBe(raw.use_dora ?? false);
     expect(config.useRslora).toBe(raw.use_rslora ?? false);
-    // kasa_config is the only key outside LoraConfig's list in these files
-    expect(warnings).toHaveLength("kasa_config" in raw ? 1 : 0);
-    if ("kasa_config" in raw) expect(warnings[0]).toMatch(/unknown key "kasa_config" kept and ignored/);
+    // every key of these files is a LoraConfig field
+    expect(warnings).toEqual([]);
+  });
+
+  it("refuses the KaSA configs by name (a method lorakit does not compute)", () => {
+    const kasa = files.filter((f) => f.includes("kasa"));
+    expect(kasa).toHaveLength(2);
+    for (const f of kasa) {
+      const e = configError(() => parsePeftConfig(readFileSync(f, "utf8")));
+      expect(e.issues).toEqual([expect.objectContaining({ path: ["kasa_config"] })]);
+      expect(e.message).toMatch(/kasa_config is an object: KaSA .* is not supported by lorakit/);
+    }
   });
 
   it("rejects the object-valued use_bdlora config with a ConfigError naming the path", () => {
