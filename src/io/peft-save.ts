@@ -4,8 +4,9 @@
 
 import { ArgumentError, ShapeError } from "../errors.js";
 import type { PeftModuleAdapter, SavedTensor } from "./peft-adapter.js";
-import { moduleHyperparams, type PeftConfig, parsePeftConfig } from "./peft-config.js";
+import { type PeftConfig, parsePeftConfig } from "./peft-config.js";
 import { downToPeft, type PeftTensorRole, peftBaseLayerKey, peftKey, peftPlainKey, upToPeft } from "./peft-keys.js";
+import { deriveLoraFields } from "./peft-save-config.js";
 import { type SafetensorsDtype, serializeSafetensors, type TensorToWrite } from "./safetensors.js";
 
 /** What savePeftAdapter writes. */
@@ -92,24 +93,11 @@ function pythonJson(obj: Record<string, unknown>): string {
 
 /** The config dict PEFT would write for these modules. */
 function configDict(config: PeftConfig, modules: readonly PeftModuleAdapter[]): Record<string, unknown> {
-  const rankPattern: Record<string, number> = Object.fromEntries(config.rankPattern);
-  const alphaPattern: Record<string, number> = Object.fromEntries(config.alphaPattern);
-  // modules whose rank or alpha the config does not already give get an exact pattern entry
-  for (const m of modules) {
-    const hp = moduleHyperparams(config, m.modulePath);
-    if (hp.r !== m.r) rankPattern[m.modulePath] = m.r;
-    if (hp.alpha !== m.alpha) alphaPattern[m.modulePath] = m.alpha;
-  }
+  const lora = deriveLoraFields(config, modules);
   const out: Record<string, unknown> = { ...BASE_FIELDS, ...config.raw };
   Object.assign(out, {
     peft_type: "LORA",
-    r: config.r,
-    lora_alpha: config.loraAlpha,
-    use_rslora: config.useRslora,
-    use_dora: config.useDora,
-    rank_pattern: rankPattern,
-    alpha_pattern: alphaPattern,
-    fan_in_fan_out: config.fanInFanOut,
+    ...lora,
     bias: config.bias,
     lora_bias: config.loraBias,
     target_modules: config.targetModules ?? defaultTargets(modules),

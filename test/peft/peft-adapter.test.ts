@@ -95,8 +95,9 @@ describe("savePeftAdapter / loadPeftAdapter round trip", () => {
       lora_alpha: 4,
     });
     const cfg = JSON.parse(saved.configJson) as Record<string, unknown>;
-    expect(cfg.rank_pattern).toEqual({ "a.v_proj": 3 });
-    expect(cfg.alpha_pattern).toEqual({ "a.v_proj": 9 });
+    // exact keys, regex-escaped: "a.v_proj" as a pattern would also match "axv_proj"
+    expect(cfg.rank_pattern).toEqual({ "a\\.v_proj": 3 });
+    expect(cfg.alpha_pattern).toEqual({ "a\\.v_proj": 9 });
     expect(cfg.target_modules).toEqual(["q_proj", "v_proj"]);
     expect(cfg.inference_mode).toBe(true);
     expect(saved.configJson).toMatch(/"lora_dropout": 0\.0,/);
