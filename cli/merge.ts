@@ -87,6 +87,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     ...(values.dtype !== undefined ? { dtype: values.dtype as MergeDtype } : {}),
     ...(values.quiet ? {} : { onProgress: reporter(io) }),
   });
+  for (const w of summary.warnings) io.stderr(`lorakit merge: warning: ${w}\n`);
   io.stdout(
     `wrote ${summary.out}: ${summary.tensors} tensors, ${summary.merged.size} merged${summary.replaced.length ? `, ${summary.replaced.length} replaced (modules_to_save)` : ""}, ${mib(summary.bytes)}${values.dtype ? ` (${values.dtype})` : ""}\n`,
   );

@@ -13,7 +13,13 @@ export {
   ShapeError,
   TorchFileError,
 } from "./errors.js";
-export { loadMlxAdapter, type MlxAdapter } from "./io/mlx-adapter.js";
+export {
+  loadMlxAdapter,
+  type MlxAdapter,
+  type MlxLoadOptions,
+  type MlxScalingRule,
+  mlxScalingRule,
+} from "./io/mlx-adapter.js";
 export {
   type AdapterDtype,
   isMlxConfig,
@@ -33,7 +39,9 @@ export {
   peftScaling,
   targetsModule,
 } from "./io/peft-config.js";
+export { loraLinearForModule, type ModuleBase } from "./io/peft-layer.js";
 export { type SavedPeftAdapter, type SavePeftOptions, savePeftAdapter } from "./io/peft-save.js";
+export { DEFAULT_TASK_HEADS, type SavedRole, savedByModulesToSave } from "./io/peft-saved.js";
 export {
   DECODABLE_DTYPES,
   type DecodeOptions,

@@ -6,6 +6,7 @@ export {
   loadPeftAdapterDir,
   savePeftAdapterDir,
 } from "./adapter-files.js";
+export { architectureFromConfig, type BaseArchitecture, readBaseArchitecture } from "./conv1d.js";
 export { readJsonInput } from "./input.js";
 export {
   type MergeableAdapter,

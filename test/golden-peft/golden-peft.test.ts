@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { mergeCommand } from "../../cli/merge.js";
 import type { PeftModuleAdapter } from "../../src/io/peft-adapter.js";
 import { baseTensorCandidates } from "../../src/io/peft-keys.js";
 import { loraLinearForModule } from "../../src/io/peft-layer.js";
@@ -17,6 +18,23 @@ import { mergeAdapterIntoModel } from "../../src/node/merge.js";
 import { GOLDEN_DIR, maxBf16Ulps, readSafetensors, relativeError, VARIANTS, variantPaths } from "./golden.js";
 
 const IO_PREFIX = "base_model.model.";
+
+async function expectMergedEqualsPeft(out: string, merged: string): Promise<void> {
+  const ours = readSafetensors(out);
+  const peft = readSafetensors(merged);
+  expect(ours.names().sort()).toEqual(peft.names().sort());
+  for (const name of peft.names()) {
+    const a = ours.info(name);
+    const e = peft.info(name);
+    expect([a.dtype, a.shape], name).toEqual([e.dtype, e.shape]);
+    if (e.dtype === "BF16") {
+      expect(maxBf16Ulps(ours.bytes(name), peft.bytes(name)), `${name}: bfloat16 steps`).toBeLessThanOrEqual(1);
+    } else {
+      const err = relativeError(ours.toFloat32(name), peft.toFloat32(name));
+      expect(err, `${name}: max |ours − PEFT| / max |PEFT|`).toBeLessThanOrEqual(1e-6);
+    }
+  }
+}
 
 function baseTensor(base: ParsedSafetensors, modulePath: string, suffix: "weight" | "bias"): string | undefined {
   return baseTensorCandidates(modulePath)
@@ -80,20 +98,15 @@ describe.skipIf(GOLDEN_DIR === null)("PEFT 0.21 golden set (shared/fixtures/peft
       const adapter = await loadPeftAdapterDir(p.adapterDir);
       const out = join(tmp, `${variant}.safetensors`);
       await mergeAdapterIntoModel(p.baseModel, adapter, { out });
-      const ours = readSafetensors(out);
-      const peft = readSafetensors(p.merged);
-      expect(ours.names().sort()).toEqual(peft.names().sort());
-      for (const name of peft.names()) {
-        const a = ours.info(name);
-        const e = peft.info(name);
-        expect([a.dtype, a.shape], name).toEqual([e.dtype, e.shape]);
-        if (e.dtype === "BF16") {
-          expect(maxBf16Ulps(ours.bytes(name), peft.bytes(name)), `${name}: bfloat16 steps`).toBeLessThanOrEqual(1);
-        } else {
-          const err = relativeError(ours.toFloat32(name), peft.toFloat32(name));
-          expect(err, `${name}: max |ours − PEFT| / max |PEFT|`).toBeLessThanOrEqual(1e-6);
-        }
-      }
+      await expectMergedEqualsPeft(out, p.merged);
+    });
+
+    it("lorakit merge equals PEFT's merge_and_unload too", async () => {
+      const out = join(tmp, `${variant}-cli.safetensors`);
+      const io = { stdout: () => {}, stderr: () => {}, isTTY: false };
+      const args = ["--base", p.baseModel, "--adapter", p.adapterDir, "--out", out, "--quiet"];
+      expect(await mergeCommand.run(args, io)).toBe(0);
+      await expectMergedEqualsPeft(out, p.merged);
     });
   });
 });
