@@ -178,15 +178,12 @@ class Reader {
   }
 
   regex(path: (string | number)[], source: string, wrap: (s: string) => string): void {
-    try {
-      compiled(wrap(source));
-    } catch (e) {
-      const why = e instanceof SafeRegexError ? ` (${e.message})` : "";
+    const r = compileOrReason(wrap(source));
+    if (typeof r === "string")
       this.fail(
         path,
-        `${path.join(".")} is not a regular expression lorakit can match: ${JSON.stringify(source.slice(0, 200))}${why}`,
+        `${path.join(".")} is not a regular expression lorakit can match: ${JSON.stringify(source.slice(0, 200))} (${r})`,
       );
-    }
   }
 
   pattern(key: string, kind: "int" | "number"): Map<string, number> {
@@ -236,15 +233,31 @@ function fullMatchSource(key: string): string {
   return key;
 }
 
-// Compiled patterns by source; bounded so that a stream of distinct configs cannot grow it without limit.
-const CACHE = new Map<string, SafeRegex>();
-function compiled(source: string): SafeRegex {
+// Compiled patterns by source, or why a source cannot be compiled; bounded so that a stream of distinct configs
+// cannot grow it without limit.
+const CACHE = new Map<string, SafeRegex | string>();
+function compileOrReason(source: string): SafeRegex | string {
   let r = CACHE.get(source);
   if (r === undefined) {
-    r = compileSafeRegex(source);
+    try {
+      r = compileSafeRegex(source);
+    } catch (e) {
+      if (!(e instanceof SafeRegexError)) throw e;
+      r = e.message;
+    }
     if (CACHE.size >= 1024) CACHE.clear();
     CACHE.set(source, r);
   }
+  return r;
+}
+
+// For a pattern handed straight to patternKeyFor / targetsModule (parsePeftConfig reports its own with a path).
+function compiled(source: string): SafeRegex {
+  const r = compileOrReason(source);
+  if (typeof r === "string")
+    throw new ConfigError("pattern", [
+      { path: [], message: `${JSON.stringify(source.slice(0, 200))} is not a pattern lorakit can match (${r})` },
+    ]);
   return r;
 }
 

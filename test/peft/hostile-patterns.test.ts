@@ -64,3 +64,19 @@ describe("hostile rank_pattern / alpha_pattern / target_modules", () => {
     expect(e.message).toMatch(/target_modules is not a regular expression lorakit can match: .*lookaround/);
   });
 });
+
+describe("patterns handed straight to the public matchers", () => {
+  it("targetsModule / patternKeyFor refuse an unsupported pattern with invalid_config, not a foreign error", () => {
+    let err: unknown;
+    try {
+      targetsModule("(?<=x)q_proj", "model.q_proj");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe("invalid_config");
+    expect((err as ConfigError).message).toMatch(
+      /pattern: "\(\?<=x\)q_proj" is not a pattern lorakit can match \(a lookaround/,
+    );
+  });
+});
