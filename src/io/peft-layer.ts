@@ -14,6 +14,11 @@ export interface ModuleBase {
   weight: Float32Array;
   /** [dOut]; ignored when the adapter carries its own bias. */
   bias?: Float32Array;
+  /**
+   * The weight's stored shape. A linear module with fan_in_fan_out false whose weight is stored [dIn, dOut] ≠
+   * [dOut, dIn] is a Conv1D layer and is read as one, as PEFT switches fan_in_fan_out on for Conv1D.
+   */
+  shape?: readonly number[];
 }
 
 /**
@@ -33,7 +38,14 @@ export function loraLinearForModule(m: PeftModuleAdapter, base: ModuleBase): Lor
       `loraLinearForModule: weight of module "${m.modulePath}" has ${weight.length} values, expected ${dIn * dOut} (dIn ${dIn} × dOut ${dOut})`,
       { module: m.modulePath, length: weight.length, expected: dIn * dOut },
     );
-  const transposed = baseIsTransposed(m.kind, m.fanInFanOut);
+  const conv1d =
+    m.kind === "linear" &&
+    !m.fanInFanOut &&
+    dIn !== dOut &&
+    base.shape?.length === 2 &&
+    base.shape[0] === dIn &&
+    base.shape[1] === dOut;
+  const transposed = baseIsTransposed(m.kind, m.fanInFanOut || conv1d);
   const layer = new LoraLinear({
     weight: transposed ? { data: weight, rows: dOut, cols: dIn } : { data: weight, rows: dIn, cols: dOut },
     layout: transposed ? "out_in" : "in_out",

@@ -56,6 +56,7 @@ function forwardModule(base: ParsedSafetensors, m: PeftModuleAdapter, x: Float32
   const bName = baseTensor(base, m.modulePath, "bias");
   const layer = loraLinearForModule(m, {
     weight: base.toFloat32(wName!),
+    shape: base.info(wName!).shape,
     bias: bName === undefined ? undefined : base.toFloat32(bName),
   });
   return layer.forward({ data: x, rows: n, cols: m.down.rows }).data as Float32Array;

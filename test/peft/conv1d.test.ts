@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LoraError } from "../../src/errors.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
+import { loraLinearForModule } from "../../src/io/peft-layer.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
 import { architectureFromConfig, isConv1dModuleName } from "../../src/node/conv1d.js";
 import { mergeAdapterIntoModel } from "../../src/node/merge.js";
@@ -94,5 +95,21 @@ describe("Conv1D with fan_in_fan_out false", () => {
     expect(architectureFromConfig(null)).toEqual({ known: false, conv1d: false });
     expect(isConv1dModuleName("transformer.h.0.mlp.c_fc")).toBe(true);
     expect(isConv1dModuleName("model.layers.0.self_attn.q_proj")).toBe(false);
+  });
+});
+
+describe("loraLinearForModule on a Conv1D weight with fan_in_fan_out false", () => {
+  it("a stored shape [dIn, dOut] ≠ [dOut, dIn] makes it read as Conv1D: same output as with fan_in_fan_out true", () => {
+    const m = fif.modules.find((x) => x.modulePath === "transformer.h.0.attn.c_attn")!;
+    const mNo = noFif.modules.find((x) => x.modulePath === "transformer.h.0.attn.c_attn")!;
+    const base = parseSafetensors(gpt2BaseBytes(LAYERS, D));
+    const weight = base.toFloat32("h.0.attn.c_attn.weight");
+    const x = { data: Float32Array.from({ length: 2 * D }, (_, i) => Math.sin(i)), rows: 2, cols: D };
+    const want = loraLinearForModule(m, { weight }).forward(x).data;
+    const got = loraLinearForModule(mNo, { weight, shape: base.info("h.0.attn.c_attn.weight").shape }).forward(x).data;
+    expect([...got]).toEqual([...want]);
+    // without the shape it cannot know, and reads the weight as nn.Linear: a different result
+    const blind = loraLinearForModule(mNo, { weight }).forward(x).data;
+    expect([...blind]).not.toEqual([...want]);
   });
 });
