@@ -1,6 +1,6 @@
 // The LoRA fields of a saved adapter_config.json, derived from the modules so that saving never changes what an
-// adapter computes: fan_in_fan_out and use_dora come from the modules (a config that says otherwise is refused),
-// r and lora_alpha from the config (or, when it gives none, the modules' most common values), and every module the
+// adapter computes: fan_in_fan_out, use_dora and bias ("lora_only" when modules carry their own bias) come from the
+// modules (a config that says otherwise is refused), r and lora_alpha from the config (or, when it gives none, the modules' most common values), and every module the
 // top-level values do not describe gets rank_pattern / alpha_pattern entries. The result is checked by reading it
 // back the way PEFT does (keys in the file's sorted order, first match wins, peft-config.ts): each module must get
 // exactly its r and its scaling bits. A module's written alpha is its scaling times r (or √r with use_rslora).
@@ -18,6 +18,7 @@ export interface DerivedLoraFields {
   fan_in_fan_out: boolean;
   rank_pattern: Record<string, number>;
   alpha_pattern: Record<string, number>;
+  bias: PeftConfig["bias"];
 }
 
 const OP = "savePeftAdapter";
@@ -132,6 +133,13 @@ export function deriveLoraFields(config: PeftConfig, modules: readonly PeftModul
     (v) => (v ? "DoRA (with a magnitude)" : "plain LoRA (no magnitude)"),
   );
   const { useRslora, alphas } = chooseRule(config, modules);
+  // modules carrying their own bias were trained with bias "lora_only" (or "all")
+  const carriesBias = modules.some((m) => m.bias !== undefined);
+  if (carriesBias && config.raw.bias === "none")
+    throw conflict('the config has bias "none" but modules carry their own bias (bias "lora_only" or "all")', {
+      key: "bias",
+    });
+  const bias = carriesBias && config.bias === "none" ? "lora_only" : config.bias;
   const r =
     typeof raw.r === "number"
       ? config.r
@@ -182,5 +190,6 @@ export function deriveLoraFields(config: PeftConfig, modules: readonly PeftModul
     fan_in_fan_out: fanInFanOut,
     rank_pattern: patterns.rankPattern,
     alpha_pattern: patterns.alphaPattern,
+    bias,
   };
 }

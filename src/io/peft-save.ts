@@ -98,7 +98,6 @@ function configDict(config: PeftConfig, modules: readonly PeftModuleAdapter[]): 
   Object.assign(out, {
     peft_type: "LORA",
     ...lora,
-    bias: config.bias,
     lora_bias: config.loraBias,
     target_modules: config.targetModules ?? defaultTargets(modules),
     exclude_modules: config.excludeModules,

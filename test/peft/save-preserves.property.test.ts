@@ -221,3 +221,32 @@ describe("config_conflict: a config that contradicts the modules is refused", ()
     expect(e.message).toMatch(/module "h\.0\.attn\.c_proj" has scaling Infinity, expected a finite number/);
   });
 });
+
+describe("bias derived from the modules", () => {
+  const withBias = loadPeftAdapter({
+    config: { peft_type: "LORA", r: 1, bias: "lora_only" },
+    weights: serializeSafetensors({
+      "base_model.model.m.lora_A.weight": { dtype: "F32", shape: [1, 2], data: new Float32Array(2) },
+      "base_model.model.m.lora_B.weight": { dtype: "F32", shape: [2, 1], data: new Float32Array(2) },
+      "base_model.model.m.base_layer.bias": { dtype: "F32", shape: [2], data: Float32Array.from([1, 2]) },
+    }),
+  });
+
+  it('modules with their own bias saved with a config that does not set bias: bias "lora_only"', () => {
+    const saved = savePeftAdapter(withBias.modules, { peft_type: "LORA", r: 1 });
+    expect(JSON.parse(saved.configJson).bias).toBe("lora_only");
+    const back = loadPeftAdapter({ config: saved.configJson, weights: saved.weights });
+    expect([...back.modules[0]!.bias!]).toEqual([1, 2]);
+  });
+
+  it('config_conflict: bias "none" set explicitly', () => {
+    let err: unknown;
+    try {
+      savePeftAdapter(withBias.modules, { peft_type: "LORA", bias: "none" });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as LoraError).code).toBe("config_conflict");
+    expect((err as LoraError).message).toMatch(/the config has bias "none" but modules carry their own bias/);
+  });
+});
