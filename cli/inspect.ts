@@ -144,10 +144,14 @@ async function baseInfo(path: string, modules: ModuleRow[], fanInFanOut: Map<str
       if (!t) m.baseStatus = "missing";
       else {
         m.baseTensor = t.name;
+        // a fan_in_fan_out-false module stored [dIn, dOut] ≠ [dOut, dIn] is a Conv1D layer: merged as one (as PEFT)
+        const conv1d = transposed && m.dIn !== m.dOut && t.shape.join(",") === [m.dIn, m.dOut].join(",");
         m.baseStatus =
           t.shape.join(",") === want.join(",")
             ? "ok"
-            : `mismatch: shape [${t.shape.join(", ")}], expected [${want.join(", ")}]`;
+            : conv1d
+              ? "ok (Conv1D: merged as fan_in_fan_out)"
+              : `mismatch: shape [${t.shape.join(", ")}], expected [${want.join(", ")}]`;
       }
     }
     return { path, params, tensors: f.header.tensors.size };

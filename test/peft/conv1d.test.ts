@@ -2,13 +2,15 @@
 // fan_in_fan_out itself): the merge reads the layout from the base's config.json or from non-square shapes, and
 // refuses a square module whose layout cannot be known.
 
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { inspectCommand } from "../../cli/inspect.js";
 import { LoraError } from "../../src/errors.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { loraLinearForModule } from "../../src/io/peft-layer.js";
+import { savePeftAdapter } from "../../src/io/peft-save.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
 import { architectureFromConfig, isConv1dModuleName } from "../../src/node/conv1d.js";
 import { mergeAdapterIntoModel } from "../../src/node/merge.js";
@@ -111,5 +113,30 @@ describe("loraLinearForModule on a Conv1D weight with fan_in_fan_out false", () 
     // without the shape it cannot know, and reads the weight as nn.Linear: a different result
     const blind = loraLinearForModule(mNo, { weight }).forward(x).data;
     expect([...blind]).not.toEqual([...want]);
+  });
+});
+
+describe("lorakit inspect --base on Conv1D modules with fan_in_fan_out false", () => {
+  it("non-square ones are reported as Conv1D (merged as fan_in_fan_out), not as a mismatch", async () => {
+    const dir = folder();
+    const adapterDir = join(dir, "adapter");
+    const saved = savePeftAdapter(
+      loadPeftAdapter({
+        config: { ...GPT2_CONFIG, fan_in_fan_out: false },
+        weights: adapterBytes(gpt2Modules(1, D, R).filter((m) => m.dIn !== m.dOut)),
+      }).modules,
+      { ...GPT2_CONFIG, fan_in_fan_out: false },
+    );
+    mkdirSync(adapterDir);
+    writeFileSync(join(adapterDir, "adapter_config.json"), saved.configJson);
+    writeFileSync(join(adapterDir, "adapter_model.safetensors"), saved.weights);
+    let out = "";
+    const io = { stdout: (s: string) => void (out += s), stderr: () => {}, isTTY: false };
+    expect(await inspectCommand.run([adapterDir, "--base", join(dir, "model.safetensors"), "--json"], io)).toBe(0);
+    const doc = JSON.parse(out) as { modules: { baseStatus: string }[] };
+    expect(doc.modules.map((m) => m.baseStatus)).toEqual([
+      "ok (Conv1D: merged as fan_in_fan_out)",
+      "ok (Conv1D: merged as fan_in_fan_out)",
+    ]);
   });
 });
