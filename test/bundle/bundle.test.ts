@@ -20,10 +20,12 @@ import * as source from "../../src/index.js";
  * modules in four variants), 129,304 once the shared-memory variants were derived at load time instead of shipped;
  * 152,249 (50,222 with gzip -9) with the torch.save reader for adapter_model.bin (opcode interpreter, zip reader);
  * 158,713 (52,286 with gzip -9) with the hardened kernel threads (start-up handshake, failure reporting, option
- * checks), the exactly-zero term rule and the memory checks (other realms, shared memory, result size limit).
+ * checks), the exactly-zero term rule and the memory checks (other realms, shared memory, result size limit);
+ * 172,108 (57,092 with gzip -9) with PEFT parity (linear-time regex engine for config patterns, saved-tensor
+ * classification, save-time config derivation, loraLinearForModule, MLX-LM version rules: about 13 KB).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 156 * 1024;
+const BUNDLE_CEILING_BYTES = 172 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
