@@ -26,7 +26,11 @@ const ALLOWED: [string, string[]][] = [
   ["lora/", ["kernels/", "errors.ts", "shape.ts", "matrix.ts"]],
   ["io/", ["errors.ts", "shape.ts", "matrix.ts", "dtype/", "kernels/", "lora/"]],
   ["train/", ["errors.ts", "shape.ts", "matrix.ts", "kernels/", "lora/", "io/"]],
-  ["node/", ["errors.ts", "shape.ts", "matrix.ts", "dtype/", "kernels/", "lora/", "io/", "train/", "index.ts"]],
+  ["model/", ["errors.ts", "shape.ts", "matrix.ts", "kernels/", "lora/", "io/"]],
+  [
+    "node/",
+    ["errors.ts", "shape.ts", "matrix.ts", "dtype/", "kernels/", "lora/", "io/", "train/", "model/", "index.ts"],
+  ],
   ["index.ts", ["errors.ts", "shape.ts", "matrix.ts", "dtype/", "kernels/", "lora/", "io/", "train/"]],
 ];
 

@@ -7,7 +7,7 @@
 
 import { AdapterStateError, ArgumentError, ModelError, ShapeError } from "../errors.js";
 import type { MlxAdapter } from "../io/mlx-adapter.js";
-import type { PeftAdapter, PeftModuleAdapter } from "../io/peft-adapter.js";
+import type { PeftAdapter, PeftModuleAdapter, SavedTensor } from "../io/peft-adapter.js";
 import type { ModelConfig } from "./config.js";
 import type { ModelLinear } from "./linear.js";
 import type { ModelWeights } from "./weights.js";
@@ -263,7 +263,7 @@ export class AdapterSet {
       expectDims(name, mod, linear.dIn, linear.dOut);
       linears.push({ linear, mod });
     }
-    const saved = adapter.format === "peft" ? adapter.modulesToSave : new Map();
+    const saved: Map<string, SavedTensor> = adapter.format === "peft" ? adapter.modulesToSave : new Map();
     let lmHead: Float32Array | null = null;
     let embedTable: Float32Array | null = null;
     const biases: Attached["biases"] = [];
