@@ -7,7 +7,7 @@
 import { ArgumentError, ModelError } from "../errors.js";
 import type { MlxAdapter } from "../io/mlx-adapter.js";
 import type { PeftAdapter } from "../io/peft-adapter.js";
-import { gemm } from "../kernels/select.js";
+import { gemm, WASM_MIN_MACS } from "../kernels/select.js";
 import { type AdapterInfo, AdapterSet, type AttachOptions } from "./adapters.js";
 import { type AttentionShape, attendSequence } from "./attention.js";
 import { type ModelConfig, parseModelConfig } from "./config.js";
@@ -197,7 +197,8 @@ export class CausalLM {
     return x;
   }
 
-  // Final norm and lm_head on the rows asked for; rows are grouped by head weight (an adapter may replace lm_head).
+  // Final norm and lm_head on the rows asked for, in one product per head weight (an adapter may replace lm_head),
+  // padded with zero rows to the kernels' size threshold so a row's bits do not depend on the batch (linear.ts).
   private logits(
     steps: readonly SequenceStep[],
     x: Float32Array,
@@ -207,17 +208,34 @@ export class CausalLM {
   ): Float32Array[] {
     const { hiddenSize: H, vocabSize: V } = this.config;
     const xn = norm(new Float32Array(x.length), x, this.weights.finalNorm);
-    const out: Float32Array[] = [];
+    const groups = new Map<Float32Array, { seq: number; first: number; n: number }[]>();
     let row = 0;
-    for (const s of steps) {
+    steps.forEach((s, seq) => {
       const t = s.ids.length;
-      const first = which === "all" ? row : row + t - 1;
-      const n = which === "all" ? t : 1;
       const head = this.adapters.lmHead(plan.ids[row]!) ?? this.weights.lmHead;
-      const y = new Float32Array(n * V);
-      gemm(y, xn.subarray(first * H, (first + n) * H), head, n, H, V, false, true, 1, 0); // [n, H]·[V, H]ᵀ
-      out.push(y);
+      const part = { seq, first: which === "all" ? row : row + t - 1, n: which === "all" ? t : 1 };
+      const list = groups.get(head);
+      if (list) list.push(part);
+      else groups.set(head, [part]);
       row += t;
+    });
+    const out: Float32Array[] = new Array(steps.length);
+    const minRows = Math.ceil(WASM_MIN_MACS / (H * V));
+    for (const [head, parts] of groups) {
+      const n = parts.reduce((a, p) => a + p.n, 0);
+      const m = Math.max(n, minRows);
+      const xs = new Float32Array(m * H); // gathered rows [m, H]
+      let at = 0;
+      for (const p of parts) {
+        xs.set(xn.subarray(p.first * H, (p.first + p.n) * H), at * H);
+        at += p.n;
+      }
+      const y = gemm(new Float32Array(m * V), xs, head, m, H, V, false, true, 1, 0); // [m, H]·[V, H]ᵀ → [m, V]
+      at = 0;
+      for (const p of parts) {
+        out[p.seq] = y.slice(at * V, (at + p.n) * V);
+        at += p.n;
+      }
     }
     return out;
   }
