@@ -14,7 +14,7 @@ import { type ModelConfig, parseModelConfig } from "./config.js";
 import { KvCache } from "./kv-cache.js";
 import type { RowPlan } from "./linear.js";
 import { applyRope, geluNew, layerNorm, rmsNorm, ropeTables, siluMul } from "./math.js";
-import { loadWeights, type ModelWeights, type Norm, type TensorSource } from "./weights.js";
+import { loadWeights, type ModelWeights, type Norm, type PendingRead, type TensorSource } from "./weights.js";
 
 /** One sequence's part of a forward step. */
 export interface SequenceStep {
@@ -34,6 +34,9 @@ export interface ForwardOptions {
 
 const OP = "CausalLM.forward";
 
+// Weights read by CausalLM.load, handed to the constructor under a private key.
+const prepared = new WeakMap<object, ModelWeights>();
+
 /** A causal language model with attachable adapters (see docs/model.md). */
 export class CausalLM {
   readonly config: ModelConfig;
@@ -47,8 +50,35 @@ export class CausalLM {
    */
   constructor(config: string | object | ModelConfig, source: TensorSource) {
     this.config = isModelConfig(config) ? config : parseModelConfig(config);
-    this.weights = loadWeights(this.config, source);
+    const pending: PendingRead[] = [];
+    this.weights = prepared.get(source as object) ?? loadWeights(this.config, source, pending);
+    if (pending.length > 0)
+      throw new ArgumentError(
+        "invalid_argument",
+        `CausalLM: tensor "${pending[0]!.name}" is in a file read on demand; use await CausalLM.load(config, files)`,
+        { name: "source" },
+      );
     this.adapters = new AdapterSet(this.config, this.weights);
+  }
+
+  /**
+   * Like the constructor, for files read on demand too (lorakit/node's openSafetensors): every weight is checked
+   * and allocated first, then read one tensor at a time straight into kernel memory, so loading holds the weights
+   * plus one tensor rather than the whole file twice.
+   * @example const model = await CausalLM.load(configText, [await openSafetensors("model.safetensors")])
+   */
+  static async load(config: string | object | ModelConfig, source: TensorSource): Promise<CausalLM> {
+    const cfg = isModelConfig(config) ? config : parseModelConfig(config);
+    const pending: PendingRead[] = [];
+    const weights = loadWeights(cfg, source, pending);
+    for (const p of pending) p.out.set(await p.file.readFloat32!(p.name));
+    const key = {};
+    prepared.set(key, weights);
+    try {
+      return new CausalLM(cfg, key as TensorSource);
+    } finally {
+      prepared.delete(key);
+    }
   }
 
   /** Number of float32 weights held. */

@@ -7,13 +7,30 @@
 //     attn.c_attn / attn.c_proj / mlp.c_fc / mlp.c_proj .weight [dIn, dOut] (Conv1D) + .bias, ln_f.{weight,bias}
 
 import { ModelError, ShapeError } from "../errors.js";
-import type { ParsedSafetensors } from "../io/safetensors.js";
 import { kernelFloat32Array } from "../kernels/select.js";
 import type { ModelConfig } from "./config.js";
 import { ModelLinear } from "./linear.js";
 
-/** Where the weights come from: one or more parsed safetensors files (shards). */
-export type TensorSource = ParsedSafetensors | readonly ParsedSafetensors[];
+/**
+ * One safetensors file (or shard): parsed bytes (parseSafetensors: toFloat32, read at once) or a file read on demand
+ * (lorakit/node's openSafetensors: readFloat32, read one tensor at a time by CausalLM.load).
+ */
+export interface TensorFile {
+  names(): string[];
+  info(name: string): { shape: readonly number[] };
+  toFloat32?(name: string): Float32Array;
+  readFloat32?(name: string): Promise<Float32Array>;
+}
+
+/** Where the weights come from: one file or its shards. */
+export type TensorSource = TensorFile | readonly TensorFile[];
+
+/** A weight allocated in kernel memory whose data is still to be read (from an on-demand file). */
+export interface PendingRead {
+  file: TensorFile;
+  name: string;
+  out: Float32Array;
+}
 
 export interface Norm {
   weight: Float32Array;
@@ -52,11 +69,14 @@ export interface ModelWeights {
 }
 
 class Reader {
-  readonly files: readonly ParsedSafetensors[];
-  readonly where = new Map<string, ParsedSafetensors>();
+  readonly files: readonly TensorFile[];
+  readonly where = new Map<string, TensorFile>();
   floats = 0;
-  constructor(source: TensorSource) {
-    this.files = Array.isArray(source) ? (source as readonly ParsedSafetensors[]) : [source as ParsedSafetensors];
+  constructor(
+    source: TensorSource,
+    readonly pending: PendingRead[],
+  ) {
+    this.files = Array.isArray(source) ? (source as readonly TensorFile[]) : [source as TensorFile];
     for (const f of this.files) for (const n of f.names()) this.where.set(n, f);
   }
   has(name: string): boolean {
@@ -82,7 +102,8 @@ class Reader {
       );
     const size = shape.reduce((a, b) => a * b, 1);
     const out = kernelFloat32Array(size);
-    out.set(f.toFloat32(name));
+    if (f.toFloat32) out.set(f.toFloat32(name));
+    else this.pending.push({ file: f, name, out });
     this.floats += size;
     return out;
   }
@@ -91,9 +112,13 @@ class Reader {
   }
 }
 
-/** Reads and checks every weight the config calls for. */
-export function loadWeights(cfg: ModelConfig, source: TensorSource): ModelWeights {
-  return cfg.family === "gpt2" ? gpt2Weights(cfg, new Reader(source)) : llamaWeights(cfg, new Reader(source));
+/**
+ * Checks every weight the config calls for and allocates it in kernel memory; tensors of parsed files are copied in
+ * at once, those of on-demand files are listed in `pending` for the caller to read.
+ */
+export function loadWeights(cfg: ModelConfig, source: TensorSource, pending: PendingRead[] = []): ModelWeights {
+  const r = new Reader(source, pending);
+  return cfg.family === "gpt2" ? gpt2Weights(cfg, r) : llamaWeights(cfg, r);
 }
 
 function linear(r: Reader, path: string, dIn: number, dOut: number, hasBias: boolean, conv1d: boolean): ModelLinear {

@@ -4,11 +4,12 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ModelError } from "../errors.js";
-import { type ParsedSafetensors, parseSafetensors } from "../io/safetensors.js";
 import type { AdapterInfo, AttachOptions } from "../model/adapters.js";
+import { parseModelConfig } from "../model/config.js";
 import { CausalLM } from "../model/model.js";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.js";
 import { loadAdapter } from "./adapter-files.js";
+import { openSafetensors, type SafetensorsFile } from "./safetensors-file.js";
 
 /** A loaded model folder. */
 export interface ModelDir {
@@ -40,8 +41,15 @@ export async function loadModelDir(dir: string, options: { tokenizer?: boolean }
   const configPath = join(dir, "config.json");
   if (!(await exists(configPath))) throw notAModel(dir, "no config.json");
   const config = await readFile(configPath, "utf8");
-  const files = await readWeights(dir);
-  const model = new CausalLM(config, files);
+  // parse config.json before opening any weights, so an unsupported model is refused first
+  const cfg = parseModelConfig(config);
+  const files = await openWeights(dir);
+  let model: CausalLM;
+  try {
+    model = await CausalLM.load(cfg, files);
+  } finally {
+    for (const f of files) await f.close();
+  }
   let tokenizer: TextTokenizer | null = null;
   const tokPath = join(dir, "tokenizer.json");
   if (options.tokenizer !== false && (await exists(tokPath))) {
@@ -52,9 +60,10 @@ export async function loadModelDir(dir: string, options: { tokenizer?: boolean }
   return { model, tokenizer };
 }
 
-async function readWeights(dir: string): Promise<ParsedSafetensors[]> {
+// Opens model.safetensors or every shard of model.safetensors.index.json (headers validated, data read later).
+async function openWeights(dir: string): Promise<SafetensorsFile[]> {
   const single = join(dir, "model.safetensors");
-  if (await exists(single)) return [parseSafetensors(await readFile(single))];
+  if (await exists(single)) return [await openSafetensors(single)];
   const index = join(dir, "model.safetensors.index.json");
   if (!(await exists(index))) throw notAModel(dir, "no model.safetensors or model.safetensors.index.json");
   let map: unknown;
@@ -65,13 +74,17 @@ async function readWeights(dir: string): Promise<ParsedSafetensors[]> {
   }
   if (map === null || typeof map !== "object") throw notAModel(dir, "model.safetensors.index.json has no weight_map");
   const shards = [...new Set(Object.values(map as Record<string, unknown>))];
-  const out: ParsedSafetensors[] = [];
   for (const s of shards) {
     if (typeof s !== "string" || s.includes("/") || s.includes("\\") || s.startsWith("."))
       throw notAModel(dir, `weight_map names shard ${JSON.stringify(s)}, expected a file name in the folder`);
-    const p = join(dir, s);
-    if (!(await exists(p))) throw notAModel(dir, `shard ${s} is missing`);
-    out.push(parseSafetensors(await readFile(p)));
+    if (!(await exists(join(dir, s)))) throw notAModel(dir, `shard ${s} is missing`);
+  }
+  const out: SafetensorsFile[] = [];
+  try {
+    for (const s of shards) out.push(await openSafetensors(join(dir, s as string)));
+  } catch (e) {
+    for (const f of out) await f.close();
+    throw e;
   }
   return out;
 }

@@ -1,10 +1,13 @@
 // loadModelDir: one file or an index with shards give the same model; folders that are not models are refused.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { randomModel, toSafetensors, writeModel } from "../../scripts/random-model.mjs";
+import { parseSafetensors } from "../../src/io/safetensors.js";
+import { CausalLM } from "../../src/model/model.js";
 import { loadModelDir } from "../../src/node/model-files.js";
+import { openSafetensors } from "../../src/node/safetensors-file.js";
 
 describe("loadModelDir", () => {
   const rm = randomModel({
@@ -42,6 +45,25 @@ describe("loadModelDir", () => {
     expect(b.model.parameterCount).toBe(a.model.parameterCount);
     const run = (m: typeof a.model) => m.forward([{ ids: [1, 2, 3], cache: m.createCache() }])[0]!;
     expect(run(b.model)).toEqual(run(a.model));
+  });
+
+  it("CausalLM.load reads on-demand files tensor by tensor; the constructor refuses them", async () => {
+    const one = join(dir, "one", "model.safetensors");
+    const file = await openSafetensors(one);
+    try {
+      expect(() => new CausalLM(rm.config, file)).toThrow(
+        expect.objectContaining({
+          code: "invalid_argument",
+          message: expect.stringMatching(/use await CausalLM.load/),
+        }),
+      );
+      const lazy = await CausalLM.load(rm.config, file);
+      const eager = new CausalLM(rm.config, parseSafetensors(readFileSync(one)));
+      const run = (m: CausalLM) => m.forward([{ ids: [4, 5], cache: m.createCache() }])[0]!;
+      expect(run(lazy)).toEqual(run(eager));
+    } finally {
+      await file.close();
+    }
   });
 
   it("refuses folders that are not models", async () => {
