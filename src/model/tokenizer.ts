@@ -1,7 +1,7 @@
 // Text ⇄ token ids through Hugging Face's own JavaScript tokenizers (@huggingface/tokenizers, an optional
 // dependency). It is imported only when a tokenizer is loaded, so the rest of the runtime works without it.
 
-import { ModelError } from "../errors.js";
+import { ArgumentError, ModelError } from "../errors.js";
 
 /** Encodes prompts and decodes generated ids. */
 export interface TextTokenizer {
@@ -12,7 +12,7 @@ export interface TextTokenizer {
 }
 
 interface HfTokenizer {
-  encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[] };
+  encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[]; tokens?: string[] };
   decode(ids: number[], options?: { skip_special_tokens?: boolean }): string;
 }
 
@@ -48,7 +48,18 @@ export async function loadTokenizer(tokenizerJson: object, tokenizerConfig: obje
     );
   }
   return {
-    encode: (text) => [...tok.encode(text).ids],
+    encode: (text) => {
+      const e = tok.encode(text);
+      const bad = e.ids.findIndex((id) => !Number.isSafeInteger(id));
+      // a vocabulary without the piece (and no usable unknown token) leaves a hole rather than an id
+      if (bad >= 0)
+        throw new ArgumentError(
+          "invalid_argument",
+          `TextTokenizer.encode: the tokenizer has no id for piece ${bad} (${JSON.stringify(e.tokens?.[bad] ?? null)}) of the text`,
+          { index: bad, token: e.tokens?.[bad] },
+        );
+      return [...e.ids];
+    },
     decode: (ids) => tok.decode([...ids], { skip_special_tokens: true }),
   };
 }
