@@ -243,12 +243,25 @@ export class AdapterSet {
     const linears: Attached["linears"] = [];
     let embedding: Attached["embedding"] = null;
     let bytes = 0;
+    let embedTable: Float32Array | null = null;
+    const biases: Attached["biases"] = [];
     for (const mod of adapter.modules) {
       const path = this.canonical(mod.modulePath);
+      // loaders that read PEFT's saved base layers attach them to the module: its own bias, its full base weight
+      const own = mod as { bias?: Float32Array; baseWeight?: { shape: number[]; data: Float32Array } };
       bytes += 4 * (mod.down.data.length + mod.up.data.length + (mod.magnitude?.length ?? 0));
+      bytes += 4 * ((own.bias?.length ?? 0) + (own.baseWeight?.data.length ?? 0));
+      if (own.baseWeight && mod.kind !== "embedding")
+        throw new ModelError(
+          "unsupported_format",
+          `${ATTACH}: adapter "${name}" replaces the base weight of linear module "${mod.modulePath}", which the runtime does not do per adapter (merge the adapter into the model instead)`,
+          { name, module: mod.modulePath },
+        );
       if (mod.kind === "embedding") {
         if (path !== this.w.embedPath) throw this.unknownModule(name, mod.modulePath, "embedding");
         expectDims(name, mod, V, H);
+        if (own.baseWeight)
+          embedTable = checkSaved(name, `${mod.modulePath}.base_layer.weight`, own.baseWeight, [V, H]);
         embedding = {
           down: mod.down.data,
           up: mod.up.data,
@@ -262,23 +275,18 @@ export class AdapterSet {
       if (!linear) throw this.unknownModule(name, mod.modulePath, "linear");
       expectDims(name, mod, linear.dIn, linear.dOut);
       linears.push({ linear, mod });
+      if (own.bias)
+        biases.push({
+          linear,
+          bias: checkSaved(name, `${mod.modulePath}.bias`, { shape: [own.bias.length], data: own.bias }, [linear.dOut]),
+        });
     }
     const saved: Map<string, SavedTensor> = adapter.format === "peft" ? adapter.modulesToSave : new Map();
     let lmHead: Float32Array | null = null;
-    let embedTable: Float32Array | null = null;
-    const biases: Attached["biases"] = [];
     for (const [key, t] of saved) {
       const plain = this.canonical(key.replace(/\.base_layer\./, "."));
       bytes += 4 * t.data.length;
-      const check = (shape: number[]) => {
-        if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-          throw new ShapeError(
-            "shape_mismatch",
-            `${ATTACH}: adapter "${name}" saves "${key}" with shape [${t.shape.join(", ")}], expected [${shape.join(", ")}] (the model's)`,
-            { name, key, shape: t.shape, expected: shape },
-          );
-        return t.data;
-      };
+      const check = (shape: number[]) => checkSaved(name, key, t, shape);
       if (plain === "lm_head.weight") lmHead = check([V, H]);
       else if (plain === `${this.w.embedPath}.weight`) embedTable = check([V, H]);
       else if (plain.endsWith(".bias") && this.w.linears.has(plain.slice(0, -5))) {
@@ -322,6 +330,21 @@ export class AdapterSet {
       { name, module: path },
     );
   }
+}
+
+function checkSaved(
+  name: string,
+  key: string,
+  t: { shape: readonly number[]; data: Float32Array },
+  shape: number[],
+): Float32Array {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+    throw new ShapeError(
+      "shape_mismatch",
+      `${ATTACH}: adapter "${name}" saves "${key}" with shape [${t.shape.join(", ")}], expected [${shape.join(", ")}] (the model's)`,
+      { name, key, shape: t.shape, expected: shape },
+    );
+  return t.data;
 }
 
 function expectDims(name: string, mod: PeftModuleAdapter, dIn: number, dOut: number): void {

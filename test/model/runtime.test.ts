@@ -140,6 +140,23 @@ describe.skipIf(!GOLDEN)("CausalLM runtime", () => {
     expect(() => llama.forward(steps)).toThrow(/DoRA adapter, which cannot share a batch/);
   });
 
+  it("a module's own bias given on the module (as loaders that read base_layer tensors give it) equals PEFT", async () => {
+    const a = (await loadAdapter(goldenFile("peft-gpt2-bias", "adapter"))) as PeftAdapter;
+    const modules = a.modules.map((m) => {
+      const bias = a.modulesToSave.get(`${m.modulePath}.base_layer.bias`);
+      return bias ? { ...m, bias: bias.data } : m;
+    });
+    expect(modules.filter((m) => "bias" in m).length).toBe(2);
+    gpt2.attachAdapter("own-bias", { ...a, modules, modulesToSave: new Map() });
+    try {
+      const expected = readSafetensors(goldenFile("peft-gpt2-bias", "io.safetensors")).toFloat32("logits");
+      expect(relError(solo(gpt2, PROMPTS[0]!, "own-bias"), expected)).toBeLessThanOrEqual(1e-4);
+      expect(bitsEqual(solo(gpt2, PROMPTS[0]!, "own-bias"), solo(gpt2, PROMPTS[0]!, "peft-gpt2-bias"))).toBe(true);
+    } finally {
+      gpt2.detachAdapter("own-bias");
+    }
+  });
+
   it("modules_to_save lm_head and an embedding LoRA (peft-llama-embed-mts, its base embedding copy left out)", () => {
     // The file also holds PEFT's copy of the base embedding (save_embedding_layers), which loadPeftAdapter does not
     // read yet; without it the adapter is exactly what PEFT ran (the copy equals the base weight).
