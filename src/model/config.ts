@@ -1,7 +1,7 @@
 // config.json of a Hugging Face causal LM → the runtime's ModelConfig. Two families: "llama" (llama, mistral,
 // qwen2: RMSNorm, rotary positions, SwiGLU MLP, grouped-query attention) and "gpt2" (LayerNorm, learned positions,
-// GELU MLP, fused c_attn). What the runtime does not compute (an unknown model_type, a rope scaling kind, sliding
-// windows, per-layer attention scaling) is refused by name, never approximated.
+// GELU MLP, fused c_attn). What the runtime does not compute (an unknown model_type, a rope scaling kind, per-layer
+// attention scaling) is refused by name, never approximated; a sliding window caps the sequence length instead.
 
 import { ConfigError, type ConfigIssue, ModelError } from "../errors.js";
 
@@ -28,7 +28,7 @@ export interface ModelConfig {
   ropeTheta: number;
   /** Linear rope scaling: positions are divided by this (1 = none). */
   ropeFactor: number;
-  /** Longest sequence (positions) the model takes. */
+  /** Longest sequence (positions) the model takes: max_position_embeddings, or a shorter sliding window. */
   maxPositions: number;
   tieWordEmbeddings: boolean;
   /** q/k/v projections have biases (qwen2, llama with attention_bias, gpt2). */
@@ -103,7 +103,7 @@ class Reader {
 /**
  * Reads a causal LM's config.json (text or parsed).
  * @throws {ConfigError} "invalid_config": every missing or malformed field at once
- * @throws {ModelError} "unsupported_model": an unknown model_type, a rope scaling kind, sliding windows, …
+ * @throws {ModelError} "unsupported_model": an unknown model_type, a rope scaling kind, an activation, …
  * @example parseModelConfig(await readFile("gpt2/config.json", "utf8")).family // "gpt2"
  */
 export function parseModelConfig(input: string | object): ModelConfig {
@@ -178,14 +178,11 @@ function llamaConfig(r: Reader, type: ModelType): ModelConfig {
   const d = r.doc;
   const act = d.hidden_act ?? "silu";
   if (act !== "silu") throw unsupported("hidden_act", act, 'the llama family runs "silu"');
-  if (type === "qwen2" && d.use_sliding_window === true)
-    throw unsupported("use_sliding_window", true, "sliding-window attention is not implemented");
-  if (type === "mistral" && typeof d.sliding_window === "number" && d.sliding_window < r.int("max_position_embeddings"))
-    throw unsupported(
-      "sliding_window",
-      d.sliding_window,
-      "sliding-window attention shorter than the context is not implemented",
-    );
+  // A sliding window changes attention only once a sequence is longer than it, so sequences are capped at the
+  // window (context_length past it) rather than computed without it. Qwen2 applies it only with use_sliding_window.
+  const windowed = type === "mistral" || (type === "qwen2" && d.use_sliding_window === true);
+  const window = windowed && typeof d.sliding_window === "number" && d.sliding_window > 0 ? d.sliding_window : null;
+  const maxPositions = r.int("max_position_embeddings", 2048);
   const { theta, factor } = ropeOf(r);
   const hidden = r.int("hidden_size");
   const heads = r.int("num_attention_heads");
@@ -204,7 +201,7 @@ function llamaConfig(r: Reader, type: ModelType): ModelConfig {
     normEps: r.num("rms_norm_eps", 1e-6),
     ropeTheta: theta,
     ropeFactor: factor,
-    maxPositions: r.int("max_position_embeddings", 2048),
+    maxPositions: window === null ? maxPositions : Math.min(maxPositions, window),
     tieWordEmbeddings: r.bool("tie_word_embeddings", false),
     qkvBias: type === "qwen2" ? true : attnBias,
     oBias: type === "qwen2" ? false : attnBias,

@@ -93,9 +93,13 @@ describe("runtime errors", () => {
     expect(
       code(() => parseModelConfig({ ...llama.config, rope_parameters: { rope_type: "yarn", rope_theta: 1e4 } })),
     ).toMatch(/rope_scaling "yarn"/);
-    expect(code(() => parseModelConfig({ ...llama.config, model_type: "mistral", sliding_window: 16 }))).toMatch(
-      /^unsupported_model: .*sliding_window 16/,
-    );
+    // a sliding window is not approximated: sequences stop at it
+    expect(parseModelConfig({ ...llama.config, model_type: "mistral", sliding_window: 16 }).maxPositions).toBe(16);
+    expect(parseModelConfig({ ...llama.config, model_type: "qwen2", sliding_window: 16 }).maxPositions).toBe(32);
+    expect(
+      parseModelConfig({ ...llama.config, model_type: "qwen2", sliding_window: 16, use_sliding_window: true })
+        .maxPositions,
+    ).toBe(16);
     expect(code(() => parseModelConfig({ ...gpt2.config, activation_function: "relu" }))).toMatch(
       /^unsupported_model: .*activation_function "relu"/,
     );
