@@ -38,13 +38,18 @@ describe.skipIf(!GOLDEN)("CausalLM against PEFT's logits (peft-golden)", () => {
   });
 
   for (const v of variants) {
-    if (LOADER_GAPS[v]) {
-      it.todo(`${v}: expected gap — ${LOADER_GAPS[v]}`);
-      continue;
-    }
-    it(`${v}: logits equal PEFT's`, async () => {
+    const gap = LOADER_GAPS[v];
+    // an expected gap is skipped (with its reason) while the loader refuses the file, and checked once it reads it
+    it(`${v}: logits equal PEFT's${gap ? ` (expected gap while ${gap})` : ""}`, async (ctx) => {
       const model = base(baseOf(v));
-      model.attachAdapter(v, await loadAdapter(goldenFile(v, "adapter")));
+      let adapter: Awaited<ReturnType<typeof loadAdapter>>;
+      try {
+        adapter = await loadAdapter(goldenFile(v, "adapter"));
+      } catch (e) {
+        if (gap && (e as { code?: string }).code === "unexpected_tensor") return ctx.skip(`expected gap: ${gap}`);
+        throw e;
+      }
+      model.attachAdapter(v, adapter);
       try {
         const cache = model.createCache();
         const [logits] = model.forward([{ ids: inputIds(), cache, adapter: v }], { logits: "all" });

@@ -186,6 +186,30 @@ describe.skipIf(!GOLDEN)("CausalLM runtime", () => {
     } finally {
       llama.detachAdapter("embed-mts");
     }
+    // the embedding base weight given on the module (as a loader reading base_layer tensors gives it) is used too
+    const baseLayer = st.names().find((n) => n.endsWith("embed_tokens.base_layer.weight"))!;
+    const table = { shape: [...st.info(baseLayer).shape], data: st.toFloat32(baseLayer) };
+    const modules = adapter.modules.map((m) => (m.kind === "embedding" ? { ...m, baseWeight: table } : m));
+    llama.attachAdapter("embed-mts-own", { ...adapter, modules });
+    try {
+      const expected = readSafetensors(goldenFile("peft-llama-embed-mts", "io.safetensors")).toFloat32("logits");
+      expect(relError(solo(llama, PROMPTS[0]!, "embed-mts-own"), expected)).toBeLessThanOrEqual(1e-4);
+      expect(llama.adapterInfo("embed-mts-own").bytes).toBeGreaterThan(4 * table.data.length);
+    } finally {
+      llama.detachAdapter("embed-mts-own");
+    }
+    // and it is really read: a different table gives other logits
+    const doubled = { shape: table.shape, data: table.data.map((v) => 2 * v) };
+    llama.attachAdapter("embed-mts-2x", {
+      ...adapter,
+      modules: adapter.modules.map((m) => (m.kind === "embedding" ? { ...m, baseWeight: doubled } : m)),
+    });
+    try {
+      const expected = readSafetensors(goldenFile("peft-llama-embed-mts", "io.safetensors")).toFloat32("logits");
+      expect(relError(solo(llama, PROMPTS[0]!, "embed-mts-2x"), expected)).toBeGreaterThan(1e-3);
+    } finally {
+      llama.detachAdapter("embed-mts-2x");
+    }
   });
 });
 
