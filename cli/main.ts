@@ -5,6 +5,7 @@
 
 import { LoraError } from "../src/index.js";
 import { forwardCommand } from "./forward.js";
+import { generateCommand } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
 import { mergeCommand } from "./merge.js";
 import { suggest } from "./suggest.js";
@@ -14,6 +15,7 @@ import { lorakitVersion } from "./version.js";
 
 const COMMANDS: Record<string, Command> = {
   forward: forwardCommand,
+  generate: generateCommand,
   inspect: inspectCommand,
   merge: mergeCommand,
   train: trainCommand,

@@ -45,6 +45,10 @@ export type ErrorCode =
   | "pickle_global_refused"
   | "pickle_limit_exceeded"
   | "torch_file_invalid"
+  // model runtime (ModelError)
+  | "unsupported_model"
+  | "unknown_module"
+  | "context_length"
   // kernel threads (KernelError)
   | "kernel_failed"
   | "kernel_timeout"
@@ -104,6 +108,11 @@ export class TorchFileError extends LoraError {
  */
 export class KernelError extends LoraError {
   override name = "KernelError";
+}
+
+/** A model the runtime does not implement, an adapter that does not fit it, or a sequence past its context. */
+export class ModelError extends LoraError {
+  override name = "ModelError";
 }
 
 /** One problem found in a config, with the JSON path where it was found. */

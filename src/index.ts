@@ -9,6 +9,7 @@ export {
   type ErrorCode,
   KernelError,
   LoraError,
+  ModelError,
   SafetensorsError,
   ShapeError,
   TorchFileError,

@@ -16,4 +16,5 @@ export {
   type MergeSummary,
   mergeAdapterIntoModel,
 } from "./merge.js";
+export { attachAdapterDir, loadModelDir, type ModelDir } from "./model-files.js";
 export { openSafetensors, type SafetensorsFile, writeFileAtomic } from "./safetensors-file.js";

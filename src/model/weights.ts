@@ -1,0 +1,211 @@
+// Checkpoint tensors → the model's weights, each copied once into kernel memory (kernelFloat32Array) so products
+// read it in place on every call. Names and layouts are Hugging Face's:
+//   llama family: model.embed_tokens.weight [vocab, hidden], model.layers.{i}.self_attn.{q,k,v,o}_proj.weight
+//     [dOut, dIn] (+ .bias for qwen2 q/k/v), mlp.{gate,up,down}_proj.weight, input_layernorm.weight,
+//     post_attention_layernorm.weight, model.norm.weight, lm_head.weight [vocab, hidden] (absent when tied)
+//   gpt2: [transformer.]wte.weight [vocab, hidden], wpe.weight [positions, hidden], h.{i}.ln_1/ln_2.{weight,bias},
+//     attn.c_attn / attn.c_proj / mlp.c_fc / mlp.c_proj .weight [dIn, dOut] (Conv1D) + .bias, ln_f.{weight,bias}
+
+import { ModelError, ShapeError } from "../errors.js";
+import { kernelFloat32Array } from "../kernels/select.js";
+import type { ModelConfig } from "./config.js";
+import { ModelLinear } from "./linear.js";
+
+/**
+ * One safetensors file (or shard): parsed bytes (parseSafetensors: toFloat32, read at once) or a file read on demand
+ * (lorakit/node's openSafetensors: readFloat32, read one tensor at a time by CausalLM.load).
+ */
+export interface TensorFile {
+  names(): string[];
+  info(name: string): { shape: readonly number[] };
+  toFloat32?(name: string): Float32Array;
+  readFloat32?(name: string): Promise<Float32Array>;
+}
+
+/** Where the weights come from: one file or its shards. */
+export type TensorSource = TensorFile | readonly TensorFile[];
+
+/** A weight allocated in kernel memory whose data is still to be read (from an on-demand file). */
+export interface PendingRead {
+  file: TensorFile;
+  name: string;
+  out: Float32Array;
+}
+
+export interface Norm {
+  weight: Float32Array;
+  bias: Float32Array | null;
+}
+
+/** One transformer block. llama family: q, k, v, o, gate, up, down. gpt2: qkv (c_attn), o, up (c_fc), down. */
+export interface Block {
+  norm1: Norm;
+  norm2: Norm;
+  q: ModelLinear | null;
+  k: ModelLinear | null;
+  v: ModelLinear | null;
+  qkv: ModelLinear | null;
+  o: ModelLinear;
+  gate: ModelLinear | null;
+  up: ModelLinear;
+  down: ModelLinear;
+}
+
+export interface ModelWeights {
+  /** [vocab, hidden]. */
+  embed: Float32Array;
+  /** gpt2 learned positions [maxPositions, hidden]; null for rotary models. */
+  positions: Float32Array | null;
+  blocks: Block[];
+  finalNorm: Norm;
+  /** [vocab, hidden]; the same array as embed when the embeddings are tied. */
+  lmHead: Float32Array;
+  /** Module path (HF name without ".weight") → projection, for attaching adapters. */
+  linears: Map<string, ModelLinear>;
+  /** Module path of the token embedding ("model.embed_tokens" or "transformer.wte"). */
+  embedPath: string;
+  /** Floats held (for reporting memory). */
+  floats: number;
+}
+
+class Reader {
+  readonly files: readonly TensorFile[];
+  readonly where = new Map<string, TensorFile>();
+  floats = 0;
+  constructor(
+    source: TensorSource,
+    readonly pending: PendingRead[],
+  ) {
+    this.files = Array.isArray(source) ? (source as readonly TensorFile[]) : [source as TensorFile];
+    for (const f of this.files) for (const n of f.names()) this.where.set(n, f);
+  }
+  has(name: string): boolean {
+    return this.where.has(name);
+  }
+  /** The tensor, decoded to float32 and copied into kernel memory, after checking its shape. */
+  read(name: string, shape: number[]): Float32Array {
+    const f = this.where.get(name);
+    if (f === undefined)
+      throw new ModelError(
+        "missing_tensor",
+        `loadCausalLM: the checkpoint has no tensor "${name}" (shape [${shape.join(", ")}] expected)`,
+        {
+          name,
+        },
+      );
+    const got = f.info(name).shape;
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i]))
+      throw new ShapeError(
+        "shape_mismatch",
+        `loadCausalLM: tensor "${name}" has shape [${got.join(", ")}], expected [${shape.join(", ")}] (from config.json)`,
+        { name, shape: got, expected: shape },
+      );
+    const size = shape.reduce((a, b) => a * b, 1);
+    const out = kernelFloat32Array(size);
+    if (f.toFloat32) out.set(f.toFloat32(name));
+    else this.pending.push({ file: f, name, out });
+    this.floats += size;
+    return out;
+  }
+  optional(name: string, shape: number[]): Float32Array | null {
+    return this.has(name) ? this.read(name, shape) : null;
+  }
+}
+
+/**
+ * Checks every weight the config calls for and allocates it in kernel memory; tensors of parsed files are copied in
+ * at once, those of on-demand files are listed in `pending` for the caller to read.
+ */
+export function loadWeights(cfg: ModelConfig, source: TensorSource, pending: PendingRead[] = []): ModelWeights {
+  const r = new Reader(source, pending);
+  return cfg.family === "gpt2" ? gpt2Weights(cfg, r) : llamaWeights(cfg, r);
+}
+
+function linear(r: Reader, path: string, dIn: number, dOut: number, hasBias: boolean, conv1d: boolean): ModelLinear {
+  const w = r.read(`${path}.weight`, conv1d ? [dIn, dOut] : [dOut, dIn]);
+  const b = hasBias ? r.read(`${path}.bias`, [dOut]) : r.optional(`${path}.bias`, [dOut]);
+  return new ModelLinear(path, w, dIn, dOut, conv1d ? "in_out" : "out_in", b);
+}
+
+function lmHead(cfg: ModelConfig, r: Reader, embed: Float32Array): Float32Array {
+  if (r.has("lm_head.weight")) return r.read("lm_head.weight", [cfg.vocabSize, cfg.hiddenSize]);
+  if (cfg.tieWordEmbeddings) return embed;
+  throw new ModelError(
+    "missing_tensor",
+    'loadCausalLM: the checkpoint has no tensor "lm_head.weight" and config.json has tie_word_embeddings false',
+    { name: "lm_head.weight" },
+  );
+}
+
+function llamaWeights(cfg: ModelConfig, r: Reader): ModelWeights {
+  const { hiddenSize: H, headDim: D, numHeads, numKvHeads, intermediateSize: I } = cfg;
+  const linears = new Map<string, ModelLinear>();
+  const add = (l: ModelLinear) => {
+    linears.set(l.path, l);
+    return l;
+  };
+  const embed = r.read("model.embed_tokens.weight", [cfg.vocabSize, H]);
+  const blocks: Block[] = [];
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    const a = `${p}.self_attn`;
+    const m = `${p}.mlp`;
+    blocks.push({
+      norm1: { weight: r.read(`${p}.input_layernorm.weight`, [H]), bias: null },
+      norm2: { weight: r.read(`${p}.post_attention_layernorm.weight`, [H]), bias: null },
+      q: add(linear(r, `${a}.q_proj`, H, numHeads * D, cfg.qkvBias, false)),
+      k: add(linear(r, `${a}.k_proj`, H, numKvHeads * D, cfg.qkvBias, false)),
+      v: add(linear(r, `${a}.v_proj`, H, numKvHeads * D, cfg.qkvBias, false)),
+      qkv: null,
+      o: add(linear(r, `${a}.o_proj`, numHeads * D, H, cfg.oBias, false)),
+      gate: add(linear(r, `${m}.gate_proj`, H, I, cfg.mlpBias, false)),
+      up: add(linear(r, `${m}.up_proj`, H, I, cfg.mlpBias, false)),
+      down: add(linear(r, `${m}.down_proj`, I, H, cfg.mlpBias, false)),
+    });
+  }
+  const finalNorm = { weight: r.read("model.norm.weight", [H]), bias: null };
+  const head = lmHead(cfg, r, embed);
+  return {
+    embed,
+    positions: null,
+    blocks,
+    finalNorm,
+    lmHead: head,
+    linears,
+    embedPath: "model.embed_tokens",
+    floats: r.floats,
+  };
+}
+
+function gpt2Weights(cfg: ModelConfig, r: Reader): ModelWeights {
+  const { hiddenSize: H, intermediateSize: I } = cfg;
+  // OpenAI's checkpoints on the Hub have no "transformer." prefix; GPT2LMHeadModel.save_pretrained writes one.
+  const pre = r.has("transformer.wte.weight") ? "transformer." : "";
+  const linears = new Map<string, ModelLinear>();
+  const add = (l: ModelLinear) => {
+    linears.set(`transformer.${l.path.slice(pre.length)}`, l);
+    return l;
+  };
+  const norm = (p: string): Norm => ({ weight: r.read(`${p}.weight`, [H]), bias: r.read(`${p}.bias`, [H]) });
+  const embed = r.read(`${pre}wte.weight`, [cfg.vocabSize, H]);
+  const positions = r.read(`${pre}wpe.weight`, [cfg.maxPositions, H]);
+  const blocks: Block[] = [];
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const p = `${pre}h.${i}`;
+    blocks.push({
+      norm1: norm(`${p}.ln_1`),
+      norm2: norm(`${p}.ln_2`),
+      q: null,
+      k: null,
+      v: null,
+      qkv: add(linear(r, `${p}.attn.c_attn`, H, 3 * H, true, true)),
+      o: add(linear(r, `${p}.attn.c_proj`, H, H, true, true)),
+      gate: null,
+      up: add(linear(r, `${p}.mlp.c_fc`, H, I, true, true)),
+      down: add(linear(r, `${p}.mlp.c_proj`, I, H, true, true)),
+    });
+  }
+  const finalNorm = norm(`${pre}ln_f`);
+  const head = lmHead(cfg, r, embed);
+  return { embed, positions, blocks, finalNorm, lmHead: head, linears, embedPath: "transformer.wte", floats: r.floats };
+}
