@@ -188,7 +188,7 @@ describe.skipIf(!GOLDEN)("CausalLM runtime", () => {
     }
     // the embedding base weight given on the module (as a loader reading base_layer tensors gives it) is used too
     const baseLayer = st.names().find((n) => n.endsWith("embed_tokens.base_layer.weight"))!;
-    const table = { shape: [...st.info(baseLayer).shape], data: st.toFloat32(baseLayer) };
+    const table = { dtype: "F32" as const, shape: [...st.info(baseLayer).shape], data: st.toFloat32(baseLayer) };
     const modules = adapter.modules.map((m) => (m.kind === "embedding" ? { ...m, baseWeight: table } : m));
     llama.attachAdapter("embed-mts-own", { ...adapter, modules });
     try {
@@ -199,7 +199,7 @@ describe.skipIf(!GOLDEN)("CausalLM runtime", () => {
       llama.detachAdapter("embed-mts-own");
     }
     // and it is really read: a different table gives other logits
-    const doubled = { shape: table.shape, data: table.data.map((v) => 2 * v) };
+    const doubled = { ...table, data: table.data.map((v) => 2 * v) };
     llama.attachAdapter("embed-mts-2x", {
       ...adapter,
       modules: adapter.modules.map((m) => (m.kind === "embedding" ? { ...m, baseWeight: doubled } : m)),
