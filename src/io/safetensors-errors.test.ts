@@ -89,7 +89,7 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
       ['{"x": {"dtype": "F32", "shape": [-0], "data_offsets": [0, 4]}}', /tensor "x" has shape \[-0\]/],
       [
         '{"x": {"dtype": "F32", "shape": [9007199254740993], "data_offsets": [0, 4]}}',
-        /tensor "x" has shape \[9007199254740992\]/,
+        /tensor "x" has shape \[9007199254740993\]/,
       ],
       ['{"x": {"dtype": "F32", "shape": "1", "data_offsets": [0, 4]}}', /tensor "x" has shape a string "1"/],
       ['{"x": {"dtype": "F32", "shape": []}}', /tensor "x" has data_offsets missing, expected \[BEGIN, END\]/],
@@ -108,7 +108,11 @@ describe("reader error codes (SAFETENSORS.md rules 1–10)", () => {
     ];
     const deep = "[".repeat(100_000) + "]".repeat(100_000);
     cases.push(
-      [`{"x": {"dtype": "F32", "shape": ${deep}, "data_offsets": [0, 4]}}`, /tensor "x" has shape \[\[…\]\], expected/],
+      [
+        `{"x": {"dtype": "F32", "shape": ${deep}, "data_offsets": [0, 4]}}`,
+        /^parseSafetensors: header nests arrays and objects deeper than 127 levels at position \d+ \(the reference parser's recursion limit\)$/,
+      ],
+      ['{"x": {"dtype": "F32", "shape": [[1]], "data_offsets": [0, 4]}}', /tensor "x" has shape \[\[…\]\], expected/],
       [
         `{"x": {"dtype": "F32", "shape": [${"1,".repeat(1000)}"a"], "data_offsets": [0, 4]}}`,
         /shape \[1, 1, 1, 1, 1, 1, 1, 1, … \(1001 items\)\], expected/,

@@ -4,6 +4,7 @@
 // Nothing here allocates from header values: only the Map of entries parsed from the (bounded) header text.
 
 import { ArgumentError, SafetensorsError } from "../errors.js";
+import { badHeader, describeValue, type FieldValue, hasLoneSurrogate, JsonCursor } from "./safetensors-json.js";
 
 /** Every dtype name the reference crate knows, case-sensitive. */
 export type SafetensorsDtype =
@@ -143,124 +144,108 @@ export function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: num
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-// A lone surrogate cannot be encoded as UTF-8; serde_json refuses it in "\ud800" escapes, so we do too.
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "string") return `a string ${JSON.stringify(v.length > 24 ? `${v.slice(0, 24)}…` : v)}`;
-  return typeof v === "number" ? String(v) : `a ${typeof v}`;
-}
-
-/** A short, non-recursive rendering of an array from the header (it may be huge or deeply nested). */
-function preview(a: unknown[]): string {
-  const item = (x: unknown): string => {
-    if (typeof x === "number") return Object.is(x, -0) ? "-0" : String(x);
-    if (Array.isArray(x)) return "[…]";
-    if (typeof x === "string") return JSON.stringify(x.length > 12 ? `${x.slice(0, 12)}…` : x);
-    if (x !== null && typeof x === "object") return "{…}";
-    return String(x);
-  };
-  return `[${a.slice(0, 8).map(item).join(", ")}${a.length > 8 ? `, … (${a.length} items)` : ""}]`;
-}
-
-function isIndex(v: unknown): v is number {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0);
-}
-
-function badHeader(op: string, message: string, details: Record<string, unknown>): SafetensorsError {
-  return new SafetensorsError("invalid_header_deserialization", `${op}: ${message}`, details);
-}
 
 function quote(name: string): string {
   return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
 }
 
-function readEntry(op: string, name: string, raw: unknown): TensorInfo {
-  if (LONE_SURROGATE.test(name)) throw badHeader(op, `tensor name ${quote(name)} is not valid Unicode`, { name });
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw badHeader(op, `tensor ${quote(name)} is ${describe(raw)}, expected an object`, { name });
+/** What a value is, for "is X, expected Y" messages: arrays are named, not previewed. */
+function kindOf(v: FieldValue): string {
+  return Array.isArray(v) ? "an array" : describeValue(v);
+}
+
+const KNOWN_FIELDS = new Set(["dtype", "shape", "data_offsets"]);
+type Field = ReturnType<JsonCursor["fieldValue"]>;
+
+function isIndexArray(f: Field | undefined): f is Field & { value: number[] } {
+  return f !== undefined && Array.isArray(f.value) && f.isIndexArray;
+}
+
+/** One tensor entry at the cursor (nesting level 2), checked field by field. */
+function readEntry(c: JsonCursor, name: string): TensorInfo {
+  const op = c.op;
+  if (hasLoneSurrogate(name)) throw badHeader(op, `tensor name ${quote(name)} is not valid Unicode`, { name });
+  if (c.ws() !== 0x7b) {
+    const { value } = c.fieldValue(1);
+    throw badHeader(op, `tensor ${quote(name)} is ${kindOf(value)}, expected an object`, { name });
   }
-  const e = raw as Record<string, unknown>;
-  const dtype = Object.hasOwn(e, "dtype") ? e.dtype : undefined;
+  c.i++;
+  const fields = new Map<string, Field>();
+  if (c.ws() === 0x7d) c.i++;
+  else
+    do {
+      const key = c.key();
+      if (!KNOWN_FIELDS.has(key)) {
+        c.skip(2);
+        continue;
+      }
+      if (fields.has(key)) {
+        throw badHeader(op, `tensor ${quote(name)} has "${key}" twice (serde refuses a repeated field)`, {
+          name,
+          field: key,
+        });
+      }
+      fields.set(key, c.fieldValue(2));
+    } while (c.more(0x7d));
+  const dtype = fields.get("dtype")?.value;
   if (!isSafetensorsDtype(dtype)) {
-    const got = dtype === undefined ? "missing" : describe(dtype);
+    const got = dtype === undefined ? "missing" : kindOf(dtype);
     throw badHeader(
       op,
       `tensor ${quote(name)} has dtype ${got}, expected one of ${Object.keys(DTYPE_BITS).join(", ")}`,
-      {
-        name,
-        dtype,
-      },
+      { name, dtype: typeof dtype === "string" ? dtype : undefined },
     );
   }
-  const shape = Object.hasOwn(e, "shape") ? e.shape : undefined;
-  if (!Array.isArray(shape) || !shape.every(isIndex)) {
-    const got = shape === undefined ? "missing" : Array.isArray(shape) ? preview(shape) : describe(shape);
+  const shape = fields.get("shape");
+  if (!isIndexArray(shape)) {
+    const got = shape === undefined ? "missing" : describeValue(shape.value, shape.length);
     throw badHeader(op, `tensor ${quote(name)} has shape ${got}, expected an array of safe non-negative integers`, {
       name,
     });
   }
-  const offsets = Object.hasOwn(e, "data_offsets") ? e.data_offsets : undefined;
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
-    const got = offsets === undefined ? "missing" : Array.isArray(offsets) ? preview(offsets) : describe(offsets);
+  const offsets = fields.get("data_offsets");
+  if (!isIndexArray(offsets) || offsets.value.length !== 2) {
+    const got = offsets === undefined ? "missing" : describeValue(offsets.value, offsets.length);
     throw badHeader(
       op,
       `tensor ${quote(name)} has data_offsets ${got}, expected [BEGIN, END] as two safe non-negative integers`,
       { name },
     );
   }
-  return { name, dtype, shape: shape.slice(), dataOffsets: [offsets[0] as number, offsets[1] as number] };
+  return { name, dtype, shape: shape.value, dataOffsets: [offsets.value[0]!, offsets.value[1]!] };
 }
 
-function readMetadata(op: string, raw: unknown): Record<string, string> | null {
-  if (raw === null || raw === undefined) return null;
-  if (typeof raw !== "object" || Array.isArray(raw)) {
-    throw badHeader(op, `__metadata__ is ${describe(raw)}, expected an object of strings or null`, {});
+/** The __metadata__ value at the cursor (nesting level 2): null or an object of strings. */
+function readMetadata(c: JsonCursor): Record<string, string> | null {
+  const op = c.op;
+  if (c.ws() !== 0x7b) {
+    const { value } = c.fieldValue(1);
+    if (value === null) return null;
+    throw badHeader(op, `__metadata__ is ${kindOf(value)}, expected an object of strings or null`);
   }
+  c.i++;
   const pairs: [string, string][] = [];
-  for (const [k, v] of Object.entries(raw)) {
-    if (typeof v !== "string") {
-      throw badHeader(op, `__metadata__[${quote(k)}] is ${describe(v)}, expected a string`, { key: k });
-    }
-    if (LONE_SURROGATE.test(k) || LONE_SURROGATE.test(v)) {
-      throw badHeader(op, `__metadata__[${quote(k)}] is not valid Unicode`, { key: k });
-    }
-    pairs.push([k, v]);
-  }
+  if (c.ws() === 0x7d) c.i++;
+  else
+    do {
+      const k = c.key();
+      const { value } = c.fieldValue(2);
+      if (typeof value !== "string") {
+        throw badHeader(op, `__metadata__[${quote(k)}] is ${kindOf(value)}, expected a string`, { key: k });
+      }
+      if (hasLoneSurrogate(k) || hasLoneSurrogate(value)) {
+        throw badHeader(op, `__metadata__[${quote(k)}] is not valid Unicode`, { key: k });
+      }
+      pairs.push([k, value]);
+    } while (c.more(0x7d));
   // fromEntries defines own properties, so a "__proto__" key stays data instead of replacing the prototype.
   return Object.fromEntries(pairs);
 }
 
-const isJsonSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
-
 /**
- * How many top-level keys of a valid JSON object text decode to "__metadata__". JSON.parse keeps the last of
- * duplicate keys silently, but serde's derived struct rejects a repeated known field, so the reference refuses a
- * second "__metadata__". Scans the text only when a duplicate is possible (two spellings, or any \u escape).
+ * Rules 4–5: decode the header text and read it (safetensors-json.ts: one linear pass, no recursion) into entries
+ * (unsorted; a repeated tensor name keeps the last) and metadata.
  */
-function countMetadataKeys(json: string): number {
-  const first = json.indexOf("__metadata__");
-  if (!json.includes("\\u") && (first < 0 || json.indexOf("__metadata__", first + 1) < 0)) return first < 0 ? 0 : 1;
-  let count = 0;
-  let depth = 0;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (c === 0x22) {
-      const start = i;
-      for (i++; json.charCodeAt(i) !== 0x22; i++) if (json.charCodeAt(i) === 0x5c) i++;
-      if (depth !== 1) continue;
-      let j = i + 1;
-      while (isJsonSpace(json.charCodeAt(j))) j++;
-      if (json.charCodeAt(j) === 0x3a && JSON.parse(json.slice(start, i + 1)) === "__metadata__") count++;
-    } else if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return count;
-}
-
-/** Rules 4–5: decode and deserialize the header text into entries (unsorted) and metadata. */
 function readHeaderJson(
   op: string,
   text: Uint8Array,
@@ -273,27 +258,31 @@ function readHeaderJson(
       headerLength: text.length,
     });
   }
-  let root: unknown;
-  try {
-    root = JSON.parse(json);
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    const hint = json.charCodeAt(0) === 0xfeff ? " (it starts with a byte-order mark)" : "";
-    throw badHeader(op, `header is not valid JSON${hint}: ${why}`, {});
+  const c = new JsonCursor(json, op);
+  if (c.ws() !== 0x7b) {
+    // Not an object: make sure it is JSON at all, then say what it is.
+    let kind = "an array";
+    if (c.ws() === 0x5b) c.skip(0);
+    else kind = describeValue(c.scalar());
+    if (c.ws() !== -1) throw c.fail("unexpected characters after the value");
+    throw badHeader(op, `header is ${kind}, expected a JSON object`);
   }
-  if (typeof root !== "object" || root === null || Array.isArray(root)) {
-    throw badHeader(op, `header is ${describe(root)}, expected a JSON object`, {});
-  }
-  if (countMetadataKeys(json) > 1) {
-    throw badHeader(op, `header has more than one "__metadata__" key`, {});
-  }
+  c.i++;
   let metadata: Record<string, string> | null = null;
-  const entries: TensorInfo[] = [];
-  for (const [name, raw] of Object.entries(root)) {
-    if (name === "__metadata__") metadata = readMetadata(op, raw);
-    else entries.push(readEntry(op, name, raw));
-  }
-  return { entries, metadata };
+  let hasMetadata = false;
+  const entries = new Map<string, TensorInfo>();
+  if (c.ws() === 0x7d) c.i++;
+  else
+    do {
+      const name = c.key(false);
+      if (name === "__metadata__") {
+        if (hasMetadata) throw badHeader(op, `header has more than one "__metadata__" key`);
+        hasMetadata = true;
+        metadata = readMetadata(c);
+      } else entries.set(name, readEntry(c, name));
+    } while (c.more(0x7d));
+  if (c.ws() !== -1) throw c.fail("unexpected characters after the header object");
+  return { entries: [...entries.values()], metadata };
 }
 
 function byOffsets(a: TensorInfo, b: TensorInfo): number {

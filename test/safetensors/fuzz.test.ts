@@ -170,4 +170,41 @@ describe("reader fuzz (fixed seed, bounded runs)", () => {
       { seed: SEED, numRuns: 2000 },
     );
   });
+
+  // Text JSON.parse refuses is refused (a field error found earlier may be named instead of the syntax error), and
+  // text it accepts is never called invalid JSON.
+  it("differential: the header reader agrees with JSON.parse on what is JSON", () => {
+    const edit = fc.tuple(fc.nat(), fc.constantFrom(...'{}[],:"\\ 0-.eE1tfnu\t'.split("")), fc.boolean());
+    let refused = 0;
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), fc.array(edit, { maxLength: 3 }), (value, edits) => {
+        let text = `{"w": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0], "x": ${JSON.stringify(value)}}}`;
+        for (const [at, ch, isInsert] of edits) {
+          const i = at % (text.length + 1);
+          text = text.slice(0, i) + ch + text.slice(isInsert ? i : i + 1);
+        }
+        let isJson = true;
+        try {
+          JSON.parse(text);
+        } catch {
+          isJson = false;
+        }
+        let message = "ok";
+        let code = "ok";
+        try {
+          parseSafetensors(rawSafetensors(text));
+        } catch (err) {
+          if (!(err instanceof SafetensorsError)) throw err;
+          ({ message, code } = err);
+        }
+        if (isJson) expect(message, text).not.toContain("header is not valid JSON");
+        else {
+          refused++;
+          expect(code, text).toBe("invalid_header_deserialization");
+        }
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+    expect(refused).toBeGreaterThan(300);
+  });
 });
