@@ -3,7 +3,7 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { MlxAdapter, PeftAdapter, PeftModuleAdapter } from "../src/index.js";
-import { loadAdapter, openSafetensors } from "../src/node/index.js";
+import { loadAdapter, openBaseModel, openSafetensors } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit inspect <adapter-dir | file.safetensors> [--base model.safetensors] [--json]
@@ -12,8 +12,9 @@ Lists the modules of a LoRA adapter (PEFT, or MLX-LM) with their shapes, dtype, 
 parameters. A .safetensors file with no adapter_config.json beside it is listed tensor by tensor.
 
 Options:
-  --base FILE   base model .safetensors: check each module against its base tensor and give the fraction of the
-                base's parameters the adapter trains (reads the header only)
+  --base PATH   base model (.safetensors, model.safetensors.index.json of a sharded model, or a folder with
+                either): check each module against its base tensor and give the fraction of the base's
+                parameters the adapter trains (reads the headers only)
   --json        print JSON instead of a table
   --debug       print stack traces on errors
   --help        show this help
@@ -132,13 +133,13 @@ function pct(f: number): string {
 }
 
 async function baseInfo(path: string, modules: ModuleRow[], fanInFanOut: Map<string, boolean>) {
-  const f = await openSafetensors(path);
+  const f = await openBaseModel(path, "inspect --base");
   try {
     let params = 0;
-    for (const t of f.header.tensors.values()) params += t.shape.reduce((a, b) => a * b, 1);
+    for (const t of f.tensors.values()) params += t.shape.reduce((a, b) => a * b, 1);
     for (const m of modules) {
       const names = [`${m.module}.weight`, `${m.module.slice(m.module.indexOf(".") + 1)}.weight`];
-      const t = names.map((n) => f.header.tensors.get(n)).find((x) => x !== undefined);
+      const t = names.map((n) => f.tensors.get(n)).find((x) => x !== undefined);
       const transposed = m.kind === "linear" && !fanInFanOut.get(m.module);
       const want = transposed ? [m.dOut, m.dIn] : [m.dIn, m.dOut];
       if (!t) m.baseStatus = "missing";
@@ -154,7 +155,7 @@ async function baseInfo(path: string, modules: ModuleRow[], fanInFanOut: Map<str
               : `mismatch: shape [${t.shape.join(", ")}], expected [${want.join(", ")}]`;
       }
     }
-    return { path, params, tensors: f.header.tensors.size };
+    return { path, params, tensors: f.tensors.size, shards: f.isSharded ? f.shards.length : 1 };
   } finally {
     await f.close();
   }
@@ -277,7 +278,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   io.stdout(`${table(headers, cells)}\n\n`);
   for (const t of full) io.stdout(`saved full tensor: ${t.name} ${t.dtype} [${t.shape.join(", ")}] (${t.what})\n`);
   io.stdout(`trainable parameters: ${trainable}`);
-  if (base) io.stdout(` (${pct(trainable / base.params)} of ${base.params} in ${base.path})`);
+  if (base)
+    io.stdout(
+      ` (${pct(trainable / base.params)} of ${base.params} in ${base.path}${base.shards > 1 ? `, ${base.shards} shards` : ""})`,
+    );
   io.stdout("\n");
   for (const w of adapter.warnings) io.stderr(`lorakit inspect: warning: ${w}\n`);
   return 0;

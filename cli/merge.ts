@@ -1,7 +1,6 @@
 // `lorakit merge`: writes base + adapter as one merged safetensors file, tensor by tensor.
 
-import { existsSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync } from "node:fs";
 import { loadAdapter, type MergeDtype, type MergeProgress, mergeAdapterIntoModel } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
@@ -9,12 +8,14 @@ const HELP = `Usage: lorakit merge --base model.safetensors --adapter DIR --out 
 
 Adds each adapter module's scaling·down·up to its base weight (PEFT or MLX-LM adapter; fan_in_fan_out and DoRA
 handled) and writes a new safetensors file. Reads and writes one tensor at a time; every module is checked against
-the base before anything is written, and the output appears only when complete (temporary file + rename).
+the base before anything is written, and the output appears only when complete (temporary file + rename). A sharded
+base (a folder with model.safetensors.index.json, or that file) gives a folder with the same shards and a new index.
+--out may not be the base itself (or a link to it), a folder (for one file), a device or a FIFO.
 
 Options:
-  --base FILE      base model .safetensors
+  --base PATH      base model: a .safetensors file, a model.safetensors.index.json, or a folder with either
   --adapter PATH   adapter folder (adapter_config.json + adapter_model.safetensors) or its .safetensors file
-  --out FILE       output .safetensors
+  --out PATH       output .safetensors (a folder for a sharded base)
   --dtype D        f32, f16 or bf16: cast every float tensor (default: keep each tensor's dtype)
   --quiet          no progress output
   --debug          print stack traces on errors
@@ -52,10 +53,9 @@ function reporter(io: CliIo): (p: MergeProgress) => void {
   };
 }
 
-function requirePath(flag: string, v: string | undefined, kind: "file" | "any"): string {
+function requirePath(flag: string, v: string | undefined): string {
   if (v === undefined) throw new UsageError(`${flag} is required (see 'lorakit merge --help')`);
   if (!existsSync(v)) throw new UsageError(`${flag} ${v} does not exist`);
-  if (kind === "file" && !statSync(v).isFile()) throw new UsageError(`${flag} ${v} is not a file`);
   return v;
 }
 
@@ -73,11 +73,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     io.stdout(`${HELP}\n`);
     return 0;
   }
-  const base = requirePath("--base", values.base, "file");
-  const adapterPath = requirePath("--adapter", values.adapter, "any");
+  const base = requirePath("--base", values.base);
+  const adapterPath = requirePath("--adapter", values.adapter);
   if (values.out === undefined) throw new UsageError("--out is required (see 'lorakit merge --help')");
-  if (!existsSync(dirname(resolve(values.out))))
-    throw new UsageError(`--out ${values.out}: folder ${dirname(resolve(values.out))} does not exist`);
   if (values.dtype !== undefined && !DTYPES.includes(values.dtype))
     throw new UsageError(`--dtype must be f32, f16 or bf16, got ${JSON.stringify(values.dtype)}`);
   const adapter = await loadAdapter(adapterPath);
@@ -86,10 +84,12 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     out: values.out,
     ...(values.dtype !== undefined ? { dtype: values.dtype as MergeDtype } : {}),
     ...(values.quiet ? {} : { onProgress: reporter(io) }),
+    onWarning: (w) => io.stderr(`lorakit merge: ${w}\n`),
   });
   for (const w of summary.warnings) io.stderr(`lorakit merge: warning: ${w}\n`);
+  const shards = summary.files.length > 1 ? ` (${summary.files.length - 1} shards + index)` : "";
   io.stdout(
-    `wrote ${summary.out}: ${summary.tensors} tensors, ${summary.merged.size} merged${summary.replaced.length ? `, ${summary.replaced.length} replaced (modules_to_save)` : ""}, ${mib(summary.bytes)}${values.dtype ? ` (${values.dtype})` : ""}\n`,
+    `wrote ${summary.out}${shards}: ${summary.tensors} tensors, ${summary.merged.size} merged${summary.replaced.length ? `, ${summary.replaced.length} replaced (modules_to_save)` : ""}, ${mib(summary.bytes)}${values.dtype ? ` (${values.dtype})` : ""}\n`,
   );
   return 0;
 }

@@ -49,6 +49,13 @@ export type ErrorCode =
   | "unsupported_model"
   | "unknown_module"
   | "context_length"
+  // files written (FileWriteError; cast_overflow is an ArgumentError, invalid_index a SafetensorsError)
+  | "output_is_input"
+  | "invalid_output"
+  | "not_writable"
+  | "no_space"
+  | "cast_overflow"
+  | "invalid_index"
   // kernel threads (KernelError)
   | "kernel_failed"
   | "kernel_timeout"
@@ -100,6 +107,11 @@ export class AdapterFormatError extends LoraError {
  */
 export class TorchFileError extends LoraError {
   override name = "TorchFileError";
+}
+
+/** An output that must not or cannot be written: the input itself, a folder or device, no permission, no space. */
+export class FileWriteError extends LoraError {
+  override name = "FileWriteError";
 }
 
 /**

@@ -7,6 +7,7 @@ export {
   ConfigError,
   type ConfigIssue,
   type ErrorCode,
+  FileWriteError,
   KernelError,
   LoraError,
   ModelError,
@@ -75,6 +76,12 @@ export {
   type TensorSpec,
   type TensorToWrite,
 } from "./io/safetensors.js";
+export {
+  parseSafetensorsIndex,
+  SAFETENSORS_INDEX_NAME,
+  type SafetensorsIndex,
+  serializeSafetensorsIndex,
+} from "./io/safetensors-index.js";
 export {
   looksLikeTorchFile,
   parseTorchFile,

@@ -6,6 +6,15 @@ export {
   loadPeftAdapterDir,
   savePeftAdapterDir,
 } from "./adapter-files.js";
+export {
+  type AtomicWriteOptions,
+  type FileData,
+  type FolderFile,
+  type OpenFile,
+  removeStaleTemporaries,
+  writeFolderAtomic,
+} from "./atomic-write.js";
+export { type BaseModel, type BaseShard, openBaseModel } from "./base-model.js";
 export { architectureFromConfig, type BaseArchitecture, readBaseArchitecture } from "./conv1d.js";
 export { readJsonInput } from "./input.js";
 export {

@@ -46,6 +46,11 @@ function findBase(tensors: ReadonlyMap<string, TensorInfo>, candidates: string[]
   return undefined;
 }
 
+/** At most `n` items and "and K more": messages about many modules stay one readable line (details keep all). */
+function listSome(items: readonly string[], n = 3): string {
+  return items.length <= n ? items.join("; ") : `${items.slice(0, n).join("; ")}; and ${items.length - n} more`;
+}
+
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /** Whether a linear module's base weight is stored [dIn, dOut]; null when it cannot be known. */
@@ -149,19 +154,19 @@ export function planMerge(
   if (missing.length > 0)
     throw new AdapterFormatError(
       "missing_tensor",
-      `${op}: ${missing.length} adapter module(s) have no tensor in the base model: ${missing.join("; ")} (nothing was written)`,
+      `${op}: ${missing.length} adapter module(s) have no tensor in the base model: ${listSome(missing)} (nothing was written)`,
       { missing },
     );
   if (mismatched.length > 0)
     throw new ShapeError(
       "shape_mismatch",
-      `${op}: ${mismatched.length} base tensor(s) do not fit the adapter: ${mismatched.join("; ")} (nothing was written)`,
+      `${op}: ${mismatched.length} base tensor(s) do not fit the adapter: ${listSome(mismatched)} (nothing was written)`,
       { mismatched },
     );
   if (unknown.length > 0)
     throw new AdapterFormatError(
       "ambiguous_layout",
-      `${op}: ${unknown.length} square module(s) have fan_in_fan_out false in a model that looks like a Conv1D one (GPT-2 kin), so their stored layout ([dOut, dIn] or [dIn, dOut]) cannot be known: ${unknown.join("; ")}; put the base model's config.json next to it or set fan_in_fan_out in adapter_config.json (nothing was written)`,
+      `${op}: ${unknown.length} square module(s) have fan_in_fan_out false in a model that looks like a Conv1D one (GPT-2 kin), so their stored layout ([dOut, dIn] or [dIn, dOut]) cannot be known: ${listSome(unknown)}; put the base model's config.json next to it or set fan_in_fan_out in adapter_config.json (nothing was written)`,
       { modules: unknown },
     );
   if (switched.length > 0)

@@ -1,11 +1,9 @@
 // Reading safetensors files through a FileHandle: the first 32 bytes, then the rest of the header (only after rules
 // 1–3 have bounded N by both the 100 MB limit and the file size), then only the tensors asked for. A multi-GB model
 // is never read whole.
-// writeFileAtomic writes to a temporary file in the same folder and renames it over the target.
+// writeFileAtomic (atomic-write.ts) is re-exported here, where it has always been imported from.
 
-import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { type FileHandle, open } from "node:fs/promises";
 import { SafetensorsError } from "../errors.js";
 import {
   decodeToFloat32,
@@ -16,6 +14,8 @@ import {
   type TensorInfo,
   tensorNotFound,
 } from "../io/safetensors.js";
+
+export { writeFileAtomic } from "./atomic-write.js";
 
 /** An open safetensors file: a validated header and on-demand tensor reads. */
 export interface SafetensorsFile {
@@ -109,38 +109,6 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     };
   } catch (err) {
     await fh.close();
-    throw err;
-  }
-}
-
-/**
- * Writes bytes (or a stream of chunks) to `path` atomically: into a temporary file next to it, flushed to disk,
- * then renamed over `path`. On any failure the temporary file is removed and `path` is left untouched.
- * @param data one buffer, or chunks produced one at a time (sync or async iterable)
- */
-export async function writeFileAtomic(
-  path: string,
-  data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  const fh = await open(tmp, "wx");
-  try {
-    try {
-      const chunks = data instanceof Uint8Array ? [data] : data;
-      for await (const chunk of chunks) {
-        let done = 0;
-        while (done < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, done, Math.min(chunk.length - done, MAX_IO_BYTES));
-          done += bytesWritten;
-        }
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
     throw err;
   }
 }

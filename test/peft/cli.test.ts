@@ -127,7 +127,7 @@ describe("lorakit merge", () => {
     expectInputError(["merge", "--base", basePath, "--adapter", adapterDir], /--out is required/);
     expectInputError(
       ["merge", "--base", basePath, "--adapter", adapterDir, "--out", join(dir, "no-such-dir", "m.safetensors")],
-      /--out .*m\.safetensors: folder .*no-such-dir does not exist$/,
+      /out ".*m\.safetensors" is in .*no-such-dir, which does not exist; nothing was written \[invalid_output\]$/,
     );
     expectInputError(
       ["merge", "--base", basePath, "--adapter", adapterDir, "--out", out, "--dtype", "f8"],
