@@ -3,12 +3,14 @@
 // merge into the same folder removes it (its writer is gone) and says so, while a live writer's temporary is kept.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { removeStaleTemporaries } from "../../src/node/atomic-write.js";
+import { mergeAdapterIntoModel } from "../../src/node/merge.js";
 import { REPO_ROOT } from "../peft/shared.js";
-import { mergeFixture, temporaries } from "./setup.js";
+import { mergeFixture, SHARDS, shard, temporaries } from "./setup.js";
 
 const CHILD = join(REPO_ROOT, "test", "merge", "interrupt-child.mjs");
 const MAIN = join(REPO_ROOT, "dist", "cli", "main.js");
@@ -82,6 +84,36 @@ describe("an interrupted merge", () => {
       await exited(live);
     }
     expect(temporaries(f.dir)).toEqual([]);
+  });
+
+  it("SIGTERM during a sharded merge leaves the previous output folder as it was and no temporary folder", async () => {
+    const f = await mergeFixture();
+    const base = join(f.dir, "sharded");
+    mkdirSync(base);
+    shard(f.baseBytes, base);
+    const out = join(f.dir, "merged");
+    await mergeAdapterIntoModel(base, f.adapter, { out });
+    const digest = () =>
+      readdirSync(out)
+        .sort()
+        .map(
+          (n) =>
+            `${n}:${createHash("sha256")
+              .update(readFileSync(join(out, n)))
+              .digest("hex")}`,
+        );
+    const before = digest();
+    writeFileSync(join(out, SHARDS[0]!), "an older first shard"); // so the interrupted merge would change something
+    const changed = digest();
+    const child = await stalledMerge(base, f.adapterDir, out);
+    expect(temporaries(f.dir)).toEqual([
+      expect.stringMatching(new RegExp(`^\\.merged\\.${child.pid}\\.[0-9a-f]{12}\\.tmp$`)),
+    ]);
+    child.kill("SIGTERM");
+    expect(await exited(child)).toBe("SIGTERM");
+    expect(temporaries(f.dir)).toEqual([]);
+    expect(digest()).toEqual(changed);
+    expect(changed).not.toEqual(before);
   });
 
   it("a folder swap cut short is put back: .<name>.<pid>.<hex>.old returns to <name> when <name> is missing", async () => {

@@ -8,6 +8,7 @@ import { expect } from "vitest";
 import { LoraError } from "../../src/errors.js";
 import { loadPeftAdapter, type PeftAdapter } from "../../src/io/peft-adapter.js";
 import { parseSafetensors, serializeSafetensors, type TensorToWrite } from "../../src/io/safetensors.js";
+import { SAFETENSORS_INDEX_NAME } from "../../src/io/safetensors-index.js";
 import { savePeftAdapterDir } from "../../src/node/adapter-files.js";
 import { adapterBytes, GPT2_CONFIG, gpt2BaseBytes, gpt2Modules } from "../peft/synthetic.js";
 
@@ -58,4 +59,33 @@ export async function rejected(f: () => Promise<unknown>, code: string): Promise
 /** Names in `dir` that look like temporaries of an atomic write. */
 export function temporaries(dir: string): string[] {
   return readdirSync(dir).filter((n) => /\.(tmp|old)$/.test(n));
+}
+
+/** The shard file names `shard` writes. */
+export const SHARDS = [
+  "model-00001-of-00003.safetensors",
+  "model-00002-of-00003.safetensors",
+  "model-00003-of-00003.safetensors",
+];
+
+/** Splits a safetensors file into three shards (in data order) plus an index, in a new folder. */
+export function shard(bytes: Uint8Array, dir: string): Map<string, string> {
+  const file = parseSafetensors(bytes);
+  const names = file.names();
+  const weightMap = new Map<string, string>();
+  let total = 0;
+  SHARDS.forEach((shardName, s) => {
+    const part = names.slice(Math.floor((s * names.length) / 3), Math.floor(((s + 1) * names.length) / 3));
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const n of part) {
+      const info = file.info(n);
+      tensors[n] = { dtype: info.dtype, shape: info.shape, data: file.bytes(n).slice() };
+      weightMap.set(n, shardName);
+      total += info.dataOffsets[1] - info.dataOffsets[0];
+    }
+    writeFileSync(join(dir, shardName), serializeSafetensors(tensors, file.metadata ?? undefined));
+  });
+  const index = { metadata: { total_size: total, note: "kept" }, weight_map: Object.fromEntries(weightMap) };
+  writeFileSync(join(dir, SAFETENSORS_INDEX_NAME), JSON.stringify(index));
+  return weightMap;
 }

@@ -10,47 +10,20 @@ import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseSafetensors, serializeSafetensors, type TensorToWrite } from "../../src/io/safetensors.js";
+import { parseSafetensors } from "../../src/io/safetensors.js";
 import { parseSafetensorsIndex, SAFETENSORS_INDEX_NAME } from "../../src/io/safetensors-index.js";
 import { loadAdapter } from "../../src/node/adapter-files.js";
 import type { OpenFile } from "../../src/node/atomic-write.js";
 import { openBaseModel } from "../../src/node/base-model.js";
 import { type MergeableAdapter, mergeAdapterIntoModel } from "../../src/node/merge.js";
 import { REPO_ROOT } from "../peft/shared.js";
-import { rejected, temporaries } from "./setup.js";
+import { rejected, SHARDS, shard, temporaries } from "./setup.js";
 
 const GOLDEN = [process.env.LORAKIT_SHARED, join(REPO_ROOT, "..", "shared"), join(REPO_ROOT, "..", "..", "shared")]
   .filter((p): p is string => p !== undefined)
   .map((p) => join(p, "fixtures", "peft-golden"))
   .find((p) => existsSync(join(p, "base", "llama", "model.safetensors")));
 const MAIN = join(REPO_ROOT, "dist", "cli", "main.js");
-const SHARDS = [
-  "model-00001-of-00003.safetensors",
-  "model-00002-of-00003.safetensors",
-  "model-00003-of-00003.safetensors",
-];
-
-/** Splits a safetensors file into three shards (in data order) plus an index, in a new folder. */
-function shard(bytes: Uint8Array, dir: string): Map<string, string> {
-  const file = parseSafetensors(bytes);
-  const names = file.names();
-  const weightMap = new Map<string, string>();
-  let total = 0;
-  SHARDS.forEach((shardName, s) => {
-    const part = names.slice(Math.floor((s * names.length) / 3), Math.floor(((s + 1) * names.length) / 3));
-    const tensors: Record<string, TensorToWrite> = {};
-    for (const n of part) {
-      const info = file.info(n);
-      tensors[n] = { dtype: info.dtype, shape: info.shape, data: file.bytes(n).slice() };
-      weightMap.set(n, shardName);
-      total += info.dataOffsets[1] - info.dataOffsets[0];
-    }
-    writeFileSync(join(dir, shardName), serializeSafetensors(tensors, file.metadata ?? undefined));
-  });
-  const index = { metadata: { total_size: total, note: "kept" }, weight_map: Object.fromEntries(weightMap) };
-  writeFileSync(join(dir, SAFETENSORS_INDEX_NAME), JSON.stringify(index));
-  return weightMap;
-}
 
 describe.skipIf(GOLDEN === undefined)("sharded base models", () => {
   const work = mkdtempSync(join(tmpdir(), "lorakit-sharded-"));
