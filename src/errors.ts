@@ -59,7 +59,21 @@ export type ErrorCode =
   // kernel threads (KernelError)
   | "kernel_failed"
   | "kernel_timeout"
-  | "out_of_memory";
+  | "out_of_memory"
+  // the server (ServeError), each with its HTTP status
+  | "invalid_request"
+  | "context_length_exceeded"
+  | "unauthorized"
+  | "path_not_allowed"
+  | "model_not_found"
+  | "route_not_found"
+  | "method_not_allowed"
+  | "request_timeout"
+  | "adapter_in_use"
+  | "payload_too_large"
+  | "queue_full"
+  | "shutting_down"
+  | "engine_failed";
 
 // Each class sets a fixed `name` as a string literal, not from `constructor.name`: a user's minifying bundler
 // renames classes, and `err.name` must still say "ShapeError". test/bundle/ checks this through esbuild --minify.
@@ -125,6 +139,21 @@ export class KernelError extends LoraError {
 /** A model the runtime does not implement, an adapter that does not fit it, or a sequence past its context. */
 export class ModelError extends LoraError {
   override name = "ModelError";
+}
+
+/**
+ * A request the server refuses or cannot finish; `status` is its HTTP status and `param` the request field at fault
+ * (OpenAI's error body: {error: {message, type, param, code}}).
+ */
+export class ServeError extends LoraError {
+  override name = "ServeError";
+  readonly status: number;
+  readonly param: string | null;
+  constructor(code: ErrorCode, status: number, message: string, param: string | null = null) {
+    super(code, message, { status, param });
+    this.status = status;
+    this.param = param;
+  }
 }
 
 /** One problem found in a config, with the JSON path where it was found. */

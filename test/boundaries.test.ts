@@ -27,9 +27,23 @@ const ALLOWED: [string, string[]][] = [
   ["io/", ["errors.ts", "shape.ts", "matrix.ts", "dtype/", "kernels/", "lora/"]],
   ["train/", ["errors.ts", "shape.ts", "matrix.ts", "kernels/", "lora/", "io/"]],
   ["model/", ["errors.ts", "shape.ts", "matrix.ts", "kernels/", "lora/", "io/"]],
+  // the server core: no model math of its own; the seeded generator from lora/, the runtime from model/
+  ["serve/", ["errors.ts", "lora/rng.ts", "model/"]],
   [
     "node/",
-    ["errors.ts", "shape.ts", "matrix.ts", "dtype/", "kernels/", "lora/", "io/", "train/", "model/", "index.ts"],
+    [
+      "errors.ts",
+      "shape.ts",
+      "matrix.ts",
+      "dtype/",
+      "kernels/",
+      "lora/",
+      "io/",
+      "train/",
+      "model/",
+      "serve/",
+      "index.ts",
+    ],
   ],
   ["index.ts", ["errors.ts", "shape.ts", "matrix.ts", "dtype/", "kernels/", "lora/", "io/", "train/"]],
 ];
