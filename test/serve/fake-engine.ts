@@ -6,6 +6,7 @@
 // It also checks the Engine contract (distinct rows, prompt first, one token after, adapter fixed, no use after
 // release) and throws on a breach, so the scheduler is tested against it too.
 
+import { AdapterFormatError } from "../../src/errors.js";
 import type { Engine, EngineInfo, StepEntry } from "../../src/serve/engine.js";
 
 const VOCAB = 128;
@@ -99,7 +100,7 @@ export class FakeEngine implements Engine {
       state.fed += e.tokens.length;
       if (state.fed > this.info.contextLength) throw new Error(`fake engine: sequence ${e.seq} over the context`);
       for (const v of OUTPUT_IDS) out[row * VOCAB + v] = 8 * mix(fnv(state.hash, v));
-      out[row * VOCAB + EOS] = 8 * mix(fnv(state.hash, EOS)) - 3;
+      out[row * VOCAB + EOS] = 8 * mix(fnv(state.hash, EOS)) - 0.5;
     });
     this.steps.push({ rows: entries.map((e) => ({ seq: e.seq, adapter: e.adapter, tokens: e.tokens.length })) });
     return out;
@@ -130,7 +131,8 @@ export class FakeEngine implements Engine {
   }
 
   async attachAdapter(name: string, location: string): Promise<void> {
-    if (location.includes("broken")) throw new Error(`fake engine: cannot read ${location}`);
+    if (location.endsWith("broken"))
+      throw new AdapterFormatError("unsupported_format", "fake engine: the folder holds no adapter");
     this.salts.set(name, saltOf(name));
   }
 
