@@ -12,6 +12,7 @@ export {
   LoraError,
   ModelError,
   SafetensorsError,
+  ServeError,
   ShapeError,
   TorchFileError,
 } from "./errors.js";

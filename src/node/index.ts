@@ -1,5 +1,6 @@
 // lorakit/node: helpers that need Node's file system. The only part of lorakit allowed to import node:*.
 
+export type { Engine, EngineInfo, StepEntry } from "../serve/engine.js";
 export {
   loadAdapter,
   loadMlxAdapterDir,
@@ -27,3 +28,4 @@ export {
 } from "./merge.js";
 export { attachAdapterDir, loadModelDir, type ModelDir } from "./model-files.js";
 export { openSafetensors, type SafetensorsFile, writeFileAtomic } from "./safetensors-file.js";
+export { type RunningServer, type ServeOptions, startServer } from "./serve/server.js";
