@@ -209,6 +209,7 @@ describe("under load", () => {
     );
     expect(engine.live.size).toBe(0);
     expect(s.service.stats()).toMatchObject({ running: 0, waiting: 0, cached: 0, adapterUses: {} });
+    expect(s.openRequests()).toBe(0);
   });
 
   it("the per-request timeout answers 408 request_timeout, in whole and streamed answers", async () => {

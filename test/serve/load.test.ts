@@ -90,5 +90,6 @@ describe(`load: ${REQUESTS} requests, ${ADAPTERS.length} adapters, ${CLIENTS} co
     expect(steps.some((s) => s.rows.some((r) => r.tokens > 1) && s.rows.some((r) => r.tokens === 1))).toBe(true);
     expect(engine.live.size).toBe(0);
     expect(server.service.stats()).toMatchObject({ running: 0, waiting: 0, cached: 0, adapterUses: {} });
+    expect(server.openRequests()).toBe(0);
   });
 });

@@ -41,6 +41,8 @@ export interface RunningServer {
   url: string;
   port: number;
   service: CompletionService;
+  /** Completion requests whose answer is not finished (whole or streamed). */
+  openRequests(): number;
   /**
    * Graceful shutdown: refuses new requests (503), lets running completions finish for up to graceMs, cancels what
    * is left (clients get a 503 error), closes every connection.
@@ -151,7 +153,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     server.closeAllConnections();
     await closed;
   };
-  return { url: `http://${host}:${address.port}`, port: address.port, service, close };
+  const openRequests = () => live.size;
+  return { url: `http://${host}:${address.port}`, port: address.port, service, openRequests, close };
 }
 
 function asObject(body: unknown, op: string): Record<string, unknown> {
