@@ -136,6 +136,16 @@ describe("malformed and refused requests", () => {
   });
 });
 
+describe("start-up", () => {
+  it("refuses a base model name that an adapter also has (invalid_argument)", async () => {
+    await expect(startFake({ modelName: "a3" })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message:
+        'startServer: modelName "a3" is also an adapter\'s name, expected a name of its own (the base model and each adapter are addressed by name)',
+    });
+  });
+});
+
 describe("API key", () => {
   it("401 unauthorized without the key or with a wrong one; /health stays open", async () => {
     const { server: s, client } = await fresh({ apiKey: "sekret" });
@@ -268,6 +278,19 @@ describe("graceful shutdown", () => {
     await closing;
     server = null;
     await expect(raw(s.url, "GET", "/health")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+
+  it("a second close (a second signal) during the grace time cancels at once", async () => {
+    const { server: s, engine } = await fresh();
+    engine.hold();
+    const pending = postJson(s.url, C, { model: "a2", prompt: "never", max_tokens: 5 });
+    await until(() => s.service.stats().running === 1);
+    const first = s.close(600_000);
+    await s.close(600_000);
+    await first;
+    server = null;
+    const r = await pending;
+    expect([r.status, r.json().error.code]).toEqual([503, "shutting_down"]);
   });
 
   it("cancels what is left after the grace time with 503 shutting_down", async () => {

@@ -6,7 +6,7 @@ import { randomInt, randomUUID } from "node:crypto";
 import { realpath } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ServeError } from "../../errors.js";
+import { ArgumentError, ServeError } from "../../errors.js";
 import type { Engine } from "../../serve/engine.js";
 import { modelBody, modelsBody } from "../../serve/openai.js";
 import { type CompletionHandle, CompletionService } from "../../serve/service.js";
@@ -45,7 +45,7 @@ export interface RunningServer {
   openRequests(): number;
   /**
    * Graceful shutdown: refuses new requests (503), lets running completions finish for up to graceMs, cancels what
-   * is left (clients get a 503 error), closes every connection.
+   * is left (clients get a 503 error), closes every connection. Called again while closing: cancels at once.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -55,6 +55,12 @@ type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
 /** Starts the server and resolves once it listens. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 2 ** 20;
+  if (options.engine.adapters().includes(options.modelName))
+    throw new ArgumentError(
+      "invalid_argument",
+      `startServer: modelName "${options.modelName}" is also an adapter's name, expected a name of its own (the base model and each adapter are addressed by name)`,
+      { name: "modelName" },
+    );
   const adapterDir = options.adapterDir === undefined ? undefined : await realpath(options.adapterDir);
   const service: CompletionService = new CompletionService(options.engine, {
     baseName: options.modelName,
@@ -134,24 +140,34 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
-  const close = async (graceMs = 30_000) => {
-    if (isClosing) return;
+  let closing: Promise<void> | null = null;
+  let endGrace = () => {};
+  // a second call while closing ends the grace time at once
+  const close = (graceMs = 30_000): Promise<void> => {
+    if (closing) {
+      endGrace();
+      return closing;
+    }
     isClosing = true;
     service.drain();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, graceMs);
-    });
-    await Promise.race([service.scheduler.idle(), grace]);
-    clearTimeout(timer);
-    const error = new ServeError("shutting_down", 503, "completions: cancelled because the server is shutting down");
-    for (const h of [...live]) h.cancel(error);
-    // let the cancelled answers flush, then drop whatever connection is left
-    await new Promise((resolve) => setImmediate(resolve));
-    server.closeAllConnections();
-    await closed;
+    closing = (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => {
+        endGrace = resolve;
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([service.scheduler.idle(), grace]);
+      clearTimeout(timer);
+      const error = new ServeError("shutting_down", 503, "completions: cancelled because the server is shutting down");
+      for (const h of [...live]) h.cancel(error);
+      // let the cancelled answers flush, then drop whatever connection is left
+      await new Promise((resolve) => setImmediate(resolve));
+      server.closeAllConnections();
+      await closed;
+    })();
+    return closing;
   };
   const openRequests = () => live.size;
   return { url: `http://${host}:${address.port}`, port: address.port, service, openRequests, close };
