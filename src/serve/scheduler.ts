@@ -76,6 +76,9 @@ export interface SchedulerStats {
   cached: number;
 }
 
+/** Prompt ids decoded before the first new token (vLLM and TGI use 5 too). */
+const PROMPT_CONTEXT = 5;
+
 const defaultYield = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** The continuous-batching loop over one engine. */
@@ -111,7 +114,7 @@ export class Scheduler {
       listener,
       rng: createRng(spec.seed),
       ids: [],
-      text: new TextStream(decode, spec.stop),
+      text: new TextStream(decode, spec.stop, spec.promptIds.slice(-PROMPT_CONTEXT)),
       isStarted: false,
       isDone: false,
     });

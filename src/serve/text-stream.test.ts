@@ -56,6 +56,28 @@ describe("TextStream", () => {
     expect(run("aaab", ["aab"]).stream.text).toBe("a");
   });
 
+  it("flushes an unfinished character at the end as U+FFFD", () => {
+    const s = new TextStream(decodeBytes, []);
+    expect([s.push(97), s.push(0xe2), s.push(0x82)]).toEqual(["a", "", ""]);
+    expect(s.finish()).toBe("\uFFFD");
+    expect(s.text).toBe("a\uFFFD");
+  });
+
+  it("decodes the first tokens after the prompt's last ids, keeping a word-start space", () => {
+    // SentencePiece-like: "_" marks a word start, shown as a space except at the start of a decode
+    const pieces = ["_The", "_cat", "_sat", "s"];
+    const decode = (ids: readonly number[]) =>
+      ids
+        .map((i) => pieces[i]!.replace("_", " "))
+        .join("")
+        .replace(/^ /, "");
+    const alone = new TextStream(decode, []);
+    expect(alone.push(2)).toBe("sat");
+    const after = new TextStream(decode, [], [0, 1]);
+    expect([after.push(2), after.push(3)]).toEqual([" sat", "s"]);
+    expect(after.text).toBe(" sats");
+  });
+
   it("without a decoder (no tokenizer) releases nothing", () => {
     const s = new TextStream(null, []);
     expect(s.push(65)).toBe("");

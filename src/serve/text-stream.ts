@@ -17,11 +17,18 @@ export class TextStream {
   private pending = "";
   private readonly maxStop: number;
 
+  /**
+   * @param context the last few prompt ids: decoded with the first new tokens so that those keep what depends on
+   * what precedes them (a SentencePiece word-start space is dropped at the start of a decode); not part of the text
+   */
   constructor(
     private readonly decode: ((ids: readonly number[]) => string) | null,
     private readonly stop: readonly string[],
+    context: readonly number[] = [],
   ) {
     this.maxStop = Math.max(0, ...stop.map((s) => s.length));
+    this.ids.push(...context);
+    this.readOffset = context.length;
   }
 
   /** Adds one generated token; returns the newly released text (often ""). */
@@ -37,9 +44,17 @@ export class TextStream {
     return this.release(false);
   }
 
-  /** Ends the stream (length or end-of-sequence): releases what was held back for a possible stop string. */
+  /**
+   * Ends the stream (length or end-of-sequence): releases what was held back, an unfinished character (as U+FFFD)
+   * and text that could have started a stop string.
+   */
   finish(): string {
-    if (this.isStopped) return "";
+    if (this.isStopped || !this.decode) return "";
+    if (this.readOffset < this.ids.length) {
+      const before = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
+      this.pending += this.decode(this.ids.slice(this.prefixOffset)).slice(before.length);
+      this.prefixOffset = this.readOffset = this.ids.length;
+    }
     return this.release(true);
   }
 
