@@ -88,10 +88,11 @@ export class CompletionService {
     const promptIds = request.prompts.map((p, i) => this.tokenize(p, i, request));
     if (!this.scheduler.hasRoom(promptIds.length)) {
       const { maxBatch, maxWaiting } = this.options;
+      const { running, waiting } = this.scheduler.stats();
       throw new ServeError(
         "queue_full",
         429,
-        `completions: ${maxBatch} sequences are running and ${maxWaiting} waiting (the limit); try again shortly`,
+        `completions: ${running} sequences are running and ${waiting} waiting, ${promptIds.length} more do not fit (limit ${maxBatch} running + ${maxWaiting} waiting); try again shortly`,
       );
     }
     const seed = request.seed ?? this.options.drawSeed();

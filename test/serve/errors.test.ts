@@ -178,7 +178,7 @@ describe("under load", () => {
     expect(third.headers["retry-after"]).toBe("1");
     expect(third.json().error).toMatchObject({ code: "queue_full", type: "rate_limit_error" });
     expect(third.json().error.message).toBe(
-      "completions: 1 sequences are running and 1 waiting (the limit); try again shortly",
+      "completions: 1 sequences are running and 1 waiting, 1 more do not fit (limit 1 running + 1 waiting); try again shortly",
     );
     const e = await client.completions.create({ model: "a3", prompt: "three" }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(OpenAI.RateLimitError);
