@@ -8,6 +8,7 @@ import { forwardCommand } from "./forward.js";
 import { generateCommand } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
 import { mergeCommand } from "./merge.js";
+import { serveCommand } from "./serve.js";
 import { suggest } from "./suggest.js";
 import { trainCommand } from "./train.js";
 import { type CliIo, type Command, processIo, UsageError } from "./usage.js";
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   generate: generateCommand,
   inspect: inspectCommand,
   merge: mergeCommand,
+  serve: serveCommand,
   train: trainCommand,
 };
 

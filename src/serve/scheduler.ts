@@ -1,15 +1,16 @@
 // Continuous batching: a plain loop over a bounded queue. Each turn admits waiting sequences while the batch has
 // room, runs ONE engine step for every running sequence (prefill rows carry their prompt, decode rows one token,
-// each row with its own adapter), samples each row with the sequence's own generator, and retires the finished.
+// each row with its own adapter), samples each row with the sequence's own generator (the runtime's sampleToken, so
+// a seed gives the tokens generate() gives), and retires the finished.
 // A cancelled sequence (client gone, timeout) leaves the batch at once; its engine cache is released as soon as no
 // step that includes it is in flight. Nothing here depends on which sequences share a step, so a sequence's tokens
 // are the same alone or under load whenever the engine's rows are independent.
 
 import { ServeError } from "../errors.js";
 import { createRng, type Rng } from "../lora/rng.js";
+import { sampleToken } from "../model/index.js";
 import type { Engine, StepEntry } from "./engine.js";
 import type { SamplingParams } from "./request.js";
-import { sampleToken } from "./sample.js";
 import { TextStream } from "./text-stream.js";
 
 /** What a sequence is asked to do. */

@@ -1,0 +1,119 @@
+// Text in and out through a real Hugging Face tokenizer (@huggingface/tokenizers, the optional dependency): the PEFT
+// golden llama (vocab 256) served from a folder that adds a byte-level BPE tokenizer.json whose 256 ids are the 256
+// bytes. Text prompts equal their id prompts, whole and streamed text equal the tokenizer's decode of the ids, and
+// stop strings cut real text. Skips when the golden set or the tokenizer package is absent.
+import { copyFileSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openModelEngine } from "../../src/node/serve/model.js";
+import type { RunningServer } from "../../src/node/serve/server.js";
+import type { ModelEngine } from "../../src/serve/model-engine.js";
+import { GOLDEN, goldenFile } from "../model/golden.js";
+import { startFake } from "./helpers.js";
+
+function hasTokenizers(): boolean {
+  try {
+    createRequire(import.meta.url).resolve("@huggingface/tokenizers");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// GPT-2's byte → printable character table; vocab: that character → the byte's value
+function byteLevelTokenizer(): object {
+  const bs: number[] = [];
+  for (const [a, b] of [
+    [33, 126],
+    [161, 172],
+    [174, 255],
+  ] as const)
+    for (let i = a; i <= b; i++) bs.push(i);
+  const cs = [...bs];
+  let extra = 0;
+  for (let b = 0; b < 256; b++)
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + extra++);
+    }
+  const vocab: Record<string, number> = {};
+  bs.forEach((b, i) => {
+    vocab[String.fromCharCode(cs[i]!)] = b;
+  });
+  const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+  return {
+    version: "1.0",
+    truncation: null,
+    padding: null,
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: byteLevel,
+    post_processor: null,
+    decoder: byteLevel,
+    model: { type: "BPE", dropout: null, unk_token: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+  };
+}
+
+const suite = GOLDEN && hasTokenizers() ? describe : describe.skip;
+let server: RunningServer;
+let engine: ModelEngine;
+let client: Awaited<ReturnType<typeof startFake>>["client"];
+const idsOf = (c: object) => (c as { token_ids: number[] }).token_ids;
+
+suite("serve with a tokenizer (golden llama + byte-level tokenizer.json)", () => {
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lorakit-serve-tok-"));
+    copyFileSync(goldenFile("base", "llama", "config.json"), join(dir, "config.json"));
+    symlinkSync(goldenFile("base", "llama", "model.safetensors"), join(dir, "model.safetensors"));
+    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(byteLevelTokenizer()));
+    ({ engine } = await openModelEngine(dir, { adapters: [["basic", goldenFile("peft-llama-basic", "adapter")]] }));
+    expect(engine.info.hasTokenizer).toBe(true);
+    ({ server, client } = await startFake({ engine: engine as never, modelName: "llama" }));
+  });
+  afterAll(() => server?.close(0));
+
+  it("a text prompt is its bytes; the text is the tokenizer's decoding of the returned ids, whole and streamed", async () => {
+    const text = await client.completions.create({ model: "basic", prompt: "Hello", max_tokens: 24, temperature: 0 });
+    const ids = await client.completions.create({
+      model: "basic",
+      prompt: [72, 101, 108, 108, 111],
+      max_tokens: 24,
+      temperature: 0,
+    });
+    expect(text.usage!.prompt_tokens).toBe(5);
+    expect(idsOf(text.choices[0]!)).toEqual(idsOf(ids.choices[0]!));
+    const out = idsOf(text.choices[0]!);
+    expect(out.length).toBeGreaterThan(0);
+    expect(text.choices[0]!.text).toBe(engine.decode(out));
+    let streamed = "";
+    const s = await client.completions.create({
+      model: "basic",
+      prompt: "Hello",
+      max_tokens: 24,
+      temperature: 0,
+      stream: true,
+    });
+    for await (const c of s) streamed += c.choices[0]?.text ?? "";
+    expect(streamed).toBe(text.choices[0]!.text);
+  });
+
+  it("a stop string cuts the text where it first appears", async () => {
+    const free = await client.completions.create({ model: "llama", prompt: "abc", max_tokens: 40, temperature: 0 });
+    const whole = free.choices[0]!.text;
+    // the first two printable ASCII characters in a row (the random model writes mostly other bytes)
+    const at = whole.search(/[!-~]{2}/);
+    expect(at).toBeGreaterThan(0);
+    const stop = whole.slice(at, at + 2);
+    const cut = await client.completions.create({
+      model: "llama",
+      prompt: "abc",
+      max_tokens: 40,
+      temperature: 0,
+      stop,
+    });
+    expect(cut.choices[0]!.text).toBe(whole.slice(0, whole.indexOf(stop)));
+    expect(cut.choices[0]!.finish_reason).toBe("stop");
+  });
+});
