@@ -15,8 +15,14 @@ function lorakit(args: string[]) {
 }
 
 /** Starts the server and resolves with its URL once it logs that it listens. */
-function serve(args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string }> {
-  const child = spawn(process.execPath, [BIN, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+function serve(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string; log: () => string }> {
+  const child = spawn(process.execPath, [BIN, "serve", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   let log = "";
   return new Promise((resolve, reject) => {
     child.stderr!.on("data", (d: Buffer) => {
@@ -49,19 +55,15 @@ describe("lorakit serve: usage", () => {
 });
 
 describe.skipIf(!GOLDEN)("lorakit serve: the golden llama base", () => {
-  it("serves, answers, and stops on SIGTERM with exit code 0", async () => {
+  it("serves (API key from LORAKIT_API_KEY), answers, and stops on SIGTERM with exit code 0", async () => {
     const adapter = `basic=${goldenFile("peft-llama-basic", "adapter")}`;
-    const { child, url, log } = await serve([
-      "--model",
-      goldenFile("base", "llama"),
-      "--adapter",
-      adapter,
-      "--port",
-      "0",
-    ]);
+    const args = ["--model", goldenFile("base", "llama"), "--adapter", adapter, "--port", "0"];
+    const { child, url, log } = await serve(args, { LORAKIT_API_KEY: "from-env" });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(log()).toContain('(model "llama", adapters: basic; batch 16, queue 64)');
-    const r = await postJson(url, "/v1/completions", { model: "basic", prompt: inputIds(), max_tokens: 4 });
+    const body = { model: "basic", prompt: inputIds(), max_tokens: 4 };
+    expect((await postJson(url, "/v1/completions", body)).status).toBe(401);
+    const r = await postJson(url, "/v1/completions", body, { authorization: "Bearer from-env" });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.text).choices[0].token_ids.length).toBeGreaterThan(0);
     const done = exited(child);
