@@ -49,6 +49,14 @@ export type ErrorCode =
   | "unsupported_model"
   | "unknown_module"
   | "context_length"
+  // GGUF files (GgufError)
+  | "invalid_magic"
+  | "unsupported_version"
+  | "truncated_file"
+  | "invalid_metadata"
+  | "duplicate_name"
+  | "invalid_alignment"
+  | "unsupported_architecture"
   // kernel threads (KernelError)
   | "kernel_failed"
   | "kernel_timeout"
@@ -100,6 +108,11 @@ export class AdapterFormatError extends LoraError {
  */
 export class TorchFileError extends LoraError {
   override name = "TorchFileError";
+}
+
+/** A GGUF file that breaks one of llama.cpp's gguf.cpp rules, or a conversion GGUF cannot express. */
+export class GgufError extends LoraError {
+  override name = "GgufError";
 }
 
 /**
