@@ -150,7 +150,10 @@ export function serializeGgufHeader(
   const entries = metadata instanceof Map ? [...metadata] : Object.entries(metadata);
   const al = entries.find(([k]) => k === "general.alignment")?.[1];
   if (al !== undefined && (al.type !== "u32" || al.value === 0 || (al.value & (al.value - 1)) !== 0))
-    throw new GgufError("invalid_alignment", `${OP}: general.alignment is ${al.type} ${String(al.value)}, expected a u32 power of two`);
+    throw new GgufError(
+      "invalid_alignment",
+      `${OP}: general.alignment is ${al.type} ${String(al.value)}, expected a u32 power of two`,
+    );
   const alignment = al === undefined ? 32 : (al.value as number);
   const o = new Out();
   o.push(ENCODER.encode("GGUF"));
@@ -171,18 +174,30 @@ export function serializeGgufHeader(
   for (const t of tensors) {
     const type = resolveType(t);
     if (ENCODER.encode(t.name).length > 63 || t.name.length === 0)
-      throw new GgufError("tensor_invalid_info", `${OP}: tensor name "${t.name}" must have 1–63 bytes (GGML_MAX_NAME)`, {
-        name: t.name,
-      });
-    if (names.has(t.name)) throw new GgufError("duplicate_name", `${OP}: tensor "${t.name}" appears twice`, { name: t.name });
+      throw new GgufError(
+        "tensor_invalid_info",
+        `${OP}: tensor name "${t.name}" must have 1–63 bytes (GGML_MAX_NAME)`,
+        {
+          name: t.name,
+        },
+      );
+    if (names.has(t.name))
+      throw new GgufError("duplicate_name", `${OP}: tensor "${t.name}" appears twice`, { name: t.name });
     names.add(t.name);
-    if (t.shape.length > 4 || t.shape.some((d) => !Number.isSafeInteger(d) || d < 0) || (t.shape[0] ?? 1) % type.blockSize !== 0)
+    if (
+      t.shape.length > 4 ||
+      t.shape.some((d) => !Number.isSafeInteger(d) || d < 0) ||
+      (t.shape[0] ?? 1) % type.blockSize !== 0
+    )
       throw new GgufError(
         "tensor_invalid_info",
         `${OP}: tensor "${t.name}" has shape [${t.shape.join(", ")}], expected at most 4 non-negative dims with ne[0] a multiple of ${type.blockSize} (${type.name})`,
         { name: t.name, shape: [...t.shape] },
       );
-    const byteLength = ggmlByteLength(type, t.shape.reduce((a, b) => a * b, 1));
+    const byteLength = ggmlByteLength(
+      type,
+      t.shape.reduce((a, b) => a * b, 1),
+    );
     o.string(t.name);
     o.u32(t.shape.length);
     for (const d of t.shape) o.u64(d);

@@ -151,9 +151,13 @@ function scalar(c: Cursor, t: GgufScalarType, what: string): number | bigint | b
     case "bool": {
       const b = v.getUint8(p);
       if (b > 1)
-        throw new GgufError("invalid_metadata", `${c.op}: ${what} is a bool stored as ${b} at offset ${p}, expected 0 or 1`, {
-          offset: p,
-        });
+        throw new GgufError(
+          "invalid_metadata",
+          `${c.op}: ${what} is a bool stored as ${b} at offset ${p}, expected 0 or 1`,
+          {
+            offset: p,
+          },
+        );
       return b === 1;
     }
   }

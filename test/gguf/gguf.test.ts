@@ -5,7 +5,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeF16 } from "../../src/dtype/f16.js";
-import { dequantizeQ4_0, dequantizeQ8_0, encodeGgmlTensor, quantizeQ4_0, quantizeQ8_0 } from "../../src/io/ggml-quant.js";
+import {
+  dequantizeQ4_0,
+  dequantizeQ8_0,
+  encodeGgmlTensor,
+  quantizeQ4_0,
+  quantizeQ8_0,
+} from "../../src/io/ggml-quant.js";
 import { parseGguf, serializeGguf } from "../../src/io/gguf.js";
 import type { GgufValue } from "../../src/io/gguf-types.js";
 import { crossCheck, GGUF_FIXTURES, GOLDEN } from "./helpers.js";
@@ -43,7 +49,8 @@ describe("real GGUF files written by llama.cpp", () => {
         }
       })
     : [];
-  if (!golden) it.skip("peft-golden adapters: skipped, ../shared/fixtures/peft-golden not found (set LORAKIT_SHARED)", () => {});
+  if (!golden)
+    it.skip("peft-golden adapters: skipped, ../shared/fixtures/peft-golden not found (set LORAKIT_SHARED)", () => {});
   for (const v of variants) {
     it(`${v}/llamacpp-gguf/adapter.gguf: parses, cross-checks, values equal the PEFT tensors`, async () => {
       const bytes = new Uint8Array(readFileSync(join(golden!, v, "llamacpp-gguf", "adapter.gguf")));
