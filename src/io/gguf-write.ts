@@ -91,23 +91,27 @@ function writeScalar(o: Out, key: string, t: GgufScalarType, v: unknown): void {
   switch (t) {
     case "string":
       if (typeof v !== "string") throw badValue(key, t, v, "a string");
-      return o.string(v);
+      o.string(v);
+      return;
     case "bool":
       if (typeof v !== "boolean") throw badValue(key, t, v, "a boolean");
-      return o.num(1, (d) => d.setUint8(0, v ? 1 : 0));
+      o.num(1, (d) => d.setUint8(0, v ? 1 : 0));
+      return;
     case "f32":
     case "f64":
       if (typeof v !== "number") throw badValue(key, t, v, "a number");
-      return o.num(GGUF_SCALAR_BYTES[t], (d) => (t === "f32" ? d.setFloat32(0, v, true) : d.setFloat64(0, v, true)));
+      o.num(GGUF_SCALAR_BYTES[t], (d) => (t === "f32" ? d.setFloat32(0, v, true) : d.setFloat64(0, v, true)));
+      return;
     case "u64":
     case "i64": {
       const lo = t === "u64" ? 0n : -(2n ** 63n);
       const hi = t === "u64" ? 2n ** 64n - 1n : 2n ** 63n - 1n;
       if (typeof v !== "bigint" || v < lo || v > hi) throw badValue(key, t, v, `a bigint in [${lo}, ${hi}]`);
-      return o.num(8, (d) => (t === "u64" ? d.setBigUint64(0, v, true) : d.setBigInt64(0, v, true)));
+      o.num(8, (d) => (t === "u64" ? d.setBigUint64(0, v, true) : d.setBigInt64(0, v, true)));
+      return;
     }
     default:
-      return o.num(GGUF_SCALAR_BYTES[t], (d) => {
+      o.num(GGUF_SCALAR_BYTES[t], (d) => {
         const n = v as number;
         if (t === "u8") d.setUint8(0, n);
         else if (t === "i8") d.setInt8(0, n);
@@ -121,7 +125,10 @@ function writeScalar(o: Out, key: string, t: GgufScalarType, v: unknown): void {
 
 function writeValue(o: Out, key: string, v: GgufValue): void {
   o.u32(GGUF_VALUE_TYPES.indexOf(v.type));
-  if (v.type !== "array") return writeScalar(o, key, v.type, v.value);
+  if (v.type !== "array") {
+    writeScalar(o, key, v.type, v.value);
+    return;
+  }
   if (!GGUF_VALUE_TYPES.includes(v.itemType) || (v.itemType as string) === "array")
     throw badValue(key, "array of", v.itemType, "an array of a scalar type (u8 … f64, string)");
   o.u32(GGUF_VALUE_TYPES.indexOf(v.itemType));
