@@ -357,7 +357,7 @@ export function ggufRequire<T extends GgufValue["type"]>(
   key: string,
   types: readonly T[],
   op: string,
-): Extract<GgufValue, { type: T }> {
+): GgufValue & { type: T } {
   const v = metadata.get(key);
   if (v === undefined || !types.includes(v.type as T))
     throw new GgufError(
@@ -365,7 +365,7 @@ export function ggufRequire<T extends GgufValue["type"]>(
       `${op}: metadata "${key}" is ${v === undefined ? "missing" : `${v.type} ${String(v.value)}`}, expected ${types.join(" or ")}`,
       { key },
     );
-  return v as Extract<GgufValue, { type: T }>;
+  return v as GgufValue & { type: T };
 }
 
 export type { GgmlTypeInfo };

@@ -7,6 +7,14 @@ export {
   savePeftAdapterDir,
 } from "./adapter-files.js";
 export { architectureFromConfig, type BaseArchitecture, readBaseArchitecture } from "./conv1d.js";
+export {
+  convertModelToGguf,
+  type GgufFile,
+  type GgufTensorSource,
+  type ModelConversionSummary,
+  openGguf,
+  writeGgufFile,
+} from "./gguf-file.js";
 export { readJsonInput } from "./input.js";
 export {
   type MergeableAdapter,
