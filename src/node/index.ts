@@ -15,6 +15,7 @@ export {
   openGguf,
   writeGgufFile,
 } from "./gguf-file.js";
+export { type GgufMergeSummary, ggufHeads, mergeAdapterIntoGguf } from "./gguf-merge.js";
 export { readJsonInput } from "./input.js";
 export {
   type MergeableAdapter,

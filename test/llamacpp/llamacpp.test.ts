@@ -2,7 +2,7 @@
 // lorakit writes the base GGUF (convertModelToGguf) and the adapter GGUF (adapterToGguf), llama.cpp (node-llama-cpp
 // 3.21.1, CPU) evaluates input_ids.json, and its next-token distribution at every position is compared with the
 // softmax of PEFT's logits: max |log p − log q| ≤ 2e-3. The same for the adapter merged into the base
-// (mergeAdapterIntoModel, then convertModelToGguf). Adapters GGUF cannot express (DoRA, modules_to_save, trained
+// (mergeAdapterIntoModel, then convertModelToGguf; and mergeAdapterIntoGguf straight into the GGUF base). Adapters GGUF cannot express (DoRA, modules_to_save, trained
 // biases) must be refused by name. llama.cpp's own converter's files are measured the same way, for the docs.
 // Skips when node-llama-cpp or the shared fixtures are absent.
 
@@ -14,6 +14,7 @@ import { adapterToGguf } from "../../src/io/gguf-lora.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
 import { loadAdapter } from "../../src/node/adapter-files.js";
 import { convertModelToGguf } from "../../src/node/gguf-file.js";
+import { mergeAdapterIntoGguf } from "../../src/node/gguf-merge.js";
 import { mergeAdapterIntoModel } from "../../src/node/merge.js";
 import { GOLDEN, tmpFile } from "../gguf/helpers.js";
 import { LLAMACPP_MISSING, logSoftmax, maxLogProbGap, nextTokenProbabilities } from "./harness.js";
@@ -121,6 +122,11 @@ describe.skipIf(LLAMACPP_MISSING !== null || GOLDEN === null)("llama.cpp runs lo
       await convertModelToGguf(dir, mergedGguf, { dtype: "F32" });
       const merged = maxLogProbGap(await nextTokenProbabilities(mergedGguf, tokens, VOCAB), logQ);
       row.merged = merged;
+      // merged straight into the GGUF base (mergeAdapterIntoGguf, llama.cpp's export-lora)
+      const ggufMergedPath = join(dir, "gguf-merged.gguf");
+      await mergeAdapterIntoGguf(base, adapter, { out: ggufMergedPath });
+      const ggufMerged = maxLogProbGap(await nextTokenProbabilities(ggufMergedPath, tokens, VOCAB), logQ);
+      row.ggufMerged = ggufMerged;
       // llama.cpp's own converter's file, where there is one (information for the docs, not asserted)
       try {
         const theirs = join(golden, v.name, "llamacpp-gguf", "adapter.gguf");
@@ -132,7 +138,7 @@ describe.skipIf(LLAMACPP_MISSING !== null || GOLDEN === null)("llama.cpp runs lo
       measured[v.name] = row;
       console.log(`llama.cpp vs PEFT ${v.name}: ${JSON.stringify(row)}`);
       const tol = TOL_OF[v.name] ?? TOL;
-      const worst = Math.max(merged, typeof row.adapter === "number" ? row.adapter : 0);
+      const worst = Math.max(merged, ggufMerged, typeof row.adapter === "number" ? row.adapter : 0);
       expect(worst).toBeLessThanOrEqual(tol);
       expect(baseOnly).toBeGreaterThan(10 * worst);
     }, 300_000);
