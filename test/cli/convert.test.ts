@@ -89,4 +89,25 @@ describe.skipIf(GOLDEN === null)("lorakit convert", () => {
     expect(m.code).toBe(2);
     expect(m.stderr).toMatch(/--from and --to are required/);
   });
+  it("lorakit merge into a .gguf base, from a .gguf LoRA, equals the merge from the PEFT folder", () => {
+    const base = tmpFile("cli-merge-base.gguf");
+    expect(lorakit(["convert", "--from", join(g, "base", "llama"), "--to", base, "--dtype", "f32"]).code).toBe(0);
+    const lora = tmpFile("cli-merge-lora.gguf");
+    const adapter = join(g, "peft-llama-patterns", "adapter");
+    expect(lorakit(["convert", "--from", adapter, "--to", lora, "--base", join(g, "base", "llama")]).code).toBe(0);
+    const a = tmpFile("cli-merged-a.gguf");
+    const b = tmpFile("cli-merged-b.gguf");
+    const ra = lorakit(["merge", "--base", base, "--adapter", adapter, "--out", a]);
+    expect(ra.code).toBe(0);
+    expect(ra.stdout).toMatch(/wrote .*cli-merged-a\.gguf: 21 tensors, 6 merged/);
+    expect(lorakit(["merge", "--base", base, "--adapter", lora, "--out", b]).code).toBe(0);
+    const ga = parseGguf(new Uint8Array(readFileSync(a)));
+    const gb = parseGguf(new Uint8Array(readFileSync(b)));
+    for (const n of ga.names()) {
+      const x = ga.toFloat32(n);
+      const y = gb.toFloat32(n);
+      for (let i = 0; i < x.length; i++)
+        expect(Math.abs(x[i]! - y[i]!), n).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(x[i]!)));
+    }
+  });
 });
