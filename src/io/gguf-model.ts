@@ -2,7 +2,7 @@
 // metadata (hyperparameters as convert_hf_to_gguf.py writes them, a vocabulary) and, per tensor, its GGUF name,
 // ne, type and the transform from the checkpoint's float32 values. Pure and browser-safe; lorakit/node streams
 // the data (src/node/gguf-file.ts). Names, permutation and transposes come from gguf-names.ts.
-// Vocabulary: with no tokenizer given, a minimal SentencePiece-style byte vocabulary ("<0x00>" … "<0xFF>", type
+// Vocabulary: a byte-level BPE tokenizer.json is converted (gguf-vocab.ts); otherwise a minimal SentencePiece-style byte vocabulary ("<0x00>" … "<0xFF>", type
 // BYTE, then "<extra_N>" up to vocab_size) so that llama.cpp's tokenizer initialises (node-llama-cpp crashes on a
 // model with no vocabulary). Token ids keep their meaning: the model's ids are used as they are.
 
@@ -15,6 +15,7 @@ import {
   requireArchitecture,
 } from "./gguf-names.js";
 import type { GgufValue } from "./gguf-types.js";
+import { vocabularyFromTokenizerJson } from "./gguf-vocab.js";
 
 /** Tensor types a base model can be written in. */
 export type GgufModelDtype = "F32" | "F16" | "BF16" | "Q8_0" | "Q4_0";
@@ -34,6 +35,8 @@ export interface GgufModelTensor {
 
 export interface GgufModelPlan {
   architecture: GgufArchitecture;
+  /** What was not converted as asked (e.g. a tokenizer.json of a kind lorakit does not convert). */
+  warnings: string[];
   metadata: Record<string, GgufValue>;
   tensors: GgufModelTensor[];
 }
@@ -125,6 +128,8 @@ export function byteVocabulary(n: number, config: Record<string, unknown>): Reco
 
 /** Options of planGgufModel. */
 export interface PlanGgufModelOptions {
+  /** tokenizer.json as parsed; byte-level BPE is converted (gguf-vocab.ts), anything else gets the byte vocabulary. */
+  tokenizer?: unknown;
   /** Type of 2-D weights (default F16); vectors are always F32, and a row length that is not a multiple of 32
    * falls back to F16 for Q8_0 / Q4_0. */
   dtype?: GgufModelDtype;
@@ -181,6 +186,13 @@ export function planGgufModel(
     if (base === "token_embd") vocab = shape[0]!;
     out.push({ name, source, shape: ne, type, transform });
   }
+  const warnings: string[] = [];
+  let vocabulary = byteVocabulary(vocab, config);
+  if (options.tokenizer !== undefined) {
+    const v = vocabularyFromTokenizerJson(options.tokenizer, vocab, config);
+    if ("metadata" in v) vocabulary = v.metadata;
+    else warnings.push(`${v.unsupported}: wrote lorakit's minimal byte vocabulary instead (token ids are unchanged)`);
+  }
   const metadata: Record<string, GgufValue> = {
     "general.architecture": str(arch),
     "general.type": str("model"),
@@ -188,9 +200,9 @@ export function planGgufModel(
     "general.file_type": u32(FILE_TYPE[dtype]),
     "general.quantization_version": u32(2),
     ...hyperparameters(arch, config),
-    ...byteVocabulary(vocab, config),
+    ...vocabulary,
   };
-  return { architecture: arch, metadata, tensors: out };
+  return { architecture: arch, warnings, metadata, tensors: out };
 }
 
 function tensorTransform(

@@ -166,7 +166,10 @@ export async function convertModelToGguf(
         where.set(n, f);
         shapes.set(n, [...f.info(n).shape]);
       }
-    const plan = planGgufModel(config, shapes, options);
+    const tokPath = join(dir, "tokenizer.json");
+    const names = await readdir(dir);
+    const tokenizer = names.includes("tokenizer.json") ? JSON.parse(await readFile(tokPath, "utf8")) : undefined;
+    const plan = planGgufModel(config, shapes, { ...options, tokenizer });
     const tensors: GgufTensorSource[] = plan.tensors.map((t) => ({
       name: t.name,
       shape: t.shape,
@@ -174,10 +177,12 @@ export async function convertModelToGguf(
       data: async () => encodeGgmlTensor(t.type, t.transform(await where.get(t.source)!.readFloat32(t.source))),
     }));
     await writeGgufFile(outPath, plan.metadata, tensors);
-    const warnings = (await readdir(dir)).includes("tokenizer.json")
-      ? ["tokenizer.json is not converted: the GGUF has lorakit's minimal byte vocabulary (token ids are unchanged)"]
-      : [];
-    return { architecture: plan.architecture, tensors: tensors.length, bytes: (await stat(outPath)).size, warnings };
+    return {
+      architecture: plan.architecture,
+      tensors: tensors.length,
+      bytes: (await stat(outPath)).size,
+      warnings: plan.warnings,
+    };
   } finally {
     for (const f of files) await f.close();
   }

@@ -11,6 +11,7 @@ import { permuteHeadRows } from "../../src/io/gguf-names.js";
 import { parseSafetensors, serializeSafetensors } from "../../src/io/safetensors.js";
 import { convertModelToGguf, openGguf, writeGgufFile } from "../../src/node/gguf-file.js";
 import { crossCheck, GGUF_FIXTURES, GOLDEN, tmpFile } from "./helpers.js";
+import { gpt2ModelWithTokenizer, gpt2TokenizerJson } from "./vocab-fixture.js";
 
 describe("openGguf", () => {
   it("reads a 1.7 MB vocabulary header (more than the first read) and equals parseGguf", async () => {
@@ -121,5 +122,36 @@ describe.skipIf(GOLDEN === null)("convertModelToGguf on the golden bases", () =>
     await expect(convertModelToGguf(dir, tmpFile("mamba.gguf"))).rejects.toThrow(
       expect.objectContaining({ code: "unsupported_architecture" }),
     );
+  });
+});
+
+describe("tokenizer.json → GGUF vocabulary", () => {
+  it("GPT-2's byte-level BPE: tokens, types and merges as llama.cpp's own GPT-2 vocabulary", async () => {
+    const dir = gpt2ModelWithTokenizer();
+    const out = tmpFile("gpt2-tok.gguf");
+    const s = await convertModelToGguf(dir, out, { dtype: "F16" });
+    expect(s.warnings).toEqual([]);
+    const g = parseGguf(new Uint8Array(readFileSync(out)));
+    const ref = parseGguf(new Uint8Array(readFileSync(join(GGUF_FIXTURES, "ggml-vocab-gpt-2.gguf"))));
+    for (const k of [
+      "tokenizer.ggml.model",
+      "tokenizer.ggml.pre",
+      "tokenizer.ggml.tokens",
+      "tokenizer.ggml.token_type",
+      "tokenizer.ggml.merges",
+    ])
+      expect(g.metadata.get(k), k).toEqual(ref.metadata.get(k));
+    expect(g.metadata.get("tokenizer.ggml.eos_token_id")?.value).toBe(50256);
+  });
+  it("another tokenizer kind falls back to the byte vocabulary with a warning", async () => {
+    const dir = gpt2ModelWithTokenizer();
+    const { json } = gpt2TokenizerJson();
+    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify({ ...json, model: { type: "Unigram", vocab: [] } }));
+    const s = await convertModelToGguf(dir, tmpFile("gpt2-unigram.gguf"), { dtype: "F16" });
+    expect(s.warnings).toEqual([
+      expect.stringMatching(
+        /model is "Unigram", lorakit converts byte-level BPE only: wrote lorakit's minimal byte vocabulary/,
+      ),
+    ]);
   });
 });

@@ -22,7 +22,9 @@ async function viaSafetensors(kind: string, variant: string, dtype: "F32" | "Q8_
   const dir = tmpFile(`merge-ref-${variant}-${dtype}`);
   mkdirSync(dir, { recursive: true });
   const adapter = await loadAdapter(join(GOLDEN!, variant, "adapter"));
-  await mergeAdapterIntoModel(join(GOLDEN!, "base", kind, "model.safetensors"), adapter, { out: join(dir, "model.safetensors") });
+  await mergeAdapterIntoModel(join(GOLDEN!, "base", kind, "model.safetensors"), adapter, {
+    out: join(dir, "model.safetensors"),
+  });
   copyFileSync(join(GOLDEN!, "base", kind, "config.json"), join(dir, "config.json"));
   await convertModelToGguf(dir, join(dir, "m.gguf"), { dtype });
   return join(dir, "m.gguf");
@@ -37,7 +39,11 @@ describe.skipIf(GOLDEN === null)("mergeAdapterIntoGguf", () => {
   ] as const) {
     it(`${variant}: equals the GGUF of the safetensors merge, tensor for tensor`, async () => {
       const out = tmpFile(`merged-${variant}.gguf`);
-      const s = await mergeAdapterIntoGguf(await baseGguf(kind, "F32"), await loadAdapter(join(GOLDEN!, variant, "adapter")), { out });
+      const s = await mergeAdapterIntoGguf(
+        await baseGguf(kind, "F32"),
+        await loadAdapter(join(GOLDEN!, variant, "adapter")),
+        { out },
+      );
       expect(s.merged.size).toBeGreaterThan(0);
       const ours = parseGguf(new Uint8Array(readFileSync(out)));
       const ref = parseGguf(new Uint8Array(readFileSync(await viaSafetensors(kind, variant, "F32"))));
@@ -46,7 +52,8 @@ describe.skipIf(GOLDEN === null)("mergeAdapterIntoGguf", () => {
         const a = ours.toFloat32(n);
         const b = ref.toFloat32(n);
         for (let i = 0; i < a.length; i++)
-          if (Math.abs(a[i]! - b[i]!) > 2 ** -22 * Math.max(1, Math.abs(b[i]!))) throw new Error(`${n}[${i}]: ${a[i]} vs ${b[i]}`);
+          if (Math.abs(a[i]! - b[i]!) > 2 ** -22 * Math.max(1, Math.abs(b[i]!)))
+            throw new Error(`${n}[${i}]: ${a[i]} vs ${b[i]}`);
       }
       const base = parseGguf(new Uint8Array(readFileSync(await baseGguf(kind, "F32"))));
       const changed = ref.names().filter((n) => !Buffer.from(ours.bytes(n)).equals(Buffer.from(base.bytes(n))));
@@ -78,12 +85,23 @@ describe.skipIf(GOLDEN === null)("mergeAdapterIntoGguf", () => {
     const out = tmpFile("merged-wrong.gguf");
     const gpt2 = await loadAdapter(join(GOLDEN!, "peft-gpt2-conv1d", "adapter"));
     await expect(mergeAdapterIntoGguf(await baseGguf("llama", "F32"), gpt2, { out })).rejects.toThrow(
-      expect.objectContaining({ code: "missing_tensor", message: expect.stringMatching(/have no tensor in the GGUF base.*nothing was written/) }),
+      expect.objectContaining({
+        code: "missing_tensor",
+        message: expect.stringMatching(/have no tensor in the GGUF base.*nothing was written/),
+      }),
     );
     const llama = await loadAdapter(join(GOLDEN!, "peft-llama-basic", "adapter"));
-    const wrong = { modules: llama.modules.map((m) => ({ ...m, modulePath: m.modulePath.replace("self_attn.q_proj", "mlp.gate_proj") })) };
+    const wrong = {
+      modules: llama.modules.map((m) => ({
+        ...m,
+        modulePath: m.modulePath.replace("self_attn.q_proj", "mlp.gate_proj"),
+      })),
+    };
     await expect(mergeAdapterIntoGguf(await baseGguf("llama", "F32"), wrong, { out })).rejects.toThrow(
-      expect.objectContaining({ code: "shape_mismatch", message: expect.stringMatching(/blk\.0\.ffn_gate\.weight has ne \[64, 128\], expected \[64, 64\]/) }),
+      expect.objectContaining({
+        code: "shape_mismatch",
+        message: expect.stringMatching(/blk\.0\.ffn_gate\.weight has ne \[64, 128\], expected \[64, 64\]/),
+      }),
     );
     expect(existsSync(out)).toBe(false);
   });

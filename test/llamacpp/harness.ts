@@ -81,3 +81,14 @@ export function maxLogProbGap(p: Float64Array[], logQ: Float64Array[]): number {
   });
   return gap;
 }
+
+/** llama.cpp's tokenization of each text (no special tokens added). */
+export async function llamaTokenize(modelPath: string, texts: readonly string[]): Promise<number[][]> {
+  const l = await llama();
+  const model = await l.loadModel({ modelPath });
+  try {
+    return texts.map((t) => [...model.tokenize(t, false)] as number[]);
+  } finally {
+    await model.dispose();
+  }
+}
