@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { GgufError, LoraError } from "../../src/errors.js";
 import { parseGguf, serializeGguf } from "../../src/io/gguf.js";
+import { adapterToGguf, ggufToAdapter } from "../../src/io/gguf-lora.js";
 import type { GgufValue } from "../../src/io/gguf-types.js";
 
 // A raw GGUF writer for malformed files: parts are [kind, value] pairs.
@@ -234,5 +235,46 @@ describe("fuzz (seeded): mutated and truncated files throw GgufError or parse", 
   });
   it("every truncation", () => {
     for (let n = 0; n < valid.length; n++) check(valid.subarray(0, n));
+  });
+});
+
+describe("fuzz (seeded): ggufToAdapter on mutated adapters throws LoraErrors only", () => {
+  const rnd = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i + 1));
+  const module = (path: string) => ({
+    modulePath: path,
+    kind: "linear" as const,
+    down: { data: rnd(32 * 2), rows: 32, cols: 2 },
+    up: { data: rnd(2 * 32), rows: 2, cols: 32 },
+    r: 2,
+    alpha: 4,
+    scaling: 2,
+    fanInFanOut: false,
+    dtype: "F32" as const,
+  });
+  const valid = adapterToGguf(
+    {
+      format: "mlx",
+      config: {},
+      warnings: [],
+      modules: [module("model.layers.0.self_attn.q_proj"), module("model.layers.0.mlp.up_proj")],
+    },
+    { architecture: "llama", heads: { nHead: 2, nHeadKv: 2 } },
+  );
+  it("byte mutations", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(valid.length - 1), fc.nat(255)), { minLength: 1, maxLength: 4 }),
+        (edits) => {
+          const b = valid.slice();
+          for (const [i, v] of edits) b[i] = v;
+          try {
+            ggufToAdapter(b, { heads: { nHead: 2, nHeadKv: 2 } });
+          } catch (e) {
+            expect(e).toBeInstanceOf(LoraError);
+          }
+        },
+      ),
+      { seed: 1314, numRuns: 1500 },
+    );
   });
 });
