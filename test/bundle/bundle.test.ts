@@ -22,10 +22,12 @@ import * as source from "../../src/index.js";
  * 158,713 (52,286 with gzip -9) with the hardened kernel threads (start-up handshake, failure reporting, option
  * checks), the exactly-zero term rule and the memory checks (other realms, shared memory, result size limit);
  * 172,108 (57,092 with gzip -9) with PEFT parity (linear-time regex engine for config patterns, saved-tensor
- * classification, save-time config derivation, loraLinearForModule, MLX-LM version rules: about 13 KB).
+ * classification, save-time config derivation, loraLinearForModule, MLX-LM version rules: about 13 KB);
+ * 202,564 (67,342 with gzip -9) with GGUF (reader/writer, Q8_0/Q4_0, GGUF LoRA ⇄ PEFT/MLX, base-model plan and
+ * vocabulary: about 30 KB).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 172 * 1024;
+const BUNDLE_CEILING_BYTES = 200 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
