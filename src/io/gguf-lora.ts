@@ -50,9 +50,18 @@ function refuseInexpressible(adapter: PeftAdapter | MlxAdapter): void {
       reason: "inexpressible",
     });
   };
-  for (const m of adapter.modules)
+  for (const m of adapter.modules) {
     if (m.magnitude !== undefined)
       refuse(`module "${m.modulePath}" is DoRA (lora_magnitude_vector, use_dora)`, { module: m.modulePath });
+    if (m.bias !== undefined)
+      refuse(`module "${m.modulePath}" has a trained bias (bias != "none", saved as base_layer.bias)`, {
+        module: m.modulePath,
+      });
+    if (m.baseWeight !== undefined)
+      refuse(`module "${m.modulePath}" carries its own base weight (base_layer.weight, save_embedding_layers)`, {
+        module: m.modulePath,
+      });
+  }
   if (adapter.format === "peft") {
     for (const key of adapter.modulesToSave.keys())
       refuse(

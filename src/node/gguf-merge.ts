@@ -79,6 +79,12 @@ function plan(
       );
     const nHead = m.kind === "embedding" ? null : permutedHeads(arch, info.name.replace(/\.weight$/, ""), heads, OP);
     jobs.set(info.name, { info, nHead, module: m });
+    // a trained bias (bias "lora_only" / "all") replaces the base bias
+    if (m.bias !== undefined) {
+      const b = find("trained bias of module", m.modulePath, "bias");
+      if (b !== undefined)
+        jobs.set(b.name, { info: b, nHead, replacement: { dtype: "F32", shape: [m.bias.length], data: m.bias } });
+    }
   }
   for (const [key, t] of mts) {
     const m = /^(.+)\.(weight|bias)$/.exec(key);
@@ -116,6 +122,13 @@ function plan(
   return jobs;
 }
 
+// row-major [rows, cols] → [cols, rows]
+function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < rows; i++) for (let k = 0; k < cols; k++) out[k * rows + i] = x[i * cols + k]!;
+  return out;
+}
+
 function mergedData(j: Job, raw: Uint8Array): Uint8Array {
   const n = ggufElements(j.info);
   const cols = j.info.shape[0]!;
@@ -123,10 +136,17 @@ function mergedData(j: Job, raw: Uint8Array): Uint8Array {
   let w: Float32Array;
   if (j.replacement) w = j.replacement.data.slice();
   else {
-    w = decodeGgmlTensor(j.info.type, raw, n, OP, j.info.name);
-    if (j.nHead !== null) w = permuteHeadRows(w, rows, cols, j.nHead, true);
+    const m = j.module!;
+    if (m.baseWeight !== undefined) {
+      // the module's own base weight, in its stored layout: Conv1D [dIn, dOut] → GGUF [dOut, dIn]
+      w = m.fanInFanOut && m.kind === "linear" ? transpose(m.baseWeight.data, cols, rows) : m.baseWeight.data.slice();
+    } else {
+      w = decodeGgmlTensor(j.info.type, raw, n, OP, j.info.name);
+      if (j.nHead !== null) w = permuteHeadRows(w, rows, cols, j.nHead, true);
+    }
     // linear: stored [dOut, dIn] (transposed); token_embd: [vocab, dim] = [dIn, dOut]
-    mergeModuleInto(w, j.module!, j.module!.kind !== "embedding");
+    const t = j.info.type.name;
+    mergeModuleInto(w, m, m.kind !== "embedding", t === "F16" || t === "BF16" ? t : "F32");
     for (let i = 0; i < w.length; i++)
       if (!Number.isFinite(w[i]!))
         throw new ArgumentError(
