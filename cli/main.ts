@@ -4,6 +4,7 @@
 // stdout early (`lorakit inspect DIR | head -1`) ends the command quietly, exit 0.
 
 import { LoraError } from "../src/index.js";
+import { convertCommand } from "./convert.js";
 import { forwardCommand } from "./forward.js";
 import { generateCommand } from "./generate.js";
 import { inspectCommand } from "./inspect.js";
@@ -15,6 +16,7 @@ import { type CliIo, type Command, processIo, UsageError } from "./usage.js";
 import { lorakitVersion } from "./version.js";
 
 const COMMANDS: Record<string, Command> = {
+  convert: convertCommand,
   forward: forwardCommand,
   generate: generateCommand,
   inspect: inspectCommand,

@@ -1,7 +1,17 @@
 // `lorakit merge`: writes base + adapter as one merged safetensors file, tensor by tensor.
 
-import { existsSync } from "node:fs";
-import { loadAdapter, type MergeDtype, type MergeProgress, mergeAdapterIntoModel } from "../src/node/index.js";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { ggufToAdapter, type SavedTensor } from "../src/index.js";
+import {
+  ggufHeads,
+  loadAdapter,
+  type MergeDtype,
+  type MergeProgress,
+  mergeAdapterIntoGguf,
+  mergeAdapterIntoModel,
+  openGguf,
+} from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit merge --base model.safetensors --adapter DIR --out merged.safetensors [--dtype f16|bf16|f32]
@@ -12,8 +22,11 @@ the base before anything is written, and the output appears only when complete (
 base (a folder with model.safetensors.index.json, or that file) gives a folder with the same shards and a new index.
 --out may not be the base itself (or a link to it), a folder (for one file), a device or a FIFO.
 
+A .gguf base (llama.cpp) is merged the same way into a new .gguf, each tensor kept in its type (Q8_0/Q4_0
+re-quantized with ggml's reference rounding); the adapter may then also be a .gguf LoRA. See docs/gguf.md.
+
 Options:
-  --base PATH      base model: a .safetensors file, a model.safetensors.index.json, or a folder with either
+  --base PATH      base model: a .safetensors file, a model.safetensors.index.json, a folder with either, or a .gguf
   --adapter PATH   adapter folder (adapter_config.json + adapter_model.safetensors) or its .safetensors file
   --out PATH       output .safetensors (a folder for a sharded base)
   --dtype D        f32, f16 or bf16: cast every float tensor (default: keep each tensor's dtype)
@@ -78,6 +91,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (values.out === undefined) throw new UsageError("--out is required (see 'lorakit merge --help')");
   if (values.dtype !== undefined && !DTYPES.includes(values.dtype))
     throw new UsageError(`--dtype must be f32, f16 or bf16, got ${JSON.stringify(values.dtype)}`);
+  if (base.endsWith(".gguf")) return mergeGguf(base, adapterPath, values.out, io);
   const adapter = await loadAdapter(adapterPath);
   for (const w of adapter.warnings) io.stderr(`lorakit merge: warning: ${w}\n`);
   const summary = await mergeAdapterIntoModel(base, adapter, {
@@ -90,6 +104,28 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const shards = summary.files.length > 1 ? ` (${summary.files.length - 1} shards + index)` : "";
   io.stdout(
     `wrote ${summary.out}${shards}: ${summary.tensors} tensors, ${summary.merged.size} merged${summary.replaced.length ? `, ${summary.replaced.length} replaced (modules_to_save)` : ""}, ${mib(summary.bytes)}${values.dtype ? ` (${values.dtype})` : ""}\n`,
+  );
+  return 0;
+}
+
+async function mergeGguf(base: string, adapterPath: string, out: string, io: CliIo): Promise<number> {
+  let modules: Awaited<ReturnType<typeof loadAdapter>>["modules"];
+  let modulesToSave: ReadonlyMap<string, SavedTensor> | undefined;
+  if (adapterPath.endsWith(".gguf")) {
+    const f = await openGguf(base);
+    const arch = String(f.metadata.get("general.architecture")?.value);
+    const heads = ggufHeads(f, arch);
+    await f.close();
+    modules = ggufToAdapter(new Uint8Array(readFileSync(adapterPath)), { heads }).modules;
+  } else {
+    const adapter = await loadAdapter(adapterPath);
+    for (const w of adapter.warnings) io.stderr(`lorakit merge: warning: ${w}\n`);
+    modules = adapter.modules;
+    modulesToSave = adapter.format === "peft" ? adapter.modulesToSave : undefined;
+  }
+  const s = await mergeAdapterIntoGguf(base, { modules, modulesToSave }, { out });
+  io.stdout(
+    `wrote ${s.out}: ${s.tensors} tensors, ${s.merged.size} merged${s.replaced.length ? `, ${s.replaced.length} replaced (modules_to_save)` : ""}\n`,
   );
   return 0;
 }

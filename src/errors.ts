@@ -56,6 +56,14 @@ export type ErrorCode =
   | "no_space"
   | "cast_overflow"
   | "invalid_index"
+  // GGUF files (GgufError)
+  | "invalid_magic"
+  | "unsupported_version"
+  | "truncated_file"
+  | "invalid_metadata"
+  | "duplicate_name"
+  | "invalid_alignment"
+  | "unsupported_architecture"
   // kernel threads (KernelError)
   | "kernel_failed"
   | "kernel_timeout"
@@ -126,6 +134,11 @@ export class TorchFileError extends LoraError {
 /** An output that must not or cannot be written: the input itself, a folder or device, no permission, no space. */
 export class FileWriteError extends LoraError {
   override name = "FileWriteError";
+}
+
+/** A GGUF file that breaks one of llama.cpp's gguf.cpp rules, or a conversion GGUF cannot express. */
+export class GgufError extends LoraError {
+  override name = "GgufError";
 }
 
 /**

@@ -8,6 +8,7 @@ export {
   type ConfigIssue,
   type ErrorCode,
   FileWriteError,
+  GgufError,
   KernelError,
   LoraError,
   ModelError,
@@ -16,6 +17,51 @@ export {
   ShapeError,
   TorchFileError,
 } from "./errors.js";
+export {
+  decodeGgmlTensor,
+  dequantizeQ4_0,
+  dequantizeQ8_0,
+  encodeGgmlTensor,
+  quantizeQ4_0,
+  quantizeQ8_0,
+} from "./io/ggml-quant.js";
+export {
+  GGUF_DEFAULT_ALIGNMENT,
+  type GgufLayout,
+  type GgufTensorToWrite,
+  ggufElements,
+  type ParsedGguf,
+  parseGguf,
+  parseGgufHeader,
+  serializeGguf,
+  serializeGgufHeader,
+} from "./io/gguf.js";
+export {
+  type AdapterToGgufOptions,
+  adapterToGguf,
+  type GgufLoraAdapter,
+  ggufToAdapter,
+  modulesToPeft,
+} from "./io/gguf-lora.js";
+export { type GgufModelDtype, type GgufModelPlan, type GgufModelTensor, planGgufModel } from "./io/gguf-model.js";
+export {
+  type AttentionHeads,
+  GGUF_ARCHITECTURES,
+  type GgufArchitecture,
+  ggufArchitectureOf,
+  ggufNameOf,
+  hfModuleOf,
+} from "./io/gguf-names.js";
+export {
+  type GgmlCodedType,
+  type GgmlTypeInfo,
+  type GgufHeader,
+  type GgufTensorInfo,
+  type GgufValue,
+  type GgufValueType,
+  ggmlTypeById,
+  ggmlTypeByName,
+} from "./io/gguf-types.js";
 export {
   loadMlxAdapter,
   type MlxAdapter,

@@ -17,6 +17,15 @@ export {
 } from "./atomic-write.js";
 export { type BaseModel, type BaseShard, openBaseModel } from "./base-model.js";
 export { architectureFromConfig, type BaseArchitecture, readBaseArchitecture } from "./conv1d.js";
+export {
+  convertModelToGguf,
+  type GgufFile,
+  type GgufTensorSource,
+  type ModelConversionSummary,
+  openGguf,
+  writeGgufFile,
+} from "./gguf-file.js";
+export { type GgufMergeSummary, ggufHeads, mergeAdapterIntoGguf } from "./gguf-merge.js";
 export { readJsonInput } from "./input.js";
 export {
   type MergeableAdapter,

@@ -23,10 +23,11 @@ import * as source from "../../src/index.js";
  * checks), the exactly-zero term rule and the memory checks (other realms, shared memory, result size limit);
  * 172,108 (57,092 with gzip -9) with PEFT parity (linear-time regex engine for config patterns, saved-tensor
  * classification, save-time config derivation, loraLinearForModule, MLX-LM version rules: about 13 KB);
- * 177,572 (59,064 with gzip -9) with the one-pass safetensors header JSON reader (serde_json's rules, 4.7 KB) and
- * the shard index reader. Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
+ * 208,399 (69,489 with gzip -9) with GGUF and the merge-safety, sharded-index and serve error additions (reader/writer, Q8_0/Q4_0, GGUF LoRA ⇄ PEFT/MLX, base-model plan and
+ * vocabulary: about 30 KB).
+ * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 176 * 1024;
+const BUNDLE_CEILING_BYTES = 212 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 

@@ -50,7 +50,7 @@ describe('"did you mean"', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe(
-      `lorakit: unknown command "${typo}" (did you mean "${word}"?) (commands: forward, generate, inspect, merge, serve, train; see 'lorakit --help')\n`,
+      `lorakit: unknown command "${typo}" (did you mean "${word}"?) (commands: convert, forward, generate, inspect, merge, serve, train; see 'lorakit --help')\n`,
     );
   });
 

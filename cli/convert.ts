@@ -1,0 +1,126 @@
+// `lorakit convert`: adapters between PEFT, MLX-LM and llama.cpp's GGUF LoRA, and Hugging Face models to GGUF.
+// The direction follows from the input (an adapter folder, a .gguf adapter or a model folder) and the output
+// (a .gguf file or a folder).
+
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type AttentionHeads, adapterToGguf, ggufToAdapter, modulesToPeft } from "../src/index.js";
+import { convertModelToGguf, loadAdapter } from "../src/node/index.js";
+import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
+
+const HELP = `Usage: lorakit convert --from PATH --to PATH [--base DIR] [--arch NAME] [--dtype T]
+
+  adapter folder (PEFT or MLX-LM)  → FILE.gguf   llama.cpp LoRA adapter (exact scaling, see docs/gguf.md)
+  MLX-LM adapter folder            → DIR         PEFT adapter (adapter_config.json + adapter_model.safetensors)
+  FILE.gguf (llama.cpp LoRA)       → DIR         PEFT adapter
+  model folder (config.json + *.safetensors) → FILE.gguf   llama.cpp base model
+
+Options:
+  --from PATH    input (see above)
+  --to PATH      output: a .gguf file, or a folder (created if missing)
+  --base DIR     the base model's folder (its config.json gives the architecture and the attention head counts
+                 that llama's Q/K permutation needs)
+  --arch NAME    architecture when there is no --base: llama, mistral, qwen2, gemma, phi3, gpt2 (or a
+                 transformers class such as LlamaForCausalLM)
+  --dtype T      adapters: f32 (default), f16, bf16; models: f32, f16 (default), bf16, q8_0, q4_0
+  --debug        print stack traces on errors
+  --help         show this help
+
+Refused by name (a GGUF LoRA cannot express them): DoRA, modules_to_save, trained biases.
+Exit codes: 0 ok, 1 unexpected failure, 2 usage or input error.`;
+
+const OPTIONS = {
+  from: { type: "string" },
+  to: { type: "string" },
+  base: { type: "string" },
+  arch: { type: "string" },
+  dtype: { type: "string" },
+  debug: { type: "boolean" },
+  help: { type: "boolean" },
+} as const;
+
+interface BaseInfo {
+  arch?: string;
+  heads?: AttentionHeads;
+}
+
+function readBase(dir: string | undefined, arch: string | undefined): BaseInfo {
+  if (dir === undefined) return { arch };
+  const path = join(dir, "config.json");
+  if (!existsSync(path)) throw new UsageError(`--base ${dir} has no config.json`);
+  const c = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  const nHead = (c.num_attention_heads ?? c.n_head) as number | undefined;
+  const nHeadKv = (c.num_key_value_heads ?? nHead) as number | undefined;
+  const archName = arch ?? (Array.isArray(c.architectures) ? String(c.architectures[0]) : String(c.model_type));
+  return { arch: archName, heads: nHead !== undefined ? { nHead, nHeadKv: nHeadKv ?? nHead } : undefined };
+}
+
+function pick<T extends string>(flag: string, v: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (v === undefined) return fallback;
+  const up = v.toUpperCase() as T;
+  if (!allowed.includes(up))
+    throw new UsageError(`${flag} must be one of ${allowed.join(", ").toLowerCase()}, got ${JSON.stringify(v)}`);
+  return up;
+}
+
+function writePeftDir(dir: string, files: { configJson: string; weights: Uint8Array }): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "adapter_config.json"), files.configJson);
+  writeFileSync(join(dir, "adapter_model.safetensors"), files.weights);
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseOptions("convert", argv, OPTIONS);
+  if (values.help) {
+    io.stdout(`${HELP}\n`);
+    return 0;
+  }
+  const from = values.from;
+  const to = values.to;
+  if (from === undefined || to === undefined)
+    throw new UsageError("--from and --to are required (see 'lorakit convert --help')");
+  if (!existsSync(from)) throw new UsageError(`--from ${from} does not exist`);
+  const toGguf = to.endsWith(".gguf");
+  const base = readBase(values.base, values.arch);
+  if (statSync(from).isFile() && from.endsWith(".gguf")) {
+    if (toGguf) throw new UsageError("--from is a .gguf adapter: --to must be a folder for the PEFT adapter");
+    const g = ggufToAdapter(new Uint8Array(readFileSync(from)), { heads: base.heads });
+    writePeftDir(to, modulesToPeft(g.modules, { fanInFanOut: g.architecture === "gpt2" }));
+    io.stdout(`convert: ${g.modules.length} LoRA modules (${g.architecture}, alpha ${g.alpha}) → PEFT adapter ${to}\n`);
+    return 0;
+  }
+  const isModel = existsSync(join(from, "config.json")) && !existsSync(join(from, "adapter_config.json"));
+  if (isModel) {
+    if (!toGguf) throw new UsageError("--from is a model folder: --to must be a .gguf file");
+    const dtype = pick("--dtype", values.dtype, ["F32", "F16", "BF16", "Q8_0", "Q4_0"] as const, "F16");
+    const s = await convertModelToGguf(from, to, { dtype });
+    for (const w of s.warnings) io.stderr(`convert: warning: ${w}\n`);
+    io.stdout(`convert: ${s.tensors} tensors (${s.architecture}, ${dtype}) → ${to} (${s.bytes} bytes)\n`);
+    return 0;
+  }
+  const adapter = await loadAdapter(from);
+  for (const w of adapter.warnings) io.stderr(`convert: warning: ${w}\n`);
+  if (toGguf) {
+    const arch =
+      base.arch ??
+      (adapter.format === "peft"
+        ? ((adapter.config.raw.auto_mapping as { base_model_class?: string } | null)?.base_model_class ?? undefined)
+        : undefined);
+    if (arch === undefined) throw new UsageError("the architecture is unknown: pass --base DIR or --arch NAME");
+    const dtype = pick("--dtype", values.dtype, ["F32", "F16", "BF16"] as const, "F32");
+    const bytes = adapterToGguf(adapter, { architecture: arch, heads: base.heads, dtype });
+    writeFileSync(to, bytes);
+    io.stdout(`convert: ${adapter.modules.length} LoRA modules → GGUF LoRA ${to} (${bytes.length} bytes)\n`);
+    return 0;
+  }
+  if (adapter.format !== "mlx") throw new UsageError("--from is already a PEFT adapter: --to must be a .gguf file");
+  writePeftDir(to, modulesToPeft(adapter.modules));
+  io.stdout(`convert: ${adapter.modules.length} MLX LoRA modules → PEFT adapter ${to}\n`);
+  return 0;
+}
+
+export const convertCommand: Command = {
+  summary: "convert adapters (PEFT, MLX-LM, GGUF LoRA) and models (Hugging Face → GGUF)",
+  help: HELP,
+  run,
+};

@@ -1,0 +1,189 @@
+// GGUF files on disk: openGguf reads the header in growing prefixes (a vocabulary can make it megabytes) and then
+// only the tensors asked for; writeGgufFile streams the header and one tensor at a time into a temporary file and
+// renames it (writeFileAtomic); convertModelToGguf turns a Hugging Face folder into a llama.cpp base model.
+
+import { open, readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { AdapterFormatError, GgufError } from "../errors.js";
+import { decodeGgmlTensor, encodeGgmlTensor } from "../io/ggml-quant.js";
+import { type GgufTensorToWrite, ggufElements, parseGgufHeader, serializeGgufHeader } from "../io/gguf.js";
+import { type GgufModelDtype, planGgufModel } from "../io/gguf-model.js";
+import type { GgufHeader, GgufTensorInfo, GgufValue } from "../io/gguf-types.js";
+import { openSafetensors, type SafetensorsFile, writeFileAtomic } from "./safetensors-file.js";
+
+/** An open GGUF file: a validated header and on-demand tensor reads. */
+export interface GgufFile extends GgufHeader {
+  path: string;
+  names(): string[];
+  info(name: string): GgufTensorInfo;
+  read(name: string): Promise<Uint8Array>;
+  readFloat32(name: string): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+const FIRST_READ = 1 << 20;
+
+/**
+ * Opens a GGUF file and validates its header without reading tensor data. Close it when done.
+ * @throws {GgufError} the parser's codes, with the path in the message
+ */
+export async function openGguf(path: string): Promise<GgufFile> {
+  const op = `openGguf: ${path}`;
+  const fh = await open(path, "r");
+  try {
+    const size = (await fh.stat()).size;
+    let want = Math.min(FIRST_READ, size);
+    let header: GgufHeader;
+    for (;;) {
+      const buf = new Uint8Array(want);
+      const { bytesRead } = await fh.read(buf, 0, want, 0);
+      try {
+        header = parseGgufHeader(buf.subarray(0, bytesRead), size, op);
+        break;
+      } catch (e) {
+        // the header goes on past what was read: read twice as much (at most the whole file)
+        if (!(e instanceof GgufError && e.code === "truncated_file" && want < size)) throw e;
+        want = Math.min(size, want * 2);
+      }
+    }
+    const byName = new Map(header.tensors.map((t) => [t.name, t]));
+    const info = (name: string): GgufTensorInfo => {
+      const t = byName.get(name);
+      if (t === undefined)
+        throw new GgufError("missing_tensor", `${op}: no tensor named ${JSON.stringify(name)} among ${byName.size}`, {
+          name,
+        });
+      return t;
+    };
+    const read = async (name: string): Promise<Uint8Array> => {
+      const t = info(name);
+      const buf = new Uint8Array(t.byteLength);
+      let done = 0;
+      while (done < t.byteLength) {
+        const { bytesRead } = await fh.read(buf, done, t.byteLength - done, header.dataStart + t.offset + done);
+        if (bytesRead === 0)
+          throw new GgufError("truncated_file", `${op}: file ended while reading "${name}"`, { name });
+        done += bytesRead;
+      }
+      return buf;
+    };
+    return {
+      ...header,
+      path,
+      names: () => header.tensors.map((t) => t.name),
+      info,
+      read,
+      readFloat32: async (name) =>
+        decodeGgmlTensor(info(name).type, await read(name), ggufElements(info(name)), op, name),
+      close: () => fh.close(),
+    };
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+/** A tensor to stream: its bytes are produced when it is written. */
+export interface GgufTensorSource extends Omit<GgufTensorToWrite, "data"> {
+  data: () => Uint8Array | Promise<Uint8Array>;
+}
+
+/**
+ * Writes a GGUF v3 file atomically, producing one tensor's bytes at a time.
+ * @throws {GgufError} the writer's codes; "tensor_invalid_info" when a produced tensor has the wrong byte length
+ */
+export async function writeGgufFile(
+  path: string,
+  metadata: Record<string, GgufValue> | ReadonlyMap<string, GgufValue>,
+  tensors: readonly GgufTensorSource[],
+): Promise<void> {
+  const layout = serializeGgufHeader(
+    metadata,
+    tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type })),
+  );
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    yield layout.header;
+    for (let i = 0; i < tensors.length; i++) {
+      const { byteLength } = layout.tensors[i]!;
+      const data = await tensors[i]!.data();
+      if (data.length !== byteLength)
+        throw new GgufError(
+          "tensor_invalid_info",
+          `writeGgufFile: tensor "${tensors[i]!.name}" produced ${data.length} bytes, expected ${byteLength}`,
+          { name: tensors[i]!.name },
+        );
+      yield data;
+      const pad = Math.ceil(byteLength / layout.alignment) * layout.alignment - byteLength;
+      if (pad > 0) yield new Uint8Array(pad);
+    }
+  }
+  await writeFileAtomic(path, chunks());
+}
+
+/** What convertModelToGguf wrote. */
+export interface ModelConversionSummary {
+  architecture: string;
+  tensors: number;
+  bytes: number;
+  warnings: string[];
+}
+
+async function checkpointFiles(dir: string): Promise<string[]> {
+  const names = await readdir(dir);
+  const index = names.find((n) => n === "model.safetensors.index.json");
+  if (index !== undefined) {
+    const map = JSON.parse(await readFile(join(dir, index), "utf8")).weight_map as Record<string, string>;
+    return [...new Set(Object.values(map))].map((f) => join(dir, f));
+  }
+  const files = names.filter((n) => n.endsWith(".safetensors")).sort();
+  if (files.length === 0)
+    throw new AdapterFormatError(
+      "missing_file",
+      `convertModelToGguf: ${dir} has no .safetensors file (and no model.safetensors.index.json)`,
+      { dir },
+    );
+  return files.map((f) => join(dir, f));
+}
+
+/**
+ * Converts a Hugging Face model folder (config.json + safetensors, sharded or not) into a llama.cpp GGUF base
+ * model, streaming one tensor at a time.
+ * @throws {GgufError} "unsupported_architecture", "unexpected_tensor"; file errors as Node raises them
+ */
+export async function convertModelToGguf(
+  dir: string,
+  outPath: string,
+  options: { dtype?: GgufModelDtype; name?: string } = {},
+): Promise<ModelConversionSummary> {
+  const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  const files: SafetensorsFile[] = [];
+  try {
+    for (const f of await checkpointFiles(dir)) files.push(await openSafetensors(f));
+    const where = new Map<string, SafetensorsFile>();
+    const shapes = new Map<string, number[]>();
+    for (const f of files)
+      for (const n of f.names()) {
+        where.set(n, f);
+        shapes.set(n, [...f.info(n).shape]);
+      }
+    const tokPath = join(dir, "tokenizer.json");
+    const names = await readdir(dir);
+    const tokenizer = names.includes("tokenizer.json") ? JSON.parse(await readFile(tokPath, "utf8")) : undefined;
+    const plan = planGgufModel(config, shapes, { ...options, tokenizer });
+    const tensors: GgufTensorSource[] = plan.tensors.map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      type: t.type,
+      data: async () => encodeGgmlTensor(t.type, t.transform(await where.get(t.source)!.readFloat32(t.source))),
+    }));
+    await writeGgufFile(outPath, plan.metadata, tensors);
+    return {
+      architecture: plan.architecture,
+      tensors: tensors.length,
+      bytes: (await stat(outPath)).size,
+      warnings: plan.warnings,
+    };
+  } finally {
+    for (const f of files) await f.close();
+  }
+}

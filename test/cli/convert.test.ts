@@ -1,0 +1,113 @@
+// `lorakit convert` through the built CLI (dist/cli/main.js; `npm test` builds first): every direction on the
+// golden fixtures, and the usage errors.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { parseGguf } from "../../src/io/gguf.js";
+import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
+import { GOLDEN, tmpFile } from "../gguf/helpers.js";
+
+const BIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+
+function lorakit(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe.skipIf(GOLDEN === null)("lorakit convert", () => {
+  const g = GOLDEN!;
+  it("PEFT → GGUF → PEFT keeps every module's scaling (rsLoRA)", () => {
+    const gguf = tmpFile("cli-rslora.gguf");
+    const a = lorakit([
+      "convert",
+      "--from",
+      join(g, "peft-llama-rslora-all", "adapter"),
+      "--to",
+      gguf,
+      "--base",
+      join(g, "base", "llama"),
+    ]);
+    expect(a.stderr).not.toMatch(/error/i);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/convert: 14 LoRA modules → GGUF LoRA/);
+    expect(parseGguf(new Uint8Array(readFileSync(gguf))).metadata.get("adapter.lora.alpha")?.value).toBe(16);
+    const dir = tmpFile("cli-rslora-peft");
+    const b = lorakit(["convert", "--from", gguf, "--to", dir, "--base", join(g, "base", "llama")]);
+    expect(b.code).toBe(0);
+    const back = loadPeftAdapter({
+      config: readFileSync(join(dir, "adapter_config.json"), "utf8"),
+      weights: new Uint8Array(readFileSync(join(dir, "adapter_model.safetensors"))),
+    });
+    expect(back.modules).toHaveLength(14);
+    const src = join(g, "peft-llama-rslora-all", "adapter");
+    const orig = loadPeftAdapter({
+      config: readFileSync(join(src, "adapter_config.json"), "utf8"),
+      weights: new Uint8Array(readFileSync(join(src, "adapter_model.safetensors"))),
+    });
+    // the rsLoRA factor alpha/√r = 2 is folded into up; down is unchanged
+    for (const m of back.modules) {
+      const o = orig.modules.find((x) => x.modulePath === m.modulePath)!;
+      expect(o.scaling).toBe(2);
+      expect(m.down.data).toEqual(o.down.data);
+      for (let i = 0; i < o.up.data.length; i++)
+        expect(m.scaling * m.up.data[i]!).toBeCloseTo(o.scaling * o.up.data[i]!, 6);
+    }
+  });
+  it("model folder → GGUF (q8_0)", () => {
+    const out = tmpFile("cli-gpt2.gguf");
+    const r = lorakit(["convert", "--from", join(g, "base", "gpt2"), "--to", out, "--dtype", "q8_0"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/tensors \(gpt2, Q8_0\)/);
+    expect(parseGguf(new Uint8Array(readFileSync(out))).info("blk.0.ffn_up.weight").type.name).toBe("Q8_0");
+  });
+  it("refuses DoRA by name, and an unknown architecture, with exit code 2", () => {
+    const d = lorakit([
+      "convert",
+      "--from",
+      join(g, "peft-llama-dora", "adapter"),
+      "--to",
+      tmpFile("d.gguf"),
+      "--arch",
+      "llama",
+    ]);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toMatch(/is DoRA .*cannot express it \[unsupported_format\]/);
+    const u = lorakit([
+      "convert",
+      "--from",
+      join(g, "peft-llama-basic", "adapter"),
+      "--to",
+      tmpFile("u.gguf"),
+      "--arch",
+      "rwkv",
+    ]);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/"rwkv" is not one lorakit converts .*\[unsupported_architecture\]/);
+    const m = lorakit(["convert", "--from", join(g, "peft-llama-basic", "adapter")]);
+    expect(m.code).toBe(2);
+    expect(m.stderr).toMatch(/--from and --to are required/);
+  });
+  it("lorakit merge into a .gguf base, from a .gguf LoRA, equals the merge from the PEFT folder", () => {
+    const base = tmpFile("cli-merge-base.gguf");
+    expect(lorakit(["convert", "--from", join(g, "base", "llama"), "--to", base, "--dtype", "f32"]).code).toBe(0);
+    const lora = tmpFile("cli-merge-lora.gguf");
+    const adapter = join(g, "peft-llama-patterns", "adapter");
+    expect(lorakit(["convert", "--from", adapter, "--to", lora, "--base", join(g, "base", "llama")]).code).toBe(0);
+    const a = tmpFile("cli-merged-a.gguf");
+    const b = tmpFile("cli-merged-b.gguf");
+    const ra = lorakit(["merge", "--base", base, "--adapter", adapter, "--out", a]);
+    expect(ra.code).toBe(0);
+    expect(ra.stdout).toMatch(/wrote .*cli-merged-a\.gguf: 21 tensors, 6 merged/);
+    expect(lorakit(["merge", "--base", base, "--adapter", lora, "--out", b]).code).toBe(0);
+    const ga = parseGguf(new Uint8Array(readFileSync(a)));
+    const gb = parseGguf(new Uint8Array(readFileSync(b)));
+    for (const n of ga.names()) {
+      const x = ga.toFloat32(n);
+      const y = gb.toFloat32(n);
+      for (let i = 0; i < x.length; i++)
+        expect(Math.abs(x[i]! - y[i]!), n).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(x[i]!)));
+    }
+  });
+});
