@@ -81,7 +81,9 @@ export type ErrorCode =
   | "payload_too_large"
   | "queue_full"
   | "shutting_down"
-  | "engine_failed";
+  | "engine_failed"
+  // quantized matrices (src/lora/quant.ts)
+  | "misaligned_blocks";
 
 // Each class sets a fixed `name` as a string literal, not from `constructor.name`: a user's minifying bundler
 // renames classes, and `err.name` must still say "ShapeError". test/bundle/ checks this through esbuild --minify.

@@ -91,6 +91,7 @@ export {
 export { loraLinearForModule, type ModuleBase } from "./io/peft-layer.js";
 export { type SavedPeftAdapter, type SavePeftOptions, savePeftAdapter } from "./io/peft-save.js";
 export { DEFAULT_TASK_HEADS, type SavedRole, savedByModulesToSave } from "./io/peft-saved.js";
+export { quantizeMatrix } from "./io/quant-matrix.js";
 export {
   DECODABLE_DTYPES,
   type DecodeOptions,
@@ -150,6 +151,7 @@ export {
   initKernels,
   type KernelInfo,
   type KernelOptions,
+  kernelBytes,
   kernelFloat32Array,
   kernelInfo,
 } from "./kernels/select.js";
@@ -169,6 +171,7 @@ export {
   type Parameter,
 } from "./lora/layer.js";
 export { type MatmulOptions, matmul } from "./lora/matmul.js";
+export { dequantizeMatrix, type QuantMatrix, type QuantType } from "./lora/quant.js";
 export { deltaWeight, type MergeOptions, mergeAdapter, safeMerge, unmergeAdapter } from "./lora/merge.js";
 export type { MatrixInput } from "./lora/operand.js";
 export { createRng, type Rng } from "./lora/rng.js";

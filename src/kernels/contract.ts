@@ -60,3 +60,25 @@ export type LoraGemmKernel = <T extends KernelArray>(
   threads?: number,
   transW?: boolean,
 ) => T;
+
+/**
+ * LoRA forward over a quantized weight: out = x·op(wq) + s·t·up (the low-rank term skipped when t or up is null,
+ * s = 0 or r = 0). x [n, dIn] float32; wq holds ggml blocks (type 1 = Q8_0, 2 = Q4_0) of W stored [dIn, dOut]
+ * with blocks along dOut, or with transW [dOut, dIn] with blocks along dIn (the block axis a multiple of 32);
+ * t = x·down [n, r], up [r, dOut]. Returns out [n, dOut].
+ */
+export type QuantLoraGemmKernel = (
+  out: Float32Array,
+  x: Float32Array,
+  wq: Uint8Array,
+  type: 1 | 2,
+  t: Float32Array | null,
+  up: Float32Array | null,
+  n: number,
+  dIn: number,
+  dOut: number,
+  r: number,
+  s: number,
+  transW: boolean,
+  threads?: number,
+) => Float32Array;

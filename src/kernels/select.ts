@@ -6,7 +6,8 @@
 // kernels until it resolves.
 
 import { ArgumentError, KernelError } from "../errors.js";
-import type { AddLowRankKernel, GemmKernel, KernelArray, LoraGemmKernel } from "./contract.js";
+import type { AddLowRankKernel, GemmKernel, KernelArray, LoraGemmKernel, QuantLoraGemmKernel } from "./contract.js";
+import { dequantizeBlocks } from "./quant-scalar.js";
 import { addLowRankScalar, gemmScalar, isZeroArray, loraGemmScalar } from "./scalar.js";
 import { hostCores, hostWorkers, webWorkers } from "./wasm/pool.js";
 import { canRun, type WasmBuild, WasmGemm } from "./wasm/runtime.js";
@@ -273,4 +274,40 @@ export const loraGemm: LoraGemmKernel = (out, x, w, t, up, n, dIn, dOut, r, s, t
     r,
   );
   return out;
+};
+
+/**
+ * A Uint8Array of `length` zero bytes for quantized weights used many times: inside the WebAssembly kernels' memory
+ * where they run with shared memory (Node), so products read the blocks in place; elsewhere a plain Uint8Array.
+ * Never released, like kernelFloat32Array.
+ * @example const bytes = kernelBytes(q.bytes.length); bytes.set(q.bytes); const w = { ...q, bytes };
+ */
+export function kernelBytes(length: number): Uint8Array {
+  const op = "kernelBytes";
+  if (typeof length !== "number" || !Number.isInteger(length) || length < 0) {
+    throw new ArgumentError("invalid_argument", `${op}: length is ${describe(length)}, expected an integer ≥ 0`, {
+      name: "length",
+      value: length,
+    });
+  }
+  return wasm()?.allocResidentBytes(length, op) ?? new Uint8Array(length);
+}
+
+/**
+ * out = x·op(wq) + s·t·up with a quantized weight (contract.ts, QuantLoraGemmKernel). WebAssembly reads the blocks
+ * directly (m < 4: a GEMV per row; larger: the packed GEMM on blocks dequantized while packing, with the low-rank
+ * term fused as in loraGemm). Elsewhere: dequantize, then the float32 TypeScript kernels.
+ */
+export const quantLoraGemm: QuantLoraGemmKernel = (out, x, wq, type, t, up, n, dIn, dOut, r, s, transW, threads) => {
+  const lowRank = s !== 0 && r > 0 && t !== null && up !== null;
+  const w = n === 0 || dOut === 0 ? null : wasm();
+  if (w && w.bytesFor(n, dIn, dOut, r, w.maxThreads()) <= w.maxBytes()) {
+    const macs = n * (dIn + r) * dOut;
+    const st = lowRank ? new Float32Array(n * r) : null; // s·t: [n, r]
+    if (st) for (let i = 0; i < st.length; i++) st[i] = s * t![i]!;
+    return w.qgemm(out, x, wq, type, n, dIn, dOut, transW, threadsFor(w, macs, threads), st, up, lowRank ? r : 0);
+  }
+  const wf = dequantizeBlocks(new Float32Array(dIn * dOut), wq, type, (dIn * dOut) / 32);
+  if (!lowRank) return gemmScalar(out, x, wf, n, dIn, dOut, false, transW, 1, 0);
+  return loraGemmScalar(out, x, wf, t!, up!, n, dIn, dOut, r, s, transW);
 };

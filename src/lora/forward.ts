@@ -10,6 +10,9 @@ import type { MatrixInput } from "./operand.js";
 import { requireFinite } from "./operand.js";
 import { type LoraPlan, planLora } from "./plan.js";
 import { describeArray, localFloatArray, sharesMemory } from "./typed.js";
+import type { QuantMatrix } from "./quant.js";
+import { isQuantMatrix } from "./quant.js";
+import { quantLoraForward } from "./quant-ops.js";
 import { readScalingRule, type ScalingRule, scalingFor } from "./variants.js";
 
 /** Options of loraForward. */
@@ -37,7 +40,8 @@ type Typed<T extends FloatArray> = Matrix<T> | TensorLike<T>;
  * B is the down-projection [dIn, r] (PEFT's lora_A transposed), A the up-projection [r, dOut] (PEFT's lora_B
  * transposed); r is B's column count and must equal A's row count. Nested arrays compute in float64 and return
  * number[][]; {data, rows, cols} views and {data, dims} tensors return the same form and dtype (float32 in →
- * float32 arithmetic and output). All four matrices must have one dtype.
+ * float32 arithmetic and output). All four matrices must have one dtype, except that W may be a QuantMatrix
+ * (Q8_0/Q4_0, stored in its layout; x, B and A float32; see docs/quant.md).
  * @param x [n, dIn] (a tensor may have leading dims [..., dIn])   @param W [dIn, dOut]
  * @param B [dIn, r] (down)   @param A [r, dOut] (up)   @param alpha finite number; scaling = alpha / r
  * @throws {ShapeError} shapes disagree ("shape_mismatch"), r = 0 ("invalid_rank"), malformed matrices
@@ -68,6 +72,14 @@ export function loraForward<T extends FloatArray>(
   alpha: number,
   options?: LoraForwardOptions,
 ): TensorLike<T>;
+export function loraForward<T extends Float32Array>(
+  x: Matrix<T> | TensorLike<T>,
+  W: QuantMatrix,
+  B: Typed<T>,
+  A: Typed<T>,
+  alpha: number,
+  options?: LoraForwardOptions,
+): Matrix<Float32Array> | TensorLike<Float32Array>;
 export function loraForward(
   x: MatrixInput,
   W: MatrixInput,
@@ -85,6 +97,10 @@ export function loraForward(
   options: LoraForwardOptions = {},
 ): unknown {
   const op = "loraForward";
+  if (isQuantMatrix(W)) {
+    const scaling = (r: number) => resolveScaling(op, alpha, r, options);
+    return quantLoraForward(op, x, W, B, A, { down: "B", up: "A" }, scaling, options.out);
+  }
   const plan = planLora(op, x, W, B, A, { down: "B", up: "A" });
   const s = resolveScaling(op, alpha, plan.r, options);
   const out = prepareOut(op, plan, options.out);
@@ -94,17 +110,23 @@ export function loraForward(
 
 /**
  * Role-named forward op: h = x·W + scaling·(x·down)·up on typed views of one dtype.
+ * W may be a QuantMatrix (Q8_0/Q4_0, float32 x; see docs/quant.md).
  * @param x [n, dIn]   @param W [dIn, dOut]   @param adapter {down [dIn, r], up [r, dOut], scaling}
  * @throws {ShapeError} when the shapes disagree
  * @example lowRankForward(x, W, { down, up, scaling: 2 })
  */
 export function lowRankForward<T extends FloatArray>(
   x: Matrix<T>,
-  W: Matrix<T>,
+  W: Matrix<T> | QuantMatrix,
   adapter: LowRank<T>,
   options: { out?: T } = {},
 ): Matrix<T> {
   const op = "lowRankForward";
+  if (isQuantMatrix(W)) {
+    const scaling = () => requireFinite(op, "adapter.scaling", adapter.scaling);
+    const names = { down: "down", up: "up" };
+    return quantLoraForward(op, x, W, adapter?.down, adapter?.up, names, scaling, options.out) as Matrix<T>;
+  }
   const plan = planLora(op, x, W, adapter.down, adapter.up, { down: "down", up: "up" });
   const s = requireFinite(op, "adapter.scaling", adapter.scaling);
   const out = prepareOut(op, plan, options.out);

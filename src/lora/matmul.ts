@@ -8,6 +8,8 @@ import { type FloatArray, fromNested, type Matrix, type TensorLike, toNested } f
 import { checkResultSize, fmtShape } from "../shape.js";
 import { type MatrixInput, type Operand, readOperand } from "./operand.js";
 import { describeArray, localFloatArray, sharesMemory } from "./typed.js";
+import { isQuantMatrix, type QuantMatrix } from "./quant.js";
+import { quantMatmul } from "./quant-ops.js";
 
 /** Options of matmul. */
 export interface MatmulOptions {
@@ -25,6 +27,7 @@ type Nested = readonly (readonly number[])[];
 
 /**
  * Matrix product c = op(a)·op(b), computed in the inputs' dtype (nested arrays: float64).
+ * b may be a QuantMatrix (Q8_0/Q4_0; a float32; b.layout "out_in" reads it as [n, k]; see docs/quant.md).
  * @param a [m, k] ([k, m] with transA)   @param b [k, n] ([n, k] with transB)
  * @returns c [m, n] in the form of a: number[][], {data, rows, cols} or {data, dims}
  * @throws {ShapeError} inner dimensions differ ("shape_mismatch"), malformed matrices, wrong out length
@@ -42,9 +45,15 @@ export function matmul<T extends FloatArray>(
   b: Matrix<T> | TensorLike<T>,
   options?: MatmulOptions,
 ): TensorLike<T>;
+export function matmul<T extends Float32Array>(
+  a: Matrix<T> | TensorLike<T>,
+  b: QuantMatrix,
+  options?: MatmulOptions,
+): Matrix<Float32Array> | TensorLike<Float32Array>;
 export function matmul(a: MatrixInput, b: MatrixInput, options?: MatmulOptions): unknown;
 export function matmul(a: unknown, b: unknown, options: MatmulOptions = {}): unknown {
   const op = "matmul";
+  if (isQuantMatrix(b)) return quantMatmul(op, a, b, { ...options, threads: readThreads(op, options.threads) });
   const transA = readFlag(op, "transA", options.transA);
   const transB = readFlag(op, "transB", options.transB);
   const threads = readThreads(op, options.threads);

@@ -107,14 +107,28 @@ export class WasmGemm {
    * of copying. The space is never reused: allocate long-lived arrays (weights) once.
    */
   allocResident(length: number, op = "kernelFloat32Array"): Float32Array | null {
-    if (!this.shared) return null;
+    const ptr = this.take(length, 4, op);
+    return ptr < 0 ? null : new Float32Array(this.memory.buffer, ptr, length);
+  }
+
+  /** A byte array inside this instance's memory (quantized weights), as allocResident. */
+  allocResidentBytes(length: number, op = "kernelBytes"): Uint8Array | null {
+    const ptr = this.take(length, 1, op);
+    return ptr < 0 ? null : new Uint8Array(this.memory.buffer, ptr, length);
+  }
+
+  // Reserves length elements of `size` bytes for resident arrays; returns their byte offset (-1: private memory).
+  private take(length: number, size: number, op: string): number {
+    if (!this.shared) return -1;
     const ptr = this.top;
-    const top = ptr + align(4 * length);
+    const bytes = size * length;
+    const top = ptr + align(bytes);
     if (top > this.maxBytes()) {
+      const available = Math.max(0, Math.floor((this.maxBytes() - ptr) / size));
       throw new ArgumentError(
         "too_large",
-        `${op}: length ${length} (${4 * length} bytes) does not fit in the kernel memory, expected at most ${Math.max(0, Math.floor((this.maxBytes() - ptr) / 4))} more elements (${this.maxBytes() / 2 ** 30} GiB in all)`,
-        { name: "length", value: length, available: Math.max(0, Math.floor((this.maxBytes() - ptr) / 4)) },
+        `${op}: length ${length} (${bytes} bytes) does not fit in the kernel memory, expected at most ${available} more elements (${this.maxBytes() / 2 ** 30} GiB in all)`,
+        { name: "length", value: length, available },
       );
     }
     try {
@@ -123,16 +137,16 @@ export class WasmGemm {
       // the memory did not grow: nothing was taken, later products still fit as before
       throw new KernelError(
         "out_of_memory",
-        `${op}: length ${length} (${4 * length} bytes): the kernel memory could not grow to ${top} bytes (${e instanceof Error ? e.message : String(e)})`,
+        `${op}: length ${length} (${bytes} bytes): the kernel memory could not grow to ${top} bytes (${e instanceof Error ? e.message : String(e)})`,
         { name: "length", value: length },
       );
     }
     this.top = top;
-    return new Float32Array(this.memory.buffer, ptr, length);
+    return ptr;
   }
 
   // byte offset of an operand already in this memory, or -1
-  private resident(x: Float32Array | null): number {
+  private resident(x: Float32Array | Uint8Array | null): number {
     return x && this.buffers.has(x.buffer) ? x.byteOffset : -1;
   }
 
@@ -223,8 +237,53 @@ export class WasmGemm {
     b2: Float32Array | null = null,
     k2 = 0,
   ): Float32Array {
+    const flags = transB ? 1 : 0;
+    return this.run(out, a, b, 4 * k * n, m, k, n, transA, flags, alpha, beta, threads, a2, b2, k2, COL_ALIGN);
+  }
+
+  /**
+   * out = x·op(bq) + a2·b2 with bq quantized (type 1 = Q8_0, 2 = Q4_0, see assembly/quant.ts): bq stored [k, n]
+   * with blocks along n, or with transB [n, k] with blocks along k. Column ranges of
+   * threads start at multiples of 32 (block boundaries). Returns out.
+   */
+  qgemm(
+    out: Float32Array,
+    x: Float32Array,
+    bq: Uint8Array,
+    type: 1 | 2,
+    m: number,
+    k: number,
+    n: number,
+    transB: boolean,
+    threads = 1,
+    a2: Float32Array | null = null,
+    b2: Float32Array | null = null,
+    k2 = 0,
+  ): Float32Array {
+    const flags = (type << 1) | (transB ? 1 : 0);
+    return this.run(out, x, bq, bq.byteLength, m, k, n, false, flags, 1, 0, threads, a2, b2, k2, 2 * COL_ALIGN);
+  }
+
+  private run(
+    out: Float32Array,
+    a: Float32Array,
+    b: Float32Array | Uint8Array,
+    bBytes: number,
+    m: number,
+    k: number,
+    n: number,
+    transA: boolean,
+    bFlags: number,
+    alpha: number,
+    beta: 0 | 1,
+    threads: number,
+    a2: Float32Array | null,
+    b2: Float32Array | null,
+    k2: number,
+    colAlign: number,
+  ): Float32Array {
     if (m === 0 || n === 0) return out;
-    let t = Math.max(1, Math.min(threads, this.maxThreads(), Math.floor(n / COL_ALIGN)));
+    let t = Math.max(1, Math.min(threads, this.maxThreads(), Math.floor(n / colAlign)));
     // the pool first: starting it may run other products (an async_hooks init hook fires inside new Worker),
     // which use the scratch space this call is about to fill
     const pool = t > 1 ? this.poolOf(t - 1) : null;
@@ -232,7 +291,7 @@ export class WasmGemm {
     const work = align(this.fn.workBytes(k2));
     const scratch = this.top;
     let end = scratch + t * work;
-    const place = (x: Float32Array | null, bytes: number): number => {
+    const place = (x: Float32Array | Uint8Array | null, bytes: number): number => {
       const at = this.resident(x);
       if (at >= 0) return at;
       const off = end;
@@ -240,25 +299,28 @@ export class WasmGemm {
       return off;
     };
     const offA = place(a, 4 * m * k);
-    const offB = place(b, 4 * k * n);
+    const offB = place(b, bBytes);
     const offOut = place(out, 4 * m * n);
     const offA2 = place(a2, 4 * m * k2);
     const offB2 = place(b2, 4 * k2 * n);
     this.reserve(end);
     const h = this.heap;
     if (this.resident(a) < 0) h.set(a.subarray(0, m * k), offA / 4);
-    if (this.resident(b) < 0) h.set(b.subarray(0, k * n), offB / 4);
+    if (this.resident(b) < 0) {
+      if (b instanceof Float32Array) h.set(b.subarray(0, k * n), offB / 4);
+      else new Uint8Array(this.memory.buffer, offB, bBytes).set(b.subarray(0, bBytes));
+    }
     const outInPlace = this.resident(out) >= 0;
     if (beta === 1 && !outInPlace) h.set(out.subarray(0, m * n), offOut / 4);
     if (k2 > 0 && a2 && b2) {
       if (this.resident(a2) < 0) h.set(a2.subarray(0, m * k2), offA2 / 4);
       if (this.resident(b2) < 0) h.set(b2.subarray(0, k2 * n), offB2 / 4);
     }
-    const args = [offOut, offA, offB, m, k, n, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, offA2, offB2, k2] as const;
+    const args = [offOut, offA, offB, m, k, n, transA ? 1 : 0, bFlags, alpha, beta, offA2, offB2, k2] as const;
     if (!pool) {
       this.fn.gemm(...args, 0, n, scratch);
     } else {
-      const chunk = Math.ceil(n / t / COL_ALIGN) * COL_ALIGN;
+      const chunk = Math.ceil(n / t / colAlign) * colAlign;
       const ranges: [number, number, number][] = [];
       for (let i = 0; i < t && i * chunk < n; i++)
         ranges.push([i * chunk, Math.min(n, (i + 1) * chunk), scratch + i * work]);

@@ -9,9 +9,12 @@
 // one multiply and one add per product (relaxed build: relaxed_madd), then combined as out = alpha·acc (first
 // block with beta = 0) or out = out + alpha·acc. Splitting columns across threads therefore never changes a bit.
 // work: scratch for one caller (packed A block, packed B panel, one edge tile, GEMV strip); see workBytes().
+// Bits 1–2 of transB name a quantized b (1 = Q8_0, 2 = Q4_0, see quant.ts); bit 0 is the transpose flag. The pool
+// passes the same arguments to every thread, so no other entry point is needed.
 
 import { fma, KC } from "./common";
 import { GEMV_COLS, GEMV_SLACK, gemvRow, gemvRowT } from "./gemv";
+import { PACKQ_BYTES, packBQ, qgemvRow, qgemvRowT } from "./quant";
 
 const MR = 2; // rows of the register tile
 const NR = 16; // columns of the register tile (four f32x4)
@@ -22,17 +25,24 @@ const GEMV_ROWS = 4; // m below this streams b without packing (gemv.ts)
 /** Scratch bytes needed by one gemm caller for k2 extension columns. */
 export function workBytes(k2: i32): i32 {
   const kcMax = KC + k2;
-  return (MC * kcMax + NC * kcMax + MR * NR + GEMV_COLS + 64) * 4 + GEMV_SLACK;
+  return (MC * kcMax + NC * kcMax + MR * NR + GEMV_COLS + 64) * 4 + GEMV_SLACK + PACKQ_BYTES;
 }
 
 export function gemm(
-  out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, transB: i32, alpha: f32, beta: i32,
+  out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, transBits: i32, alpha: f32, beta: i32,
   a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize,
 ): void {
   if (m <= 0 || j1 <= j0) return;
+  const transB = transBits & 1;
+  const bType = transBits >> 1; // 0: float32 b; 1, 2: quantized (transA is 0 then)
   const kt = k + k2;
   if (kt == 0) {
     if (beta == 0) for (let i = 0; i < m; i++) memory.fill(out + ((<usize>i * n + j0) << 2), 0, <usize>(j1 - j0) << 2);
+    return;
+  }
+  if (m < GEMV_ROWS && bType) {
+    if (transB) for (let i = 0; i < m; i++) qgemvRowT(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, i);
+    else for (let i = 0; i < m; i++) qgemvRow(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, work, i);
     return;
   }
   if (m < GEMV_ROWS) {
@@ -53,7 +63,8 @@ export function gemm(
       const last = pe >= k;
       const ext = last ? k2 : 0;
       const kc = pe - pc + ext;
-      packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
+      if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
+      else packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packA(bufA, a, a2, m, k, k2, transA, pc, pe, ext, ic, mc);
