@@ -171,9 +171,9 @@ export {
   type Parameter,
 } from "./lora/layer.js";
 export { type MatmulOptions, matmul } from "./lora/matmul.js";
-export { dequantizeMatrix, type QuantMatrix, type QuantType } from "./lora/quant.js";
 export { deltaWeight, type MergeOptions, mergeAdapter, safeMerge, unmergeAdapter } from "./lora/merge.js";
 export type { MatrixInput } from "./lora/operand.js";
+export { dequantizeMatrix, type QuantMatrix, type QuantType } from "./lora/quant.js";
 export { createRng, type Rng } from "./lora/rng.js";
 export { type LoraVariant, type ScalingRule, scalingFor } from "./lora/variants.js";
 export type { FloatArray, Matrix, TensorLike } from "./matrix.js";

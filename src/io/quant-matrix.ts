@@ -2,9 +2,9 @@
 // The matrix is quantized as stored: [rows, cols] row-major, blocks of 32 along each row.
 
 import { ShapeError } from "../errors.js";
-import type { Matrix } from "../matrix.js";
 import type { WeightLayout } from "../lora/base.js";
 import { QUANT_BLOCK, type QuantMatrix, type QuantType } from "../lora/quant.js";
+import type { Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import { quantizeQ4_0, quantizeQ8_0 } from "./ggml-quant.js";
 

@@ -4,7 +4,8 @@
 // formed in the same layout as W, so W ± ΔW is an elementwise update.
 
 import { ArgumentError, ShapeError } from "../errors.js";
-import { addLowRank, gemm, loraGemm } from "../kernels/select.js";
+import type { QuantKernelType } from "../kernels/quant-scalar.js";
+import { addLowRank, gemm, loraGemm, quantLoraGemm } from "../kernels/select.js";
 import type { FloatArray, Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import { localFloatArray } from "./typed.js";
@@ -15,10 +16,13 @@ export type WeightLayout = "in_out" | "out_in";
 
 /** A base weight with its layout and logical dims. */
 export interface BaseWeight<T extends FloatArray = FloatArray> {
+  /** The float weight; an empty Float32Array when the base is quantized. */
   data: T;
   dIn: number;
   dOut: number;
   layout: WeightLayout;
+  /** A quantized base (Q8_0/Q4_0 blocks along the stored rows, src/lora/quant.ts): products read it in place. */
+  quant?: { bytes: Uint8Array; type: QuantKernelType; source: { type: string; rows: number; cols: number } };
 }
 
 /** Allocates a zeroed array of the same type as like. */
@@ -29,6 +33,7 @@ export function alloc<T extends FloatArray>(like: T, len: number): T {
 
 /** out = x·W: x [n, dIn] → [n, dOut] (beta 0 overwrites, 1 accumulates). */
 export function baseProduct<T extends FloatArray>(out: T, x: T, w: BaseWeight<T>, n: number, beta: 0 | 1 = 0): T {
+  if (w.quant) return quantProduct(out, x, w, n, 1, beta, false);
   // in_out: op(b) = W [dIn, dOut]; out_in: W stored [dOut, dIn] = op(b)ᵀ
   return gemm(out, x, w.data, n, w.dIn, w.dOut, false, w.layout === "out_in", 1, beta);
 }
@@ -48,6 +53,13 @@ export function fusedLoraProduct<T extends FloatArray>(
   n: number,
 ): { h: T; t: T } {
   const t = gemm(alloc(x, n * r), x, down, n, w.dIn, r, false, false, 1, 0); // x [n, dIn] · down [dIn, r]
+  if (w.quant) {
+    const { bytes, type } = w.quant;
+    const out = new Float32Array(n * w.dOut);
+    const f = [x, t, up] as unknown as Float32Array[]; // a quantized base is float32 (readLayerBase)
+    quantLoraGemm(out, f[0]!, bytes, type, f[1]!, f[2]!, n, w.dIn, w.dOut, r, s, w.layout === "out_in");
+    return { h: out as unknown as T, t };
+  }
   const h = loraGemm(alloc(x, n * w.dOut), x, w.data, t, up, n, w.dIn, w.dOut, r, s, undefined, w.layout === "out_in");
   return { h, t };
 }
@@ -62,7 +74,36 @@ export function baseGradInput<T extends FloatArray>(
   beta: 0 | 1,
 ): T {
   // in_out: W stored [dIn, dOut] is op(b) = Wᵀ [dOut, dIn] read with transB; out_in: W stored [dOut, dIn] = Wᵀ
+  if (w.quant) return quantProduct(out, dH, w, n, alpha, beta, true);
   return gemm(out, dH, w.data, n, w.dOut, w.dIn, false, w.layout === "in_out", alpha, beta);
+}
+
+/**
+ * out = alpha·x·W (transposed: alpha·x·Wᵀ) + beta·out over a quantized base, float32. x·W reads W stored in_out
+ * [dIn, dOut] as it is and out_in [dOut, dIn] transposed; x·Wᵀ the other way round. Both keep the blocks along the
+ * axis the kernel expects (the stored rows), so neither layout is ever copied.
+ */
+function quantProduct<T extends FloatArray>(
+  out: T,
+  x: T,
+  w: BaseWeight<T>,
+  n: number,
+  alpha: number,
+  beta: 0 | 1,
+  transposed: boolean,
+): T {
+  const { bytes, type } = w.quant!;
+  const [k, cols] = transposed ? [w.dOut, w.dIn] : [w.dIn, w.dOut];
+  const transW = (w.layout === "out_in") !== transposed;
+  const o = out as unknown as Float32Array;
+  const xf = x as unknown as Float32Array;
+  if (alpha === 1 && beta === 0) {
+    quantLoraGemm(o, xf, bytes, type, null, null, n, k, cols, 0, 0, transW);
+    return out;
+  }
+  const tmp = quantLoraGemm(new Float32Array(n * cols), xf, bytes, type, null, null, n, k, cols, 0, 0, transW);
+  for (let i = 0; i < tmp.length; i++) o[i] = (beta ? o[i]! : 0) + alpha * tmp[i]!;
+  return out;
 }
 
 /** out = s·down·up in the weight's layout: [dIn, dOut] (in_out) or its transpose [dOut, dIn] (out_in). */

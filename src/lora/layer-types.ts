@@ -7,12 +7,17 @@ import { fmtShape } from "../shape.js";
 import type { AdapterRecord } from "./adapter.js";
 import { type BaseWeight, checkMatrix, type WeightLayout } from "./base.js";
 import { readOperand } from "./operand.js";
+import { isQuantMatrix, type QuantMatrix, quantKernelType, readQuantMatrix } from "./quant.js";
 import { localFloatArray } from "./typed.js";
 
 /** Options of the LoraLinear constructor. */
 export interface LoraLinearOptions {
-  /** The frozen base weight: [dIn, dOut] ("in_out", default) or [dOut, dIn] ("out_in"). Held, not copied. */
-  weight: Matrix | TensorLike;
+  /**
+   * The frozen base weight: [dIn, dOut] ("in_out", default) or [dOut, dIn] ("out_in"). Held, not copied. A
+   * QuantMatrix (Q8_0/Q4_0, float32 layer; its own layout applies) is read in place by the kernels and never
+   * merged into (docs/quant.md).
+   */
+  weight: Matrix | TensorLike | QuantMatrix;
   /** [dOut], same dtype as weight. */
   bias?: FloatArray;
   layout?: WeightLayout;
@@ -66,6 +71,7 @@ export function readLayerBase(
       },
     );
   }
+  if (isQuantMatrix(options?.weight)) return readQuantBase(op, options, layout);
   const w = readOperand(op, "weight", options?.weight);
   if (w.form === "nested") {
     throw new ArgumentError(
@@ -93,6 +99,33 @@ export function readLayerBase(
     }
   }
   return { base: { data: w.data, dIn, dOut, layout }, bias: b ?? undefined };
+}
+
+// A quantized base: float32, its layout from the QuantMatrix (options.layout, when given, must agree).
+function readQuantBase(
+  op: string,
+  options: LoraLinearOptions,
+  layout: WeightLayout,
+): { base: BaseWeight; bias: FloatArray | undefined } {
+  const q = readQuantMatrix(op, "weight", options.weight);
+  if (options.layout !== undefined && options.layout !== q.layout) {
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: layout is "${layout}" but the quantized weight's layout is "${q.layout}"; set it once, on the QuantMatrix`,
+      { name: "layout" },
+    );
+  }
+  const [dIn, dOut] = q.layout === "in_out" ? [q.rows, q.cols] : [q.cols, q.rows];
+  const b = options.bias;
+  if (b !== undefined && (!(b instanceof Float32Array) || b.length !== dOut)) {
+    throw new ShapeError(
+      "shape_mismatch",
+      `${op}: bias must be a Float32Array of shape [${dOut}] (dOut of the quantized weight), got ${b instanceof Float32Array ? `[${b.length}]` : "another type"}`,
+      { name: "bias", expected: [dOut] },
+    );
+  }
+  const quant = { bytes: q.bytes, type: quantKernelType(q.type), source: q };
+  return { base: { data: new Float32Array(0), dIn, dOut, layout: q.layout, quant }, bias: b };
 }
 
 /** Checks a row matrix (x or dH): a {data, rows, cols} view of the weight's dtype with `cols` columns. */

@@ -23,6 +23,7 @@ import type { AdapterInfo, LoraLinearOptions, MergeReport, Parameter } from "./l
 import { type Branch, checkRows, type ForwardCache, readLayerBase } from "./layer-types.js";
 import { requireAllFinite } from "./merge.js";
 import { addGroups, groupRows } from "./mixed.js";
+import { dequantizeMatrix, type QuantMatrix } from "./quant.js";
 import { LORA_VARIANT } from "./variants.js";
 
 export type { AdapterInfo, LoraLinearOptions, MergeReport, Parameter } from "./layer-types.js";
@@ -58,8 +59,17 @@ export class LoraLinear {
     this.logger = options.logger;
   }
 
-  /** The live base weight in the layer's layout (merged adapters folded in). */
+  /** Whether the base weight is a QuantMatrix (Q8_0/Q4_0), frozen for good: never merged into. */
+  get isQuantized(): boolean {
+    return this.base.quant !== undefined;
+  }
+
+  /**
+   * The live base weight in the layer's layout (merged adapters folded in). A quantized base returns a dequantized
+   * float32 copy in its stored shape.
+   */
   get weight(): Matrix {
+    if (this.base.quant) return dequantizeMatrix(this.base.quant.source as QuantMatrix);
     const { data, dIn, dOut } = this.base;
     return this.layout === "in_out" ? { data, rows: dIn, cols: dOut } : { data, rows: dOut, cols: dIn };
   }
@@ -93,6 +103,13 @@ export class LoraLinear {
    * @throws {AdapterStateError} "duplicate_adapter"   @throws {ShapeError} "invalid_rank", "shape_mismatch"
    */
   addAdapter(name: string, options: AdapterOptions): this {
+    if (this.base.quant && (options as { useDora?: unknown })?.useDora === true) {
+      throw new AdapterStateError(
+        "adapter_state",
+        `LoraLinear.addAdapter: adapter "${name}" uses DoRA, which needs the column norms of a float base weight; this layer's base is quantized (${this.base.quant.source.type})`,
+        { name },
+      );
+    }
     const rec = createAdapter("LoraLinear.addAdapter", name, options, {
       dIn: this.dIn,
       dOut: this.dOut,
@@ -274,6 +291,7 @@ export class LoraLinear {
    */
   merge(names?: readonly string[], options: { safe?: boolean } = {}): MergeReport {
     const op = "LoraLinear.merge";
+    this.refuseQuantized(op);
     if (names !== undefined && !Array.isArray(names)) {
       throw new ArgumentError("invalid_argument", `${op}: names must be an array of adapter names`, { name: "names" });
     }
@@ -305,6 +323,7 @@ export class LoraLinear {
 
   /** Takes every merged adapter out of the base weight, last merged first (exact with exactUnmerge). */
   unmerge(): MergeReport {
+    this.refuseQuantized("LoraLinear.unmerge");
     const warnings: string[] = [];
     if (this.stack.length === 0) warnings.push("LoraLinear.unmerge: nothing is merged; nothing to do");
     const done: AdapterRecord[] = [];
@@ -327,6 +346,7 @@ export class LoraLinear {
    * @returns the base weight (live array) in the layer's layout
    */
   mergeAndUnload(options: { safe?: boolean } = {}): Matrix {
+    this.refuseQuantized("LoraLinear.mergeAndUnload");
     this.merge(this.active.length > 0 ? this.active : [], options);
     this.adapters.clear();
     this.active = [];
@@ -350,6 +370,16 @@ export class LoraLinear {
     const recs = Array.isArray(sources) ? sources.map((s) => this.get(op, s)) : [];
     const { down, up } = combineAdapters(op, recs, weights, options?.combination);
     return this.addAdapter(name, { down, up, alpha: down.cols });
+  }
+
+  // A quantized base is never merged into: W + ΔW would have to be re-quantized, which changes W everywhere.
+  private refuseQuantized(op: string): void {
+    if (!this.base.quant) return;
+    throw new AdapterStateError(
+      "adapter_state",
+      `${op}: the base weight is quantized (${this.base.quant.source.type}); merging would re-quantize W + ΔW and lose precision everywhere. Run the adapters unmerged, or merge into a float32 copy (dequantizeMatrix)`,
+      {},
+    );
   }
 
   private get(op: string, name: unknown): AdapterRecord {

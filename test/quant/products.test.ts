@@ -77,35 +77,38 @@ function reference(
 const backends = ["auto", "typescript"] as const;
 
 describe.each(backends)("quantized products, backend %s", (backend) => {
-  it.each(TYPES.flatMap((t) => LAYOUTS.map((l) => [t, l] as const)))("%s %s: matmul and loraForward over the shape sweep", (type, layout) => {
-    configureKernels({ backend });
-    let checked = 0;
-    for (const blockAxis of BLOCK_AXIS)
-      for (const free of FREE_AXIS) {
-        const [dIn, dOut] = layout === "in_out" ? [free, blockAxis] : [blockAxis, free];
-        for (const n of ROWS) {
-          const { q, at } = quantWeight(type, layout, dIn, dOut, 7 + dIn + 3 * dOut);
-          const x = fill(new Float32Array(n * dIn), 11 + n);
-          const c = matmul({ data: x, rows: n, cols: dIn }, q);
-          const ref = reference(x, at, n, dIn, dOut);
-          expectClose(c.data, ref.h, { bound: ref.bound, shape: [n, dOut] });
-          const r = 1 + (n % 3);
-          const down = fill(new Float32Array(dIn * r), 5);
-          const up = fill(new Float32Array(r * dOut), 6);
-          const h = loraForward(
-            { data: x, rows: n, cols: dIn },
-            q,
-            { data: down, rows: dIn, cols: r },
-            { data: up, rows: r, cols: dOut },
-            2 * r,
-          );
-          const refL = reference(x, at, n, dIn, dOut, { down, up, r, s: 2 });
-          expectClose(h.data, refL.h, { bound: refL.bound, shape: [n, dOut] });
-          checked++;
+  it.each(TYPES.flatMap((t) => LAYOUTS.map((l) => [t, l] as const)))(
+    "%s %s: matmul and loraForward over the shape sweep",
+    (type, layout) => {
+      configureKernels({ backend });
+      let checked = 0;
+      for (const blockAxis of BLOCK_AXIS)
+        for (const free of FREE_AXIS) {
+          const [dIn, dOut] = layout === "in_out" ? [free, blockAxis] : [blockAxis, free];
+          for (const n of ROWS) {
+            const { q, at } = quantWeight(type, layout, dIn, dOut, 7 + dIn + 3 * dOut);
+            const x = fill(new Float32Array(n * dIn), 11 + n);
+            const c = matmul({ data: x, rows: n, cols: dIn }, q);
+            const ref = reference(x, at, n, dIn, dOut);
+            expectClose(c.data, ref.h, { bound: ref.bound, shape: [n, dOut] });
+            const r = 1 + (n % 3);
+            const down = fill(new Float32Array(dIn * r), 5);
+            const up = fill(new Float32Array(r * dOut), 6);
+            const h = loraForward(
+              { data: x, rows: n, cols: dIn },
+              q,
+              { data: down, rows: dIn, cols: r },
+              { data: up, rows: r, cols: dOut },
+              2 * r,
+            );
+            const refL = reference(x, at, n, dIn, dOut, { down, up, r, s: 2 });
+            expectClose(h.data, refL.h, { bound: refL.bound, shape: [n, dOut] });
+            checked++;
+          }
         }
-      }
-    expect(checked).toBe(BLOCK_AXIS.length * FREE_AXIS.length * ROWS.length);
-  });
+      expect(checked).toBe(BLOCK_AXIS.length * FREE_AXIS.length * ROWS.length);
+    },
+  );
 });
 
 describe("quantized products: kernel paths", () => {
@@ -113,39 +116,49 @@ describe("quantized products: kernel paths", () => {
     expect(kernelInfo().backend).not.toBe("typescript");
   });
 
-  it.each(TYPES.flatMap((t) => LAYOUTS.map((l) => [t, l] as const)))("%s %s: n ≥ 4 equals the float32 GEMM on the dequantized weight bit for bit", (type, layout) => {
-    const [n, dIn, dOut, r] = [37, 320, 96, 8];
-    const { q, wd } = quantWeight(type, layout, dIn, dOut, 3);
-    const x = fill(new Float32Array(n * dIn), 4);
-    const [rows, cols] = layout === "in_out" ? [dIn, dOut] : [dOut, dIn];
-    const c = matmul({ data: x, rows: n, cols: dIn }, q);
-    const f = matmul({ data: x, rows: n, cols: dIn }, { data: wd, rows, cols }, { transB: layout === "out_in" });
-    expect(Buffer.from(c.data.buffer).equals(Buffer.from(f.data.buffer))).toBe(true);
-    if (layout === "in_out") {
-      const down = fill(new Float32Array(dIn * r), 8);
-      const up = fill(new Float32Array(r * dOut), 9);
-      const adapter = { down: { data: down, rows: dIn, cols: r }, up: { data: up, rows: r, cols: dOut }, scaling: 0.5 };
-      const hq = lowRankForward({ data: x, rows: n, cols: dIn }, q, adapter);
-      const hf = lowRankForward({ data: x, rows: n, cols: dIn }, { data: wd, rows, cols }, adapter);
-      expect(Buffer.from(hq.data.buffer).equals(Buffer.from(hf.data.buffer))).toBe(true);
-    }
-  });
+  it.each(TYPES.flatMap((t) => LAYOUTS.map((l) => [t, l] as const)))(
+    "%s %s: n ≥ 4 equals the float32 GEMM on the dequantized weight bit for bit",
+    (type, layout) => {
+      const [n, dIn, dOut, r] = [37, 320, 96, 8];
+      const { q, wd } = quantWeight(type, layout, dIn, dOut, 3);
+      const x = fill(new Float32Array(n * dIn), 4);
+      const [rows, cols] = layout === "in_out" ? [dIn, dOut] : [dOut, dIn];
+      const c = matmul({ data: x, rows: n, cols: dIn }, q);
+      const f = matmul({ data: x, rows: n, cols: dIn }, { data: wd, rows, cols }, { transB: layout === "out_in" });
+      expect(Buffer.from(c.data.buffer).equals(Buffer.from(f.data.buffer))).toBe(true);
+      if (layout === "in_out") {
+        const down = fill(new Float32Array(dIn * r), 8);
+        const up = fill(new Float32Array(r * dOut), 9);
+        const adapter = {
+          down: { data: down, rows: dIn, cols: r },
+          up: { data: up, rows: r, cols: dOut },
+          scaling: 0.5,
+        };
+        const hq = lowRankForward({ data: x, rows: n, cols: dIn }, q, adapter);
+        const hf = lowRankForward({ data: x, rows: n, cols: dIn }, { data: wd, rows, cols }, adapter);
+        expect(Buffer.from(hq.data.buffer).equals(Buffer.from(hf.data.buffer))).toBe(true);
+      }
+    },
+  );
 
-  it.each(TYPES.flatMap((t) => LAYOUTS.map((l) => [t, l] as const)))("%s %s: threads never change a bit (decode and batch)", (type, layout) => {
-    for (const [n, dIn, dOut] of [
-      [1, 4096, 1056],
-      [2, 2048, 2080],
-      [9, 1024, 512],
-    ] as const) {
-      const { q, at } = quantWeight(type, layout, dIn, dOut, 21);
-      const x = fill(new Float32Array(n * dIn), 22);
-      const one = matmul({ data: x, rows: n, cols: dIn }, q, { threads: 1 });
-      const two = matmul({ data: x, rows: n, cols: dIn }, q, { threads: 2 });
-      expect(Buffer.from(one.data.buffer).equals(Buffer.from(two.data.buffer))).toBe(true);
-      const ref = reference(x, at, n, dIn, dOut);
-      expectClose(one.data, ref.h, { bound: ref.bound, shape: [n, dOut] });
-    }
-  });
+  it.each(TYPES.flatMap((t) => LAYOUTS.map((l) => [t, l] as const)))(
+    "%s %s: threads never change a bit (decode and batch)",
+    (type, layout) => {
+      for (const [n, dIn, dOut] of [
+        [1, 4096, 1056],
+        [2, 2048, 2080],
+        [9, 1024, 512],
+      ] as const) {
+        const { q, at } = quantWeight(type, layout, dIn, dOut, 21);
+        const x = fill(new Float32Array(n * dIn), 22);
+        const one = matmul({ data: x, rows: n, cols: dIn }, q, { threads: 1 });
+        const two = matmul({ data: x, rows: n, cols: dIn }, q, { threads: 2 });
+        expect(Buffer.from(one.data.buffer).equals(Buffer.from(two.data.buffer))).toBe(true);
+        const ref = reference(x, at, n, dIn, dOut);
+        expectClose(one.data, ref.h, { bound: ref.bound, shape: [n, dOut] });
+      }
+    },
+  );
 
   it("a zero low-rank term leaves h equal to matmul bit for bit (alpha = 0 and up = 0)", () => {
     for (const layout of LAYOUTS) {
@@ -166,7 +179,7 @@ describe("quantized products: kernel paths", () => {
     const out = new Float32Array(6 * 3);
     const c = matmul({ data: x, dims: [2, 3, 64] }, q, { out });
     expect(c.data).toBe(out);
-    expect((c as { dims: number[] }).dims).toEqual([2, 3, 3]);
+    expect((c as { dims: readonly number[] }).dims).toEqual([2, 3, 3]);
     const ref = reference(x, at, 6, 64, 3);
     expectClose(out, ref.h, { bound: ref.bound });
   });

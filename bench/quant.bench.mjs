@@ -1,0 +1,127 @@
+// Quantized weights (Q8_0, Q4_0) against float32 in the same run: single-token decode 1×4096×4096 with an r = 16
+// adapter (loraForward; weights resident in kernel memory, both storage layouts for the quantized ones) and a
+// 512×4096×4096 batch at Q8_0. Bytes of W read per second are set against the DRAM read bandwidth measured in the
+// same run (bench/ceiling.mjs). Every kernel's output is checked against a float64 reference computed from the
+// dequantized weight before it is timed; a wrong result is reported as WRONG and never timed.
+// Run: npm run build && node bench/quant.bench.mjs [--threads N]   (one thread by default)
+
+import {
+  configureKernels,
+  dequantizeMatrix,
+  kernelBytes,
+  kernelFloat32Array,
+  kernelInfo,
+  loraForward,
+  quantizeMatrix,
+} from "../dist/src/index.js";
+import { describeCeiling, measureCeiling } from "./ceiling.mjs";
+import { best, isClose, rand } from "./common.mjs";
+
+const threadsArg = process.argv.indexOf("--threads");
+const threads = threadsArg > 0 ? Number(process.argv[threadsArg + 1]) : 1;
+configureKernels({ threads });
+const ceiling = await measureCeiling();
+
+// float64 reference of rows [0, rows) of h = x·W + s·(x·down)·up, W given by at(p, j), with its gauge
+function reference(x, at, down, up, s, dIn, dOut, r, rows) {
+  const h = new Float64Array(rows * dOut);
+  const g = new Float64Array(rows * dOut);
+  for (let i = 0; i < rows; i++) {
+    const t = new Float64Array(r);
+    for (let p = 0; p < dIn; p++) for (let q = 0; q < r; q++) t[q] += x[i * dIn + p] * down[p * r + q];
+    for (let j = 0; j < dOut; j++) {
+      let v = 0;
+      let a = 0;
+      for (let p = 0; p < dIn; p++) {
+        const w = at(p, j);
+        v += x[i * dIn + p] * w;
+        a += Math.abs(x[i * dIn + p] * w);
+      }
+      for (let q = 0; q < r; q++) {
+        v += s * t[q] * up[q * dOut + j];
+        a += 2 * Math.abs(s * t[q] * up[q * dOut + j]);
+      }
+      h[i * dOut + j] = v;
+      g[i * dOut + j] = a;
+    }
+  }
+  return { h, g };
+}
+
+const rows = [];
+function run(label, n, dIn, dOut, r, weight, at, bytesOfW, reps) {
+  const x = rand(n * dIn);
+  const down = { data: rand(dIn * r), rows: dIn, cols: r };
+  const up = { data: rand(r * dOut), rows: r, cols: dOut };
+  const xm = { data: x, rows: n, cols: dIn };
+  const out = new Float32Array(n * dOut);
+  const call = () => loraForward(xm, weight, down, up, 2 * r, { out });
+  call();
+  const check = Math.min(n, 2);
+  const ref = reference(x, at, down.data, up.data, 2, dIn, dOut, r, check);
+  if (!isClose(out.subarray(0, check * dOut), ref, dIn, r)) {
+    rows.push({ label, shape: `${n}×${dIn}×${dOut}, r=${r}`, wrong: true });
+    return null;
+  }
+  const s = best(call, reps);
+  rows.push({
+    label,
+    shape: `${n}×${dIn}×${dOut}, r=${r}`,
+    s,
+    gbs: bytesOfW / s / 1e9,
+    flops: (2 * n * dIn * dOut) / s / 1e9,
+  });
+  return s;
+}
+
+function quantized(type, layout, dIn, dOut) {
+  const [r, c] = layout === "in_out" ? [dIn, dOut] : [dOut, dIn];
+  const q = quantizeMatrix({ data: rand(r * c), rows: r, cols: c }, type, { layout });
+  const bytes = kernelBytes(q.bytes.length);
+  bytes.set(q.bytes);
+  const wd = dequantizeMatrix(q).data;
+  const at = layout === "in_out" ? (p, j) => wd[p * dOut + j] : (p, j) => wd[j * dIn + p];
+  return { w: { ...q, bytes }, at, bytes: q.bytes.length };
+}
+
+function float32(dIn, dOut) {
+  const data = kernelFloat32Array(dIn * dOut);
+  data.set(rand(dIn * dOut));
+  return { w: { data, rows: dIn, cols: dOut }, at: (p, j) => data[p * dOut + j], bytes: 4 * dIn * dOut };
+}
+
+const D = 4096;
+const R = 16;
+const f = float32(D, D);
+const base = run("float32 (in_out)", 1, D, D, R, f.w, f.at, f.bytes, 30);
+const ratios = [];
+for (const type of ["q8_0", "q4_0"]) {
+  for (const layout of ["out_in", "in_out"]) {
+    const q = quantized(type, layout, D, D);
+    const s = run(`${type} (${layout})`, 1, D, D, R, q.w, q.at, q.bytes, 30);
+    if (s && base) ratios.push(`${type} ${layout}: ${(base / s).toFixed(2)}×`);
+  }
+}
+const bigF = run("float32 (in_out)", 512, D, D, R, f.w, f.at, f.bytes, 3);
+const q8 = quantized("q8_0", "out_in", D, D);
+const bigQ = run("q8_0 (out_in)", 512, D, D, R, q8.w, q8.at, q8.bytes, 3);
+if (bigF && bigQ) ratios.push(`512-row batch q8_0 out_in: ${(bigF / bigQ).toFixed(2)}×`);
+const q8b = quantized("q8_0", "in_out", D, D);
+const bigQb = run("q8_0 (in_out)", 512, D, D, R, q8b.w, q8b.at, q8b.bytes, 3);
+if (bigF && bigQb) ratios.push(`512-row batch q8_0 in_out: ${(bigF / bigQb).toFixed(2)}×`);
+
+const info = kernelInfo();
+console.log(`Node ${process.version}, ${info.backend}, threads ${threads}`);
+console.log(describeCeiling(ceiling).join("\n"));
+console.log("");
+console.log("| shape | weight | time | GFLOP/s | W read GB/s | of measured read bandwidth |");
+console.log("|---|---|---|---|---|---|");
+for (const r of rows) {
+  if (r.wrong) console.log(`| ${r.shape} | ${r.label} | WRONG (not timed) | | | |`);
+  else
+    console.log(
+      `| ${r.shape} | ${r.label} | ${(r.s * 1e3).toFixed(2)} ms | ${r.flops.toFixed(1)} | ${r.gbs.toFixed(1)} | ${((100 * r.gbs) / ceiling.readGBs).toFixed(0)}% |`,
+    );
+}
+console.log("");
+console.log(`Speed against float32 in this run: ${ratios.join(", ")}`);

@@ -1,0 +1,107 @@
+// Every refusal of the quantized-weight ops, with its code and message (STYLE.md §6.7).
+
+import { describe, expect, it } from "vitest";
+import {
+  dequantizeMatrix,
+  loraForward,
+  lowRankForward,
+  matmul,
+  type QuantMatrix,
+  quantizeMatrix,
+} from "../../src/index.js";
+import { caught } from "../helpers/errors.js";
+import { fill } from "../helpers/random.js";
+
+const q: QuantMatrix = quantizeMatrix({ data: fill(new Float32Array(3 * 64), 1), rows: 3, cols: 64 }, "q4_0");
+const x = { data: fill(new Float32Array(2 * 3), 2), rows: 2, cols: 3 };
+const down = { data: fill(new Float32Array(3 * 2), 3), rows: 3, cols: 2 };
+const up = { data: fill(new Float32Array(2 * 64), 4), rows: 2, cols: 64 };
+
+describe("quantized weights: errors", () => {
+  it("misaligned_blocks: a block axis that is not a multiple of 32 (QuantMatrix and quantizeMatrix)", () => {
+    const bad = { ...q, cols: 48 };
+    const e = caught(() => matmul(x, bad));
+    expect(e.code).toBe("misaligned_blocks");
+    expect(e.message).toBe(
+      'matmul: b is q4_0 with stored shape [3, 48], expected a column count that is a multiple of 32 (blocks of 32 values run along each stored row; here that is dOut, layout "in_out")',
+    );
+    const e2 = caught(() => loraForward(x, { ...bad, rows: 48, cols: 3, layout: "out_in" }, down, up, 2));
+    expect(e2.code).toBe("misaligned_blocks");
+    expect(e2.message).toMatch(/loraForward: W is q4_0 with stored shape \[48, 3\].*here that is dIn, layout "out_in"/);
+    const e3 = caught(() => quantizeMatrix({ data: new Float32Array(20), rows: 2, cols: 10 }, "q8_0"));
+    expect(e3.code).toBe("misaligned_blocks");
+    expect(e3.message).toBe(
+      "quantizeMatrix: m has shape [2, 10], expected a column count that is a multiple of 32 (blocks run along each stored row)",
+    );
+  });
+
+  it("data_length_mismatch: bytes that do not hold rows·cols/32 blocks", () => {
+    const e = caught(() => matmul(x, { ...q, bytes: q.bytes.subarray(1) }));
+    expect(e.code).toBe("data_length_mismatch");
+    expect(e.message).toBe("matmul: b.bytes has 107 bytes, expected 108 for q4_0 [3, 64] (18 bytes per 32 values)");
+  });
+
+  it("unsupported_dtype: a block type other than q8_0 / q4_0", () => {
+    const e = caught(() => matmul(x, { ...q, type: "q4_1" as "q4_0" }));
+    expect(e.code).toBe("unsupported_dtype");
+    expect(e.message).toBe('matmul: b.type is "q4_1", expected "q8_0" or "q4_0"');
+  });
+
+  it("invalid_matrix: bytes not a Uint8Array or bad dims", () => {
+    const e = caught(() => dequantizeMatrix({ ...q, bytes: [1, 2] as unknown as Uint8Array }));
+    expect(e.code).toBe("invalid_matrix");
+    expect(e.message).toBe(
+      "dequantizeMatrix: q is not a {type, bytes, rows, cols} quantized matrix (bytes a Uint8Array, rows and cols non-negative integers)",
+    );
+    expect(caught(() => matmul(x, { ...q, rows: -1 })).code).toBe("invalid_matrix");
+  });
+
+  it("invalid_argument: a bad layout, and transA/transB with a quantized b", () => {
+    const e = caught(() => matmul(x, { ...q, layout: "rows" as "in_out" }));
+    expect(e.code).toBe("invalid_argument");
+    expect(e.message).toBe('matmul: b.layout is "rows", expected "in_out" or "out_in"');
+    const e2 = caught(() => matmul(x, q, { transB: true }));
+    expect(e2.code).toBe("invalid_argument");
+    expect(e2.message).toBe(
+      'matmul: options.transA/transB are not supported with a quantized b; b.layout says how b is stored ("out_in" reads it transposed)',
+    );
+  });
+
+  it("dtype_mismatch: float64 or nested x", () => {
+    const e = caught(() => matmul({ data: new Float64Array(6), rows: 2, cols: 3 } as never, q));
+    expect(e.code).toBe("dtype_mismatch");
+    expect(e.message).toBe(
+      "matmul: a is float64 but b is quantized; products over a quantized weight compute in float32 (pass Float32Array data)",
+    );
+    const e2 = caught(() => loraForward([[1, 2, 3]], q as never, [[1], [1], [1]], [new Array(64).fill(0)], 1));
+    expect(e2.code).toBe("dtype_mismatch");
+    expect(e2.message).toMatch(/^loraForward: x is a nested number\[\]\[\] \(float64\) but W is quantized/);
+  });
+
+  it("shape_mismatch and invalid_rank: x, down and up against W", () => {
+    const e = caught(() => matmul({ data: new Float32Array(4), rows: 2, cols: 2 }, q));
+    expect(e.code).toBe("shape_mismatch");
+    expect(e.message).toBe(
+      'matmul: a has shape [2, 2], expected [m, 3] because b is q4_0 [3, 64] with layout "in_out" (k = 3)',
+    );
+    const e2 = caught(() => loraForward(x, q, { data: new Float32Array(4), rows: 2, cols: 2 }, up, 2));
+    expect(e2.code).toBe("shape_mismatch");
+    expect(e2.message).toBe("loraForward: B has shape [2, 2], expected [3, r] with r ≥ 1 (dIn = 3)");
+    const e3 = caught(() =>
+      lowRankForward(x, q, { down, up: { data: new Float32Array(2 * 32), rows: 2, cols: 32 }, scaling: 1 }),
+    );
+    expect(e3.code).toBe("shape_mismatch");
+    expect(e3.message).toBe("lowRankForward: up has shape [2, 32], expected [2, 64] (r = 2, dOut = 64)");
+    const e4 = caught(() => loraForward(x, q, { data: new Float32Array(0), rows: 3, cols: 0 }, up, 2));
+    expect(e4.code).toBe("invalid_rank");
+  });
+
+  it("data_length_mismatch and dtype_mismatch: options.out", () => {
+    const e = caught(() => matmul(x, q, { out: new Float32Array(3) }));
+    expect(e.code).toBe("data_length_mismatch");
+    expect(e.message).toBe("matmul: options.out has length 3, expected 128 for [2, 64]");
+    const e2 = caught(() => loraForward(x, q, down, up, 2, { out: new Float64Array(128) }));
+    expect(e2.code).toBe("dtype_mismatch");
+    expect(e2.message).toBe("loraForward: options.out must be a Float32Array (quantized weight)");
+  });
+});
