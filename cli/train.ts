@@ -24,7 +24,9 @@ const HELP = `Usage: lorakit train [--seed N] [--epochs N] [--rank R] [--lora-pl
 
 Pretrains an MLP (16-128-128-3) on a source task (a 3-arm spiral in a plane of R^16), then adapts it to a target
 task (the same spiral in a plane tilted by 60 degrees) five ways: frozen base, LoRA with r = 1, 2, 4, 8, and full
-fine-tuning. Prints trainable parameters, target accuracy, source accuracy after adapting (forgetting) and time.
+fine-tuning; and LoRA of rank R over a float32, a Q8_0 and a Q4_0 copy of the frozen base (QLoRA-style, gradients
+through the dequantized base). Prints trainable parameters, target accuracy, source accuracy after adapting
+(forgetting) and time.
 Everything is generated from the seed; the same seed gives the same numbers (timings aside).
 
 Writes to DIR: adapter_config.json + adapter_model.safetensors (the LoRA adapter of rank R, PEFT format),
@@ -179,6 +181,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     seed,
     epochs,
     ranks,
+    lowPrecisionRank: rank,
     loraPlusRatio,
     clock,
     onProgress: progressReporter(io, io.isTTY, clock),

@@ -10,6 +10,7 @@ import { makeSpiralTask, type SpiralTask, type SpiralTaskOptions } from "./data.
 import type { Linear } from "./linear.js";
 import { evaluateClassifier, type StepInfo, trainClassifier } from "./loop.js";
 import { Mlp } from "./mlp.js";
+import { type BasePrecision, withLowPrecisionBase } from "./quant-base.js";
 import { deriveSeed } from "./shuffle.js";
 
 /** The fixed task and hyperparameters of the demonstration (see docs/training.md for why they are fair). */
@@ -35,6 +36,11 @@ export interface DemoOptions {
   epochs?: number;
   /** LoRA ranks to compare. Default [1, 2, 4, 8]. */
   ranks?: readonly number[];
+  /**
+   * Rank of the extra LoRA rows over a float32, a Q8_0 and a Q4_0 copy of the pretrained base (QLoRA-style; see
+   * docs/quant.md). Default null: none.
+   */
+  lowPrecisionRank?: number | null;
   /** LoRA+ ratio (learning rate of `up` ÷ that of `down`). Default 1 (plain LoRA). */
   loraPlusRatio?: number;
   /** Called after every optimiser step. */
@@ -56,6 +62,8 @@ export interface DemoRow {
   method: string;
   kind: "frozen" | "lora" | "full";
   r: number | null;
+  /** Precision of the frozen base the adapter was trained over (LoRA rows; float64 unless lowPrecisionRank). */
+  basePrecision?: "float64" | BasePrecision;
   trainableParams: number;
   /** trainableParams ÷ the parameters full fine-tuning trains. */
   fractionOfFull: number;
@@ -81,6 +89,9 @@ export interface DemoResult {
   task: SpiralTask;
 }
 
+const LOW_PRECISIONS: readonly BasePrecision[] = ["float32", "q8_0", "q4_0"];
+const PRECISION_LABEL = { float32: "float32", q8_0: "Q8_0", q4_0: "Q4_0" } as const;
+
 const count = (m: Mlp) => m.parameters().reduce((s, p) => s + p.value.length, 0);
 
 /** The base's dense layers wrapped in LoraLinear (sharing the base arrays) with a fresh rank-r adapter each. */
@@ -103,12 +114,13 @@ export function withLora(base: Mlp, r: number, seed: number): Mlp {
  */
 export function runLoraDemo(options: DemoOptions = {}): DemoResult {
   const { seed = 0, epochs = 10, ranks = [1, 2, 4, 8], loraPlusRatio = 1, onProgress } = options;
+  const lowRank = options.lowPrecisionRank ?? null;
   const clock = options.clock ?? (() => performance.now());
   if (!Number.isInteger(epochs) || epochs < 1)
     throw new ArgumentError("invalid_argument", `runLoraDemo: epochs is ${epochs}, expected a positive integer`, {
       epochs,
     });
-  for (const r of ranks)
+  for (const r of lowRank === null ? ranks : [...ranks, lowRank])
     if (!Number.isInteger(r) || r < 1)
       throw new ArgumentError("invalid_argument", `runLoraDemo: rank ${r}, expected a positive integer`, { r });
   const c = DEMO_CONFIG;
@@ -116,7 +128,8 @@ export function runLoraDemo(options: DemoOptions = {}): DemoResult {
   const task = makeSpiralTask(taskOptions);
   const pretrainEpochs = 2 * epochs;
   const stepsPerEpoch = Math.ceil(c.task.nTrain / c.batchSize);
-  const totalSteps = (pretrainEpochs + epochs * (ranks.length + 1)) * stepsPerEpoch;
+  const lowRuns = lowRank === null ? 0 : LOW_PRECISIONS.length;
+  const totalSteps = (pretrainEpochs + epochs * (ranks.length + lowRuns + 1)) * stepsPerEpoch;
   let doneSteps = 0;
   const common = { batchSize: c.batchSize, clipNorm: c.clipNorm };
   const run = (phase: string, model: Mlp, lr: number, n: number, data = task.target.train) => {
@@ -165,6 +178,29 @@ export function runLoraDemo(options: DemoOptions = {}): DemoResult {
       method: `LoRA r=${r}`,
       kind: "lora",
       r,
+      trainableParams: trainable,
+      fractionOfFull: trainable / full,
+      ...score(model),
+      ...t,
+    });
+  }
+  for (const precision of lowRank === null ? [] : LOW_PRECISIONS) {
+    const r = lowRank!;
+    const method = `LoRA r=${r}, ${PRECISION_LABEL[precision]} base`;
+    const model = withLowPrecisionBase(base, precision, (layer, i) =>
+      layer.addAdapter(c.adapterName, {
+        r,
+        alpha: c.alphaPerRank * r,
+        seed: deriveSeed(seed, `lora-init-${i}`),
+      }),
+    );
+    const trainable = count(model);
+    const t = run(method, model, c.loraLr, epochs);
+    rows.push({
+      method,
+      kind: "lora",
+      r,
+      basePrecision: precision,
       trainableParams: trainable,
       fractionOfFull: trainable / full,
       ...score(model),

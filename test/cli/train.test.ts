@@ -27,7 +27,7 @@ describe("lorakit train", () => {
   it("--epochs 1 --json --rank 3: results, adapter files and loss curve; the files reproduce the accuracy", async () => {
     const out = join(dir, "run");
     const r = lorakit("train", "--epochs", "1", "--seed", "2", "--rank", "3", "--json", "--out", out);
-    expect(r.stderr).toMatch(/^pretrain epoch 1\/2 loss [\d.]+ \(12\.5% done, ETA [\d.]+s\)$/m);
+    expect(r.stderr).toMatch(/^pretrain epoch 1\/2 loss [\d.]+ \(9\.1% done, ETA [\d.]+s\)$/m);
     expect(r.stderr).toMatch(/^full fine-tuning epoch 1\/1 loss [\d.]+ \(100\.0% done, ETA 0\.0s\)$/m);
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
@@ -39,8 +39,14 @@ describe("lorakit train", () => {
       "LoRA r=4",
       "LoRA r=8",
       "LoRA r=3",
+      "LoRA r=3, float32 base",
+      "LoRA r=3, Q8_0 base",
+      "LoRA r=3, Q4_0 base",
       "full fine-tuning",
     ]);
+    // adapters over the quantized bases train: each beats the frozen base on the target task
+    const acc = (m: string) => json.rows.find((x: { method: string }) => x.method === m).targetAccuracy;
+    for (const p of ["float32", "Q8_0", "Q4_0"]) expect(acc(`LoRA r=3, ${p} base`)).toBeGreaterThan(acc("frozen base"));
     expect(JSON.parse(readFileSync(join(out, "results.json"), "utf8"))).toEqual(json);
     expect(readFileSync(join(out, "loss.svg"), "utf8")).toMatch(/^<svg [\s\S]*<\/svg>\n$/);
     const config = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8"));
@@ -64,6 +70,7 @@ describe("lorakit train", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^method +trainable +% of full +target acc +source acc +time$/m);
     expect(r.stdout).toMatch(/^LoRA r=2 +1062 +5\.6% +[\d.]+% +[\d.]+% +[\d.]+s$/m);
+    expect(r.stdout).toMatch(/^LoRA r=2, Q4_0 base +1062 +5\.6% +[\d.]+% +[\d.]+% +[\d.]+s$/m);
     expect(r.stdout).toMatch(/^full fine-tuning +19075 +100\.0% /m);
     expect(r.stdout).toContain(`wrote ${out}: LoRA r=2 adapter`);
   });
