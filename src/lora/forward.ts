@@ -9,10 +9,10 @@ import { type FloatArray, type Matrix, type TensorLike, toNested } from "../matr
 import type { MatrixInput } from "./operand.js";
 import { requireFinite } from "./operand.js";
 import { type LoraPlan, planLora } from "./plan.js";
-import { describeArray, localFloatArray, sharesMemory } from "./typed.js";
 import type { QuantMatrix } from "./quant.js";
 import { isQuantMatrix } from "./quant.js";
 import { quantLoraForward } from "./quant-ops.js";
+import { describeArray, localFloatArray, sharesMemory } from "./typed.js";
 import { readScalingRule, type ScalingRule, scalingFor } from "./variants.js";
 
 /** Options of loraForward. */

@@ -7,9 +7,9 @@ import { gemm } from "../kernels/select.js";
 import { type FloatArray, fromNested, type Matrix, type TensorLike, toNested } from "../matrix.js";
 import { checkResultSize, fmtShape } from "../shape.js";
 import { type MatrixInput, type Operand, readOperand } from "./operand.js";
-import { describeArray, localFloatArray, sharesMemory } from "./typed.js";
 import { isQuantMatrix, type QuantMatrix } from "./quant.js";
 import { quantMatmul } from "./quant-ops.js";
+import { describeArray, localFloatArray, sharesMemory } from "./typed.js";
 
 /** Options of matmul. */
 export interface MatmulOptions {
