@@ -5,7 +5,7 @@
 
 import { ArgumentError, ShapeError } from "../errors.js";
 import { gemm, quantLoraGemm } from "../kernels/select.js";
-import { fmtShape } from "../shape.js";
+import { checkResultSize, fmtShape } from "../shape.js";
 import { type Operand, readOperand, shapeOf } from "./operand.js";
 import { type QuantMatrix, quantKernelType, readQuantMatrix } from "./quant.js";
 
@@ -83,6 +83,7 @@ export function quantMatmul(
       { name: "a", shape: shapeOf(A), expected: ["m", w.dIn] },
     );
   }
+  checkResultSize(op, "the result", [...(A.form === "tensor" ? A.lead : [A.rows]), w.dOut]); // before allocating
   const out = checkOut(op, options.out, A.rows * w.dOut, [A.rows, w.dOut]);
   const t = quantKernelType(w.q.type);
   quantLoraGemm(out, x, w.q.bytes, t, null, null, A.rows, w.dIn, w.dOut, 0, 0, w.transW, options.threads);
@@ -132,6 +133,7 @@ export function quantLoraForward(
   }
   const s = scaling(r);
   const n = xo.rows;
+  checkResultSize(op, "h", [...(xo.form === "tensor" ? xo.lead : [n]), dOut]); // before anything is allocated
   const out = checkOut(op, outIn, n * dOut, [n, dOut]);
   const t = s === 0 || n === 0 ? null : gemm(new Float32Array(n * r), x, down, n, dIn, r, false, false, 1, 0);
   quantLoraGemm(out, x, w.q.bytes, quantKernelType(w.q.type), t, up, n, dIn, dOut, r, s, w.transW);

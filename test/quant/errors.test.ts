@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import {
   dequantizeMatrix,
+  kernelBytes,
   loraForward,
   lowRankForward,
   matmul,
@@ -103,5 +104,21 @@ describe("quantized weights: errors", () => {
     const e2 = caught(() => loraForward(x, q, down, up, 2, { out: new Float64Array(128) }));
     expect(e2.code).toBe("dtype_mismatch");
     expect(e2.message).toBe("loraForward: options.out must be a Float32Array (quantized weight)");
+  });
+
+  it("too_large: a result over 2^30 elements is refused before anything is allocated", () => {
+    const wide: QuantMatrix = { type: "q8_0", bytes: new Uint8Array(0), rows: 65536, cols: 0, layout: "out_in" };
+    const e = caught(() => matmul({ data: new Float32Array(0), rows: 65536, cols: 0 }, wide));
+    expect(e.code).toBe("too_large");
+    expect(e.message).toBe(
+      "matmul: the result would have shape [65536, 65536] (4294967296 elements), expected at most 1073741824 elements (2^30); split the call",
+    );
+  });
+
+  it("invalid_argument: kernelBytes with a length that is not an integer ≥ 0", () => {
+    const e = caught(() => kernelBytes(-1));
+    expect(e.code).toBe("invalid_argument");
+    expect(e.message).toBe("kernelBytes: length is -1, expected an integer ≥ 0");
+    expect(kernelBytes(3)).toEqual(new Uint8Array(3));
   });
 });
