@@ -5,6 +5,7 @@
 // dequantized weight before it is timed; a wrong result is reported as WRONG and never timed.
 // Run: npm run build && node bench/quant.bench.mjs [--threads N]   (one thread by default)
 
+import { loadavg } from "node:os";
 import {
   configureKernels,
   dequantizeMatrix,
@@ -111,7 +112,11 @@ const bigQb = run("q8_0 (in_out)", 512, D, D, R, q8b.w, q8b.at, q8b.bytes, 3);
 if (bigF && bigQb) ratios.push(`512-row batch q8_0 in_out: ${(bigF / bigQb).toFixed(2)}×`);
 
 const info = kernelInfo();
-console.log(`Node ${process.version}, ${info.backend}, threads ${threads}`);
+console.log(
+  `Node ${process.version}, ${info.backend}, threads ${threads}, load average ${loadavg()
+    .map((v) => v.toFixed(1))
+    .join(" ")}`,
+);
 console.log(describeCeiling(ceiling).join("\n"));
 console.log("");
 console.log("| shape | weight | time | GFLOP/s | W read GB/s | of measured read bandwidth |");
@@ -120,7 +125,7 @@ for (const r of rows) {
   if (r.wrong) console.log(`| ${r.shape} | ${r.label} | WRONG (not timed) | | | |`);
   else
     console.log(
-      `| ${r.shape} | ${r.label} | ${(r.s * 1e3).toFixed(2)} ms | ${r.flops.toFixed(1)} | ${r.gbs.toFixed(1)} | ${((100 * r.gbs) / ceiling.readGBs).toFixed(0)}% |`,
+      `| ${r.shape} | ${r.label} | ${(r.s * 1e3).toFixed(2)} ms | ${r.flops.toFixed(1)} | ${r.gbs === null ? "-" : r.gbs.toFixed(1)} | ${r.gbs === null ? "-" : `${((100 * r.gbs) / ceiling.readGBs).toFixed(0)}%`} |`,
     );
 }
 console.log("");
