@@ -157,27 +157,10 @@ export function packBQ(
 
 /**
  * Row i of out over [j0, j1) for b stored [n, k] (blocks along k): out[i, j] = alpha·(Σ_blocks d·(Σ q·x) +
- * Σ_q a2[i, q]·b2[q, j]) (+ out[i, j] when beta = 1). Two rows of b at a time share the loads of x and give two
- * independent chains; each row of b is one sequential stream. The body is specialised per block type (t constant).
+ * Σ_q a2[i, q]·b2[q, j]) (+ out[i, j] when beta = 1). Each row of b is one sequential stream; two rows of b at a
+ * time share the loads of x.
  */
 export function qgemvRowT(
-  out: usize, a: usize, b: usize, k: i32, n: i32, t: i32, alpha: f32, beta: i32,
-  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, i: i32,
-): void {
-  if (t == 1) rowT(out, a, b, k, n, 1, alpha, beta, a2, b2, k2, j0, j1, i);
-  else rowT(out, a, b, k, n, 2, alpha, beta, a2, b2, k2, j0, j1, i);
-}
-
-// s0 + s1 += q[16h .. 16h + 16)·x[0 .. 16) for one half of a block (x: four f32x4)
-@inline function halfDot(q: v128, x0: v128, x1: v128, x2: v128, x3: v128, s: v128): v128 {
-  let s0 = fma(cvt0(q), x0, s);
-  let s1 = f32x4.mul(cvt1(q), x1);
-  s0 = fma(cvt2(q), x2, s0);
-  s1 = fma(cvt3(q), x3, s1);
-  return f32x4.add(s0, s1);
-}
-
-@inline function rowT(
   out: usize, a: usize, b: usize, k: i32, n: i32, t: i32, alpha: f32, beta: i32,
   a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, i: i32,
 ): void {
@@ -185,56 +168,32 @@ export function qgemvRowT(
   const bb = blockBytes(t);
   const rowBytes = <usize>(k >> 5) * bb;
   const nb = k >> 5;
-  let j = j0;
-  for (; j + 2 <= j1; j += 2) {
-    let acc0 = f32x4.splat(0);
-    let acc1 = f32x4.splat(0);
-    let p0 = b + <usize>j * rowBytes;
-    let xp = ai;
-    for (let q = 0; q < nb; q++) {
-      const p1 = p0 + rowBytes;
-      let x0 = v128.load(xp);
-      let x1 = v128.load(xp, 16);
-      let x2 = v128.load(xp, 32);
-      let x3 = v128.load(xp, 48);
-      let s0 = halfDot(quants(p0, t, 0), x0, x1, x2, x3, f32x4.splat(0));
-      let s1 = halfDot(quants(p1, t, 0), x0, x1, x2, x3, f32x4.splat(0));
-      x0 = v128.load(xp, 64);
-      x1 = v128.load(xp, 80);
-      x2 = v128.load(xp, 96);
-      x3 = v128.load(xp, 112);
-      s0 = halfDot(quants(p0, t, 1), x0, x1, x2, x3, s0);
-      s1 = halfDot(quants(p1, t, 1), x0, x1, x2, x3, s1);
-      acc0 = fma(f32x4.splat(halfToF32(load<u16>(p0))), s0, acc0);
-      acc1 = fma(f32x4.splat(halfToF32(load<u16>(p1))), s1, acc1);
-      p0 += bb;
-      xp += 128;
-    }
-    finishT(out, acc0, a2, b2, k2, n, i, j, alpha, beta);
-    finishT(out, acc1, a2, b2, k2, n, i, j + 1, alpha, beta);
-  }
-  if (j < j1) {
+  for (let j = j0; j < j1; j++) {
     let acc = f32x4.splat(0);
-    let p0 = b + <usize>j * rowBytes;
+    let blk = b + <usize>j * rowBytes;
     let xp = ai;
     for (let q = 0; q < nb; q++) {
-      let s = halfDot(quants(p0, t, 0), v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48), f32x4.splat(0));
-      s = halfDot(quants(p0, t, 1), v128.load(xp, 64), v128.load(xp, 80), v128.load(xp, 96), v128.load(xp, 112), s);
-      acc = fma(f32x4.splat(halfToF32(load<u16>(p0))), s, acc);
-      p0 += bb;
+      const vd = f32x4.splat(halfToF32(load<u16>(blk)));
+      const lo = quants(blk, t, 0);
+      const hi = quants(blk, t, 1);
+      let s0 = f32x4.mul(cvt0(lo), v128.load(xp));
+      let s1 = f32x4.mul(cvt1(lo), v128.load(xp, 16));
+      s0 = fma(cvt2(lo), v128.load(xp, 32), s0);
+      s1 = fma(cvt3(lo), v128.load(xp, 48), s1);
+      s0 = fma(cvt0(hi), v128.load(xp, 64), s0);
+      s1 = fma(cvt1(hi), v128.load(xp, 80), s1);
+      s0 = fma(cvt2(hi), v128.load(xp, 96), s0);
+      s1 = fma(cvt3(hi), v128.load(xp, 112), s1);
+      acc = fma(vd, f32x4.add(s0, s1), acc);
+      blk += bb;
       xp += 128;
     }
-    finishT(out, acc, a2, b2, k2, n, i, j, alpha, beta);
+    let sum =
+      f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+    for (let q = 0; q < k2; q++) sum += load<f32>(a2 + ((<usize>i * k2 + q) << 2)) * load<f32>(b2 + ((<usize>q * n + j) << 2));
+    const c = out + ((<usize>i * n + j) << 2);
+    store<f32>(c, beta ? load<f32>(c) + alpha * sum : alpha * sum);
   }
-}
-
-// out[i, j] = alpha·(Σ lanes of acc + Σ_q a2[i, q]·b2[q, j]) (+ out[i, j] when beta = 1)
-@inline function finishT(out: usize, acc: v128, a2: usize, b2: usize, k2: i32, n: i32, i: i32, j: i32, alpha: f32, beta: i32): void {
-  let sum =
-    f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
-  for (let q = 0; q < k2; q++) sum += load<f32>(a2 + ((<usize>i * k2 + q) << 2)) * load<f32>(b2 + ((<usize>q * n + j) << 2));
-  const c = out + ((<usize>i * n + j) << 2);
-  store<f32>(c, beta ? load<f32>(c) + alpha * sum : alpha * sum);
 }
 
 /**
