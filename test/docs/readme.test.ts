@@ -75,14 +75,46 @@ describe("README quick start", () => {
   });
 });
 
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+    .replace(/\s/g, "-");
+}
+
+/** The anchors of a Markdown file's headings (outside code blocks). */
+function anchorsOf(path: string): Set<string> {
+  const text = readFileSync(path, "utf8").replace(/```[\s\S]*?```/g, "");
+  return new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1]!)));
+}
+
+/** The relative links of a Markdown file (outside code blocks) whose file or heading does not exist. */
+function brokenLinks(file: string): string[] {
+  const text = readFileSync(join(REPO_ROOT, file), "utf8").replace(/```[\s\S]*?```/g, "");
+  return [...text.matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((m) => m[1]!)
+    .filter((href) => !/^[a-z]+:/.test(href))
+    .filter((href) => {
+      const [path = "", anchor] = href.split("#");
+      const target = path === "" ? join(REPO_ROOT, file) : join(REPO_ROOT, dirname(file), decodeURI(path));
+      if (!existsSync(target)) return true;
+      return anchor !== undefined && target.endsWith(".md") && !anchorsOf(target).has(anchor);
+    });
+}
+
 describe("docs links", () => {
   const files = ["README.md", "BENCHMARKS.md", ...readdirSync(join(REPO_ROOT, "docs")).map((f) => `docs/${f}`)];
-  it.each(files.filter((f) => f.endsWith(".md")))("%s: every relative link names an existing file", (file) => {
-    const text = readFileSync(join(REPO_ROOT, file), "utf8").replace(/```[\s\S]*?```/g, "");
-    const broken = [...text.matchAll(/\]\(([^)\s]+)\)/g)]
-      .map((m) => m[1]!)
-      .filter((href) => !/^[a-z]+:/.test(href) && !href.startsWith("#"))
-      .filter((href) => !existsSync(join(REPO_ROOT, dirname(file), decodeURI(href.split("#")[0]!))));
-    expect(broken).toEqual([]);
+  it.each(files.filter((f) => f.endsWith(".md")))(
+    "%s: every relative link names an existing file and heading",
+    (file) => {
+      expect(brokenLinks(file)).toEqual([]);
+    },
+  );
+
+  it("slug follows GitHub's rule", () => {
+    expect(slug("`loraForward(x, W, B, A, alpha, options?)`")).toBe("loraforwardx-w-b-a-alpha-options");
+    expect(slug("Naming: mission B/A vs PEFT lora_A/lora_B")).toBe("naming-mission-ba-vs-peft-lora_alora_b");
   });
 });
