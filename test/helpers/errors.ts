@@ -12,3 +12,9 @@ export function caught(f: () => unknown): LoraError {
   }
   throw new Error("expected a LoraError, nothing was thrown");
 }
+
+/** [code, message] of the LoraError f throws (see caught), for one toEqual over both. */
+export function codeAndMessage(f: () => unknown): [string, string] {
+  const e = caught(f);
+  return [e.code, e.message];
+}
