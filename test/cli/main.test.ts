@@ -59,7 +59,7 @@ describe('"did you mean"', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe(
-      `lorakit: unknown command "merg" (did you mean "merge"?) (commands: forward, generate, inspect, merge, train; see 'lorakit --help')\n`,
+      `lorakit: unknown command "merg" (did you mean "merge"?) (commands: forward, generate, inspect, merge, serve, train; see 'lorakit --help')\n`,
     );
   });
 

@@ -12,8 +12,9 @@ const README = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
 
 /** The string literals of `export type ErrorCode = | "a" | "b" …;` in src/errors.ts. */
 function errorCodesOf(errorsTs: string): string[] {
-  const union = /export type ErrorCode =([^;]*);/.exec(errorsTs)?.[1] ?? "";
-  return [...union.replace(/\/\/[^\n]*/g, "").matchAll(/"([a-z0-9_]+)"/g)].map((m) => m[1]!);
+  const code = errorsTs.replace(/\/\/[^\n]*/g, ""); // comments may hold a ";"
+  const union = /export type ErrorCode =([^;]*);/.exec(code)?.[1] ?? "";
+  return [...union.matchAll(/"([a-z0-9_]+)"/g)].map((m) => m[1]!);
 }
 
 /** Every backticked code in the first cell of the table rows under the README's "## Errors" heading. */
