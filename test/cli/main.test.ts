@@ -58,9 +58,8 @@ describe('"did you mean"', () => {
     const r = lorakit(["help", "merg"]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe(
-      `lorakit: unknown command "merg" (did you mean "merge"?) (commands: forward, generate, inspect, merge, serve, train; see 'lorakit --help')\n`,
-    );
+    expect(r.stderr).toMatch(/^lorakit: unknown command "merg" \(did you mean "merge"\?\) \(commands: [a-z, ]+; /);
+    expect(r.stderr).toBe(lorakit(["merg"]).stderr);
   });
 
   it.each([
