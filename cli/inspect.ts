@@ -82,6 +82,8 @@ interface SavedRow {
   dtype: string;
   shape: number[];
   what: string;
+  /** Trained with the adapter (a module's bias, modules_to_save); a saved base weight is frozen, only carried. */
+  trainable: boolean;
 }
 
 const ROLE_TEXT: Record<string, string> = {
@@ -99,18 +101,26 @@ function savedRows(adapter: PeftAdapter | MlxAdapter): SavedRow[] {
         dtype: m.dtype,
         shape: [m.bias.length],
         what: "the module's own bias",
+        trainable: true,
       });
     if (m.baseWeight)
       rows.push({
         name: `${m.modulePath}.weight`,
         dtype: m.baseWeight.dtype,
         shape: m.baseWeight.shape,
-        what: "the module's full base weight (save_embedding_layers)",
+        what: "the module's frozen base weight, saved by save_embedding_layers; not trainable",
+        trainable: false,
       });
   }
   if (adapter.format === "peft")
     for (const [name, t] of adapter.modulesToSave)
-      rows.push({ name, dtype: t.dtype, shape: t.shape, what: ROLE_TEXT[t.role ?? ""] ?? "saved tensor" });
+      rows.push({
+        name,
+        dtype: t.dtype,
+        shape: t.shape,
+        what: ROLE_TEXT[t.role ?? ""] ?? "saved tensor",
+        trainable: true,
+      });
   return rows;
 }
 
@@ -234,7 +244,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const saved = adapter.format === "peft" ? [...adapter.modulesToSave] : [];
   const full = savedRows(adapter);
   const trainable =
-    rows.reduce((a, r) => a + r.params, 0) + full.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+    rows.reduce((a, r) => a + r.params, 0) +
+    full.filter((t) => t.trainable).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   const fif = new Map(adapter.modules.map((m) => [m.modulePath, m.fanInFanOut]));
   const base = values.base === undefined ? undefined : await baseInfo(values.base, rows, fif);
   if (values.json) {

@@ -39,12 +39,23 @@ function mainHelp(): string {
   return `Usage: lorakit <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun 'lorakit <command> --help' for a command's options.\nExit codes: 0 ok, 1 unexpected failure, 2 usage or input error.`;
 }
 
+/** Says that `name` is no command, with the closest one; returns exit code 2. */
+function unknownCommand(name: string, io: CliIo): number {
+  const close = suggest(name, [...Object.keys(COMMANDS), "help", "version"]);
+  io.stderr(
+    `lorakit: unknown command "${name}"${close ? ` (did you mean "${close}"?)` : ""} (commands: ${Object.keys(COMMANDS).join(", ")}; see 'lorakit --help')\n`,
+  );
+  return 2;
+}
+
 /** Runs the CLI on argv (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
   const debug = argv.includes("--debug");
   if (name === undefined || HELP_WORDS.includes(name)) {
-    const topic = name === "help" && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    const asked = name === "help" ? rest[0] : undefined;
+    const topic = asked === undefined ? undefined : COMMANDS[asked];
+    if (asked !== undefined && !topic) return unknownCommand(asked, io);
     io.stdout(`${topic ? topic.help : mainHelp()}\n`);
     return name === undefined ? 2 : 0;
   }
@@ -53,13 +64,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const command = COMMANDS[name];
-  if (!command) {
-    const close = suggest(name, [...Object.keys(COMMANDS), "help", "version"]);
-    io.stderr(
-      `lorakit: unknown command "${name}"${close ? ` (did you mean "${close}"?)` : ""} (commands: ${Object.keys(COMMANDS).join(", ")}; see 'lorakit --help')\n`,
-    );
-    return 2;
-  }
+  if (!command) return unknownCommand(name, io);
   try {
     return await command.run(rest, io);
   } catch (e) {

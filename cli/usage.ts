@@ -1,6 +1,7 @@
 // CLI plumbing shared by the commands: the usage error (exit 2), the io streams and option parsing.
 
 import { parseArgs } from "node:util";
+import { suggest } from "./suggest.js";
 
 /** A mistake in how the command was called or in its input; printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -83,7 +84,17 @@ export function parseOptions<O extends OptionSpec>(
   try {
     return parseArgs({ args, options, strict: true, allowPositionals }) as ParsedOptions<O>;
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.split("\n")[0]} (see 'lorakit ${command} --help')`);
+    const hint = `(see 'lorakit ${command} --help')`;
+    if ((e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      // parseArgs: "Unknown option '--precison'. To specify a positional argument …"
+      const option = /'([^']+)'/.exec((e as Error).message)?.[1] ?? "";
+      const close = suggest(
+        option,
+        Object.keys(options).map((o) => `--${o}`),
+      );
+      throw new UsageError(`unknown option ${option}${close ? ` (did you mean ${close}?)` : ""} ${hint}`);
+    }
+    throw new UsageError(`${(e as Error).message.split("\n")[0]} ${hint}`);
   }
 }
 

@@ -14,7 +14,8 @@ import { type ParsedSafetensors, parseSafetensors } from "./safetensors.js";
 import type { SafetensorsDtype } from "./safetensors-header.js";
 import { serializeSafetensors } from "./safetensors-write.js";
 import { callTorchGlobal, findTorchGlobal, storageType, TorchStorage, TorchTensor } from "./torch-globals.js";
-import { describePy, type PickleHooks, PyDict, PyList, PyTuple, type PyValue, runPickle } from "./torch-pickle.js";
+import { runPickle } from "./torch-pickle.js";
+import { describePy, type PickleHooks, PyDict, PyList, PyTuple, type PyValue } from "./torch-values.js";
 import { isZip, readZipEntries } from "./torch-zip.js";
 
 /** One tensor of a torch.save file: row-major little-endian bytes (a view into the input when contiguous). */

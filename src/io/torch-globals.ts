@@ -8,7 +8,7 @@
 
 import { TorchFileError } from "../errors.js";
 import type { SafetensorsDtype } from "./safetensors-header.js";
-import { describePy, PyDict, PyGlobal, PyList, PyTuple, type PyValue } from "./torch-pickle.js";
+import { describePy, PyDict, PyGlobal, PyList, PyTuple, type PyValue } from "./torch-values.js";
 
 /** A storage named by a persistent id: its element dtype, its key (the record name) and its element count. */
 export class TorchStorage {

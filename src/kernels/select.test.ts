@@ -2,8 +2,9 @@
 // addLowRank against the float64 reference, and its exact-zero guarantee.
 import { describe, expect, it } from "vitest";
 import { closeMismatch, gemmBound, U_F32 } from "../../test/helpers/close.js";
+import { caught } from "../../test/helpers/errors.js";
 import { fill } from "../../test/helpers/random.js";
-import { ArgumentError, KernelError, LoraError } from "../errors.js";
+import { ArgumentError, KernelError } from "../errors.js";
 import { loraForward } from "../lora/forward.js";
 import { gemmReference } from "./reference.js";
 import { addLowRank, configureKernels, kernelFloat32Array, kernelInfo, WASM_MIN_MACS } from "./select.js";
@@ -48,16 +49,6 @@ describe("addLowRank (dispatching)", () => {
 });
 
 describe("configureKernels and kernelFloat32Array refuse bad requests and change nothing", () => {
-  const thrown = (f: () => unknown): LoraError => {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof LoraError) return e;
-      throw e;
-    }
-    throw new Error("expected a LoraError");
-  };
-
   it("configureKernels: threads must be an integer ≥ 1, backend auto or typescript", () => {
     const before = configureKernels({ threads: 2 });
     for (const [options, text] of [
@@ -70,7 +61,7 @@ describe("configureKernels and kernelFloat32Array refuse bad requests and change
       [{ backend: "gpu" }, 'options.backend is "gpu", expected "auto" or "typescript"'],
       [null, "options is null, expected an object"],
     ] as const) {
-      const e = thrown(() => configureKernels(options as never));
+      const e = caught(() => configureKernels(options as never));
       expect(e).toBeInstanceOf(ArgumentError);
       expect(e.code).toBe("invalid_argument");
       expect(e.message.startsWith(`configureKernels: ${text}`)).toBe(true);
@@ -93,7 +84,7 @@ describe("configureKernels and kernelFloat32Array refuse bad requests and change
 
   it("kernelFloat32Array: a length beyond the kernel memory is too_large and takes no space", () => {
     const info = kernelInfo();
-    const e = thrown(() => kernelFloat32Array(2 ** 29)); // 2 GiB: more than the shared kernel memory holds
+    const e = caught(() => kernelFloat32Array(2 ** 29)); // 2 GiB: more than the shared kernel memory holds
     expect(e).toBeInstanceOf(ArgumentError);
     expect(e.code).toBe("too_large");
     expect(e.message).toMatch(
@@ -102,7 +93,7 @@ describe("configureKernels and kernelFloat32Array refuse bad requests and change
     expect(kernelInfo()).toEqual(info);
     const small = kernelFloat32Array(8);
     expect(small.buffer).toBeInstanceOf(SharedArrayBuffer); // still a resident array in the kernel memory
-    const bad = thrown(() => kernelFloat32Array(-1));
+    const bad = caught(() => kernelFloat32Array(-1));
     expect(bad.code).toBe("invalid_argument");
     expect(bad.message).toBe("kernelFloat32Array: length is -1, expected an integer ≥ 0");
   });
@@ -116,7 +107,7 @@ describe("configureKernels and kernelFloat32Array refuse bad requests and change
     memory.grow = () => {
       throw new RangeError("WebAssembly.Memory.grow(): Maximum memory size exceeded");
     };
-    const e = thrown(() => w.allocResident(1 << 24));
+    const e = caught(() => w.allocResident(1 << 24));
     memory.grow = grow;
     expect(e).toBeInstanceOf(KernelError);
     expect(e.code).toBe("out_of_memory");

@@ -6,21 +6,12 @@
 import { runInNewContext } from "node:vm";
 import { MessageChannel, receiveMessageOnPort } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { ArgumentError, LoraError, ShapeError } from "../errors.js";
+import { caught } from "../../test/helpers/errors.js";
+import { ArgumentError, ShapeError } from "../errors.js";
 import { loraForward, lowRankForward } from "./forward.js";
 import { LoraLinear } from "./layer.js";
 import { matmul } from "./matmul.js";
 import { deltaWeight } from "./merge.js";
-
-function thrown(f: () => unknown): LoraError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof LoraError) return e;
-    throw e;
-  }
-  throw new Error("expected a LoraError");
-}
 
 const view = (data: Float32Array, rows: number, cols: number) => ({ data, rows, cols });
 
@@ -59,14 +50,14 @@ describe("out sharing memory through another SharedArrayBuffer object", () => {
         () => loraForward(x, W, B, A, 1, { out }),
         () => lowRankForward(x, W, { down: B, up: A, scaling: 1 }, { out }),
       ]) {
-        const e = thrown(f);
+        const e = caught(f);
         expect(e).toBeInstanceOf(ArgumentError);
         expect(e.code).toBe("invalid_argument");
         expect(e.message).toMatch(
           /^(loraForward|lowRankForward): options\.out overlaps the memory of x; pass a separate buffer$/,
         );
       }
-      const m = thrown(() => matmul(x, W, { out }));
+      const m = caught(() => matmul(x, W, { out }));
       expect(m.message).toBe("matmul: options.out overlaps the memory of a; pass a separate buffer");
       expect(Array.from(x.data)).toEqual(before); // the probe put back what it flipped
     });
@@ -77,7 +68,7 @@ describe("out sharing memory through another SharedArrayBuffer object", () => {
     const x = view(new Float32Array(before, 0, 4).fill(2), 2, 2);
     const out = new Float32Array(grow(), 0, 4);
     expect(out.buffer).not.toBe(x.data.buffer);
-    expect(thrown(() => matmul(x, x, { out })).message).toBe(
+    expect(caught(() => matmul(x, x, { out })).message).toBe(
       "matmul: options.out overlaps the memory of a; pass a separate buffer",
     );
   });
@@ -134,11 +125,11 @@ describe("typed arrays from another realm", () => {
   });
 
   it("of another element type get a message that names the type", () => {
-    const e = thrown(() => matmul(view(foreign([1, 2], "Int32Array"), 1, 2), view(Float32Array.of(1, 2), 2, 1)));
+    const e = caught(() => matmul(view(foreign([1, 2], "Int32Array"), 1, 2), view(Float32Array.of(1, 2), 2, 1)));
     expect(e.code).toBe("invalid_matrix");
     expect(e.message).toBe("matmul: a.data is a Int32Array, expected a Float32Array or Float64Array");
     const x = view(Float32Array.of(1, 2), 1, 2);
-    const o = thrown(() => matmul(x, view(Float32Array.of(1, 2), 2, 1), { out: foreign([0], "Float64Array") }));
+    const o = caught(() => matmul(x, view(Float32Array.of(1, 2), 2, 1), { out: foreign([0], "Float64Array") }));
     expect(o.code).toBe("dtype_mismatch");
     expect(o.message).toBe("matmul: options.out is a Float64Array, expected a Float32Array like a");
   });
@@ -148,28 +139,28 @@ describe("results over MAX_RESULT_ELEMENTS (2^30) are refused before allocating"
   const empty = (rows: number, cols: number) => view(new Float32Array(0), rows, cols);
 
   it("matmul [1, 0]·[0, 2^33] and [65536, 0]·[0, 65536]", () => {
-    const e = thrown(() => matmul(empty(1, 0), empty(0, 2 ** 33)));
+    const e = caught(() => matmul(empty(1, 0), empty(0, 2 ** 33)));
     expect(e).toBeInstanceOf(ShapeError);
     expect(e.code).toBe("too_large");
     expect(e.message).toBe(
       "matmul: the result would have shape [1, 8589934592] (8589934592 elements), expected at most 1073741824 elements (2^30); split the call",
     );
-    expect(thrown(() => matmul(empty(65536, 0), empty(0, 65536))).code).toBe("too_large");
+    expect(caught(() => matmul(empty(65536, 0), empty(0, 65536))).code).toBe("too_large");
     expect(Array.from(matmul(empty(3, 0), empty(0, 5)).data)).toEqual(new Array(15).fill(0));
   });
 
   it("loraForward, LoraLinear.forward and deltaWeight", () => {
     const up = view(new Float32Array(65536), 1, 65536);
-    const e = thrown(() => loraForward(empty(65536, 0), empty(0, 65536), empty(0, 1), up, 1));
+    const e = caught(() => loraForward(empty(65536, 0), empty(0, 65536), empty(0, 1), up, 1));
     expect(e.code).toBe("too_large");
     expect(e.message).toBe(
       "loraForward: h would have shape [65536, 65536] (4294967296 elements), expected at most 1073741824 elements (2^30); split the call",
     );
     const layer = new LoraLinear({ weight: view(new Float32Array(65536), 1, 65536) });
-    const big = thrown(() => layer.forward(view(new Float32Array(65536), 65536, 1)));
+    const big = caught(() => layer.forward(view(new Float32Array(65536), 65536, 1)));
     expect(big.code).toBe("too_large");
     expect(big.message).toMatch(/^LoraLinear\.forward: h would have shape \[65536, 65536\]/);
-    const d = thrown(() => deltaWeight(view(new Float32Array(65536), 65536, 1), up, 1));
+    const d = caught(() => deltaWeight(view(new Float32Array(65536), 65536, 1), up, 1));
     expect(d.code).toBe("too_large");
     expect(d.message).toMatch(/^deltaWeight: the delta would have shape \[65536, 65536\]/);
   });

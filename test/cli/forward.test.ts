@@ -142,7 +142,7 @@ describe("lorakit forward", () => {
       "an unknown flag",
       ["--frobnicate"],
       undefined,
-      /^lorakit forward: Unknown option '--frobnicate'.*\(see 'lorakit forward --help'\)$/,
+      /^lorakit forward: unknown option --frobnicate \(see 'lorakit forward --help'\)$/,
     ],
     [
       "a bad --precision",

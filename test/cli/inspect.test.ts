@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { naturalCompare } from "../../cli/inspect.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { savePeftAdapterDir } from "../../src/node/adapter-files.js";
+import { PEFT_GOLDEN } from "../helpers/shared.js";
 import { adapterBytes, GPT2_CONFIG, gpt2BaseBytes, gpt2Modules } from "../peft/synthetic.js";
 import { lorakit, lorakitStdoutClosed } from "./helpers.js";
 
@@ -69,5 +70,30 @@ describe("lorakit inspect", () => {
   it("natural order compares digit runs as numbers", () => {
     const names = ["h.10.a", "h.2.b", "h.2.a", "h.1", "h.01", "g.100", "h"];
     expect([...names].sort(naturalCompare)).toEqual(["g.100", "h", "h.1", "h.01", "h.2.a", "h.2.b", "h.10.a"]);
+  });
+});
+
+describe.skipIf(PEFT_GOLDEN === null)("lorakit inspect on PEFT's embedding + modules_to_save adapter", () => {
+  // peft-llama-embed-mts: LoRA on embed_tokens [256, 64] (r 4) and two q_proj [64, 64] (r 4), lm_head [256, 64] in
+  // modules_to_save, and PEFT's copy of the frozen embedding weight (save_embedding_layers).
+  const adapter = join(PEFT_GOLDEN ?? "", "peft-llama-embed-mts", "adapter");
+  const lora = (256 + 64) * 4 + 2 * (64 + 64) * 4;
+  const lmHead = 256 * 64;
+
+  it("counts LoRA factors and modules_to_save as trainable, not the saved frozen embedding weight", () => {
+    const r = lorakit(["inspect", adapter, "--json"]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.trainableParams).toBe(lora + lmHead);
+    const rows = doc.savedTensors.map((t: { name: string; trainable: boolean }) => [t.name, t.trainable]);
+    expect(rows).toEqual([
+      ["model.embed_tokens.weight", false],
+      ["lm_head.weight", true],
+    ]);
+    const text = lorakit(["inspect", adapter]).stdout;
+    expect(text).toMatch(
+      /saved full tensor: model\.embed_tokens\.weight F32 \[256, 64\] \(the module's frozen base weight, saved by save_embedding_layers; not trainable\)\n/,
+    );
+    expect(text).toMatch(new RegExp(`trainable parameters: ${lora + lmHead}\n`));
   });
 });

@@ -54,6 +54,24 @@ describe('"did you mean"', () => {
     );
   });
 
+  it("lorakit help with an unknown topic is the unknown-command error, with its suggestion (exit 2)", () => {
+    const r = lorakit(["help", "merg"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^lorakit: unknown command "merg" \(did you mean "merge"\?\) \(commands: [a-z, ]+; /);
+    expect(r.stderr).toBe(lorakit(["merg"]).stderr);
+  });
+
+  it.each([
+    [["forward", "--precison", "2"], "forward", "--precison", " (did you mean --precision?)"],
+    [["inspect", "x", "--jsno"], "inspect", "--jsno", " (did you mean --json?)"],
+    [["forward", "--frobnicate"], "forward", "--frobnicate", ""],
+  ])("an unknown option %j is named, with the closest known option", (args, command, option, hint) => {
+    const r = lorakit(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`lorakit ${command}: unknown option ${option}${hint} (see 'lorakit ${command} --help')\n`);
+  });
+
   it("suggests nothing for a word close to no command", () => {
     expect(lorakit(["frobnicate"]).stderr).not.toContain("did you mean");
     expect(suggest("x", ["forward", "merge"])).toBeUndefined();

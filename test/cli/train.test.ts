@@ -87,7 +87,9 @@ describe("lorakit train", () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toBe(message);
     }
-    expect(lorakit("train", "--bogus").stderr).toMatch(/^lorakit train: Unknown option '--bogus'/);
+    expect(lorakit("train", "--bogus").stderr).toMatch(
+      /^lorakit train: unknown option --bogus \(see 'lorakit train --help'\)\n$/,
+    );
     const help = lorakit("train", "--help");
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: lorakit train \[--seed N\]/);

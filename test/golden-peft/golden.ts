@@ -1,21 +1,13 @@
-// Access to shared/fixtures/peft-golden (what Hugging Face PEFT 0.21 itself computed; see its README): the folder
-// is found next to the repository (a clone's sibling shared/, or the parent of a worktree's) or through
-// LORAKIT_SHARED=/path/to/shared. Tests skip when it is absent.
+// Access to shared/fixtures/peft-golden (what Hugging Face PEFT 0.21 itself computed; see its README), located by
+// test/helpers/shared.ts. Tests skip when it is absent.
 
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type ParsedSafetensors, parseSafetensors } from "../../src/io/safetensors.js";
-
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CANDIDATES = [
-  ...(process.env.LORAKIT_SHARED ? [process.env.LORAKIT_SHARED] : []),
-  join(REPO_ROOT, "..", "shared"),
-  join(REPO_ROOT, "..", "..", "shared"),
-].map((s) => join(s, "fixtures", "peft-golden"));
+import { PEFT_GOLDEN } from "../helpers/shared.js";
 
 /** Absolute path of the golden folder, or null when it is not there. */
-export const GOLDEN_DIR: string | null = CANDIDATES.find((p) => existsSync(join(p, "README.md"))) ?? null;
+export const GOLDEN_DIR: string | null = PEFT_GOLDEN;
 
 /** The 15 variants: ten adapters PEFT made, five lorakit wrote and PEFT loaded. */
 export const VARIANTS = [

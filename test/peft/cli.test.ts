@@ -133,7 +133,7 @@ describe("lorakit merge", () => {
       ["merge", "--base", basePath, "--adapter", adapterDir, "--out", out, "--dtype", "f8"],
       /--dtype must be f32, f16 or bf16, got "f8"$/,
     );
-    expectInputError(["merge", "--bogus"], /^lorakit merge: Unknown option '--bogus'/);
+    expectInputError(["merge", "--bogus"], /^lorakit merge: unknown option --bogus \(see 'lorakit merge --help'\)$/);
     expectInputError(["inspect"], /^lorakit inspect: expected one adapter folder or \.safetensors file, got 0/);
     expectInputError(["inspect", join(dir, "nope")], /^lorakit inspect: .*nope does not exist$/);
     expectInputError(

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/errors.js";
 import { parsePeftConfig } from "../../src/io/peft-config.js";
 import { GOLDEN_DIR, VARIANTS } from "../golden-peft/golden.js";
+import { caught } from "../helpers/errors.js";
 
 // Every key of an adapter_config.json written by PEFT 0.21.0 (save_pretrained), with its default value.
 const PEFT_021 = {
@@ -54,13 +55,9 @@ const PEFT_021 = {
 };
 
 function refusal(config: object): ConfigError {
-  try {
-    parsePeftConfig(config);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error("expected a ConfigError");
+  const e = caught(() => parsePeftConfig(config));
+  expect(e).toBeInstanceOf(ConfigError);
+  return e as ConfigError;
 }
 
 describe("PEFT 0.21 LoraConfig fields", () => {

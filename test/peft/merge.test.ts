@@ -5,7 +5,6 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LoraError } from "../../src/errors.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { parseSafetensors, serializeSafetensors } from "../../src/io/safetensors.js";
 import { gemmReference, loraReference } from "../../src/kernels/reference.js";
@@ -13,6 +12,7 @@ import { lowRankForward } from "../../src/lora/forward.js";
 import type { Matrix } from "../../src/matrix.js";
 import { type MergeProgress, mergeAdapterIntoModel } from "../../src/node/merge.js";
 import { expectClose, gemmBound, loraBound, U_F32 } from "../helpers/close.js";
+import { loraError } from "../helpers/errors.js";
 import { adapterBytes, GPT2_CONFIG, gpt2BaseBytes, gpt2Modules, randomArray, rng } from "./synthetic.js";
 
 const LAYERS = 2;
@@ -27,17 +27,6 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
   return out;
-}
-
-async function loraError(f: () => unknown, code: string): Promise<LoraError> {
-  try {
-    await f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoraError);
-    expect((e as LoraError).code).toBe(code);
-    return e as LoraError;
-  }
-  throw new Error(`expected a LoraError with code ${code}`);
 }
 
 describe("mergeAdapterIntoModel on a GPT-2-shaped base (Conv1D [dIn, dOut], fan_in_fan_out)", () => {

@@ -2,26 +2,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LoraError } from "../../src/errors.js";
 import { loadMlxAdapter } from "../../src/io/mlx-adapter.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { savePeftAdapter } from "../../src/io/peft-save.js";
 import { parseSafetensors, serializeSafetensors } from "../../src/io/safetensors.js";
 import { loadAdapter, loadPeftAdapterDir, savePeftAdapterDir } from "../../src/node/adapter-files.js";
+import { loraError } from "../helpers/errors.js";
 import { REAL_FIXTURES, REPO_ROOT } from "./shared.js";
 import { adapterBytes, GPT2_CONFIG, gpt2Modules, randomArray, rng } from "./synthetic.js";
-
-/** Runs f, expects a LoraError with this code, and returns it for message checks. */
-async function loraError(f: () => unknown, code: string): Promise<LoraError> {
-  try {
-    await f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoraError);
-    expect((e as LoraError).code).toBe(code);
-    return e as LoraError;
-  }
-  throw new Error(`expected a LoraError with code ${code}`);
-}
 
 const FIXTURES = join(REPO_ROOT, "test", "fixtures", "peft");
 

@@ -7,11 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { inspectCommand } from "../../cli/inspect.js";
-import { LoraError } from "../../src/errors.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { savePeftAdapter } from "../../src/io/peft-save.js";
 import { savedByModulesToSave } from "../../src/io/peft-saved.js";
 import { parseSafetensors, type TensorToWrite } from "../../src/io/safetensors.js";
+import { caught } from "../helpers/errors.js";
 import { adapterBytes } from "./synthetic.js";
 
 const q = { path: "encoder.layer.0.attention.query", dIn: 4, dOut: 4, r: 2 };
@@ -23,16 +23,6 @@ const t = (...shape: number[]): TensorToWrite => ({
 
 function load(config: object, extra: Record<string, TensorToWrite>, modules = [q]) {
   return loadPeftAdapter({ config: { peft_type: "LORA", r: 2, ...config }, weights: adapterBytes(modules, extra) });
-}
-
-function code(f: () => unknown): LoraError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoraError);
-    return e as LoraError;
-  }
-  throw new Error("expected a LoraError");
 }
 
 describe("modules_to_save as PEFT matches it", () => {
@@ -90,7 +80,7 @@ describe("modules_to_save as PEFT matches it", () => {
   });
 
   it("unexpected_tensor: a tensor PEFT would not have saved is still refused", () => {
-    const e = code(() => load({ modules_to_save: ["lm_head"] }, { "base_model.model.pooler.dense.weight": t(4, 4) }));
+    const e = caught(() => load({ modules_to_save: ["lm_head"] }, { "base_model.model.pooler.dense.weight": t(4, 4) }));
     expect(e.code).toBe("unexpected_tensor");
     expect(e.message).toMatch(/tensor "base_model\.model\.pooler\.dense\.weight" is neither a LoRA tensor/);
   });
@@ -116,13 +106,13 @@ describe("a LoRA module's own base layer", () => {
   });
 
   it("shape_mismatch: a bias that is not [dOut], a base weight not in the stored layout", () => {
-    const e1 = code(() =>
+    const e1 = caught(() =>
       load({ bias: "all" }, { "base_model.model.encoder.layer.0.attention.query.base_layer.bias": t(3) }),
     );
     expect(e1.code).toBe("shape_mismatch");
     expect(e1.message).toMatch(/base_layer\.bias" has shape \[3\], expected \[4\] \(the bias of linear module/);
     const wide = { ...q, dOut: 6 };
-    const e2 = code(() =>
+    const e2 = caught(() =>
       load({}, { "base_model.model.encoder.layer.0.attention.query.base_layer.weight": t(4, 6) }, [wide]),
     );
     expect(e2.code).toBe("shape_mismatch");

@@ -5,11 +5,11 @@
 
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseSafetensors } from "../../src/index.js";
 import { openSafetensors } from "../../src/node/index.js";
+import { REAL_FIXTURES, REPO_ROOT } from "../helpers/shared.js";
 
 interface GoldenTensor {
   name: string;
@@ -30,12 +30,11 @@ interface GoldenFile {
   fixture?: string;
 }
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const golden = JSON.parse(readFileSync(join(repoRoot, "test", "golden", "safetensors-real.json"), "utf8")) as {
+const golden = JSON.parse(readFileSync(join(REPO_ROOT, "test", "golden", "safetensors-real.json"), "utf8")) as {
   files: GoldenFile[];
 };
-const sharedReal = join(process.env.LORAKIT_SHARED ?? join(repoRoot, "..", "shared"), "fixtures", "real");
-const hasShared = existsSync(sharedReal);
+const hasShared = REAL_FIXTURES !== null;
+const sharedReal = REAL_FIXTURES ?? join(REPO_ROOT, "..", "shared", "fixtures", "real");
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -53,7 +52,7 @@ function valuesSha256(values: Float64Array): string {
 }
 
 function locate(f: GoldenFile): string | undefined {
-  if (f.fixture !== undefined) return join(repoRoot, "test", "fixtures", "safetensors", f.fixture);
+  if (f.fixture !== undefined) return join(REPO_ROOT, "test", "fixtures", "safetensors", f.fixture);
   return hasShared ? join(sharedReal, f.path) : undefined;
 }
 

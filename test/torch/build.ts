@@ -175,3 +175,11 @@ export function torchLegacy(
 
 /** float32 values as little-endian bytes. */
 export const f32 = (values: number[]): Uint8Array => new Uint8Array(Float32Array.from(values).buffer);
+
+/** A state-dict pickle with one tensor "w", by default one float32 element of storage "0". */
+export const oneTensorPickle = (
+  id = tensor({ storage: "FloatStorage", key: "0", numel: 1, offset: 0, shape: [1], stride: [1] }),
+): Uint8Array => statePickle([["w", id]]);
+
+/** A torch.save zip of `pkl` with storage "0" holding one float32 (1). */
+export const oneStorageZip = (pkl: Uint8Array): Uint8Array => torchZip(pkl, { "0": f32([1]) });
