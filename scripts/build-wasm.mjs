@@ -21,13 +21,14 @@ export const SHARED_MAX_PAGES = 32768;
 
 /**
  * Compiles the kernels with asc and returns the module bytes.
- * @param {{ relaxed: boolean, shared: boolean }} build
+ * @param {{ relaxed: boolean, shared: boolean, entry?: string }} build  entry: another copy of gemm.ts (benchmarks
+ *   compare variants of the kernels in one process); default the shipped source
  */
-export function compileWasm({ relaxed, shared }) {
+export function compileWasm({ relaxed, shared, entry = source }) {
   const tmp = mkdtempSync(join(tmpdir(), "lorakit-wasm-"));
   try {
     const file = join(tmp, "gemm.wasm");
-    const args = [asc, source, "-o", file, "-O3", "--noAssert", "--runtime", "stub", "--importMemory"];
+    const args = [asc, entry, "-o", file, "-O3", "--noAssert", "--runtime", "stub", "--importMemory"];
     args.push("--initialMemory", "1", "--enable", "simd");
     if (relaxed) args.push("--enable", "relaxed-simd");
     if (shared) args.push("--enable", "threads", "--sharedMemory", "--maximumMemory", `${SHARED_MAX_PAGES}`);

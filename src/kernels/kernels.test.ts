@@ -171,9 +171,10 @@ describe("wasm k2 extension (fused low-rank term)", () => {
   });
 });
 
-describe("wasm rows m < 4 (unpacked GEMV paths)", () => {
-  // The GEMV paths (b as stored, and bᵀ from a [n, k] array) must give each row the packed path's bits: the same
-  // per-element summation order, k2 extension and alpha/beta combine. The packed path runs for m >= 4.
+describe("wasm rows m < 4 (unpacked GEMV paths) and 4 <= m <= 16 (small-m path)", () => {
+  // The GEMV paths (b as stored, and bᵀ from a [n, k] array) and the small-m path must give each row the packed
+  // path's bits: the same per-element summation order, k2 extension and alpha/beta combine. The packed path runs
+  // for m > 16.
   it.each([
     [1, 1, 0],
     [9, 300, 0],
@@ -183,9 +184,53 @@ describe("wasm rows m < 4 (unpacked GEMV paths)", () => {
     [70, 40, 2], // column tails of 2 (b as stored) and 6 (bᵀ)
     [3, 20, 0],
     [16400, 9, 2], // wider than one 16384-column GEMV strip
-  ])("n %i, k %i, k2 %i: rows of an m = 6 product equal m = 1..3 products bit for bit", (n, k, k2) => {
+  ])("n %i, k %i, k2 %i: rows of an m = 20 product equal m = 1..3, 4, 9, 16 products bit for bit", (n, k, k2) => {
     for (const w of GEMV_BUILDS)
       expect(rowsMismatches(w, n, k, k2, (len) => rand(len, Float32Array) as Float32Array)).toEqual([]);
+  });
+});
+
+describe("wasm small-m path (4 <= m <= 16, batched decode)", () => {
+  // b packed one 16-column strip at a time (gemmSmall in gemm.ts), columns split across threads; odd m (a half
+  // register tile), n not a multiple of 16 or 8 (edge tiles), k = 0 / 1 / past one 256-deep block, and the k2 term.
+  const builds: [string, WasmGemm, number][] = [
+    ["simd", simd, 1],
+    ["simd shared, 3 threads", simdShared, 3],
+  ];
+  it.each([
+    [4, 1, 1, 0],
+    [5, 0, 7, 2],
+    [7, 3, 17, 1],
+    [8, 768, 40, 16],
+    [9, 257, 33, 3],
+    [13, 300, 70, 0],
+    [16, 513, 24, 8],
+    [16, 64, 2100, 4],
+  ])("m %i, k %i, n %i, k2 %i matches the float64 reference, b as stored and transposed", (m, k, n, k2) => {
+    for (const [, w, threads] of builds) {
+      for (const tB of [false, true]) {
+        const a = rand(m * k, Float32Array) as Float32Array;
+        const b = rand(k * n, Float32Array) as Float32Array;
+        const a2 = rand(m * k2, Float32Array) as Float32Array;
+        const b2 = rand(k2 * n, Float32Array) as Float32Array;
+        const out = new Float32Array(m * n).fill(Number.NaN);
+        w.gemm(out, a, b, m, k, n, false, tB, 1, 0, threads, a2, b2, k2);
+        const ref = new Float64Array(m * n);
+        const gauge = new Float64Array(m * n);
+        const ref2 = new Float64Array(m * n);
+        const gauge2 = new Float64Array(m * n);
+        gemmReference(ref, gauge, a, b, m, k, n, false, tB);
+        gemmReference(ref2, gauge2, a2, b2, m, k2, n);
+        const want = ref.map((v, i) => v + ref2[i]!);
+        const bound = gemmBound(
+          U_F32,
+          k + k2,
+          gauge.map((g, i) => g + gauge2[i]!),
+          want,
+        );
+        expectClose(out, want, { bound, shape: [m, n] });
+      }
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 // Child process of relaxed.test.ts: run with `node --experimental-wasm-relaxed-simd` on Node 20 (relaxed SIMD is on
 // by default from Node 22). Checks the built relaxed-SIMD kernels (dist/) against the float64 reference and the
-// thread-count invariance, and that rows computed by the unpacked m < 4 paths carry the packed path's bits (relaxed
-// builds fuse multiply-adds, so every product must take the same fused step on every path). Prints one JSON line:
+// thread-count invariance, and that rows computed by the unpacked m < 4 paths and the small-m path (4 ≤ m ≤ 16)
+// carry the packed path's bits (relaxed builds fuse multiply-adds, so every product must take the same fused step on
+// every path). Prints one JSON line:
 // { build, cases, worst, identical, rowsIdentical }.
 // worst = max over elements of |out − ref| / bound, so worst ≤ 1 means every element is within its bound.
 
@@ -62,7 +63,7 @@ if (result.build === "relaxed") {
       result.cases++;
     }
   }
-  // rows computed with m < 4 (GEMV paths) against the packed path's, column tails included (rows-match.mjs)
+  // rows computed with m < 4 (GEMV paths) and 4..16 (small-m path) against the packed path's, column tails included (rows-match.mjs)
   for (const [n, k, k2] of [
     [70, 300, 3],
     [9, 257, 0],

@@ -1,7 +1,8 @@
-// Shared by src/kernels/kernels.test.ts and test/kernels/relaxed-child.mjs: rows of an m = 6 product, which takes
-// the packed GEMM path, against the same rows computed 1–3 at a time, which take the unpacked m < 4 paths (b as
-// stored and transposed), with a k2 extension and both alpha/beta combines. Returns the cases that differ in any bit
-// (an empty list when every row matches).
+// Shared by src/kernels/kernels.test.ts and test/kernels/relaxed-child.mjs: rows of an m = 20 product, which takes
+// the packed GEMM path (m > 16), against the same rows computed 1–3 at a time, which take the unpacked m < 4 paths
+// (b as stored and transposed), and 4, 9 and 16 at a time, which take the small-m path (4 <= m <= 16: b packed one
+// 16-column strip at a time), with a k2 extension and both alpha/beta combines. Returns the cases that differ in any
+// bit (an empty list when every row matches).
 
 /**
  * @param {{ gemm: Function }} w a WasmGemm
@@ -10,7 +11,7 @@
  * @returns {string[]}
  */
 export function rowsMismatches(w, n, k, k2, rand) {
-  const m = 6;
+  const m = 20;
   const bad = [];
   for (const tB of [false, true]) {
     for (const [alpha, beta] of [
@@ -27,6 +28,9 @@ export function rowsMismatches(w, n, k, k2, rand) {
         [0, 1],
         [1, 3],
         [4, 2],
+        [6, 4],
+        [10, 9],
+        [4, 16],
       ]) {
         const part = w.gemm(
           start.slice(i0 * n, (i0 + rows) * n),

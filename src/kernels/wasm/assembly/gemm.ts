@@ -21,6 +21,9 @@ const NR = 16; // columns of the register tile (four f32x4)
 const MC = 128; // rows of a packed A block (MC·KC·4 = 128 KiB, in L2)
 const NC = 2048; // columns of a packed B panel
 const GEMV_ROWS = 4; // m below this streams b without packing (gemv.ts)
+// m up to this (and at least GEMV_ROWS) packs b one NR-column strip at a time (gemmSmall): see there.
+const SMALL_ROWS = 16;
+const SMALL_NC = 16; // columns of b packed at a time by gemmSmall (a multiple of NR, at most NC)
 
 /** Scratch bytes needed by one gemm caller for k2 extension columns. */
 export function workBytes(k2: i32): i32 {
@@ -48,6 +51,10 @@ export function gemm(
   if (m < GEMV_ROWS) {
     if (transB) for (let i = 0; i < m; i++) gemvRowT(out, a, b, m, k, n, transA, alpha, beta, a2, b2, k2, j0, j1, i);
     else for (let i = 0; i < m; i++) gemvRow(out, a, b, m, k, n, transA, alpha, beta, a2, b2, k2, j0, j1, work, i);
+    return;
+  }
+  if (m <= SMALL_ROWS) {
+    gemmSmall(out, a, b, m, k, n, transA, transB, alpha, beta, a2, b2, k2, j0, j1, work);
     return;
   }
   const bufA = (work + 63) & ~(<usize>63);
@@ -86,6 +93,51 @@ export function gemm(
       if (last) break;
       pc = pe;
     }
+  }
+}
+
+// Few rows (batched decode, GEMV_ROWS <= m <= SMALL_ROWS): the same packing, register tiles and summation order as
+// gemm() above, in another loop order. gemm() packs a 2048-column panel of b (up to 2 MiB at KC = 256, out of L1 and
+// often of L2), then reads it back once per MC row block; with few rows that write and re-read costs about as much
+// as the arithmetic. Here, per KC block, all m rows of a are packed once (m·kc floats), and b is packed one NR-column
+// strip at a time (NR·kc floats, 16 KiB at kc = 256: in L1) right before the m/MR register tiles that use it, so b is
+// read from memory once per call and its packed copy never leaves L1. Every element gets the same per-block sums
+// and combines as in gemm(), so its bits equal the packed path's (and gemvRow's) for the same element.
+function gemmSmall(
+  out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, transB: i32, alpha: f32, beta: i32,
+  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize,
+): void {
+  const bufA = (work + 63) & ~(<usize>63); // MC·(KC + k2) floats, m <= SMALL_ROWS <= MC
+  const bufB = bufA + ((<usize>MC * (KC + k2)) << 2); // one NR-column strip: NR·(KC + k2) floats
+  const tile = bufB + ((<usize>NC * (KC + k2)) << 2);
+  let pc = 0;
+  let first = true;
+  while (true) {
+    const pe = min(k, pc + KC);
+    const last = pe >= k;
+    const ext = last ? k2 : 0;
+    const kc = pe - pc + ext;
+    packA(bufA, a, a2, m, k, k2, transA, pc, pe, ext, 0, m);
+    const overwrite = first && beta == 0;
+    for (let jc = j0; jc < j1; jc += SMALL_NC) {
+      const nc = min(SMALL_NC, j1 - jc);
+      packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
+      for (let jr = 0; jr < nc; jr += NR) {
+        const nr = min(NR, nc - jr);
+        const pb = bufB + ((<usize>jr * kc) << 2);
+        for (let ir = 0; ir < m; ir += MR) {
+          const mr = min(MR, m - ir);
+          const pa = bufA + ((<usize>ir * kc) << 2);
+          const c = out + ((<usize>ir * n + jc + jr) << 2);
+          if (mr == MR && nr == NR) micro(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
+          else if (mr == MR && nr == 8) micro8(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
+          else edge(pa, pb, kc, c, n, mr, nr, alpha, overwrite, tile);
+        }
+      }
+    }
+    first = false;
+    if (last) break;
+    pc = pe;
   }
 }
 
