@@ -75,19 +75,7 @@ export function gemm(
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packA(bufA, a, a2, m, k, k2, transA, pc, pe, ext, ic, mc);
-        const overwrite = first && beta == 0;
-        for (let jr = 0; jr < nc; jr += NR) {
-          const nr = min(NR, nc - jr);
-          const pb = bufB + ((<usize>jr * kc) << 2);
-          for (let ir = 0; ir < mc; ir += MR) {
-            const mr = min(MR, mc - ir);
-            const pa = bufA + ((<usize>ir * kc) << 2);
-            const c = out + ((<usize>(ic + ir) * n + jc + jr) << 2);
-            if (mr == MR && nr == NR) micro(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
-            else if (mr == MR && nr == 8) micro8(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
-            else edge(pa, pb, kc, c, n, mr, nr, alpha, overwrite, tile);
-          }
-        }
+        tiles(bufA, bufB, kc, mc, nc, out + ((<usize>ic * n + jc) << 2), n, alpha, first && beta == 0, tile);
       }
       first = false;
       if (last) break;
@@ -122,22 +110,28 @@ function gemmSmall(
     for (let jc = j0; jc < j1; jc += SMALL_NC) {
       const nc = min(SMALL_NC, j1 - jc);
       packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
-      for (let jr = 0; jr < nc; jr += NR) {
-        const nr = min(NR, nc - jr);
-        const pb = bufB + ((<usize>jr * kc) << 2);
-        for (let ir = 0; ir < m; ir += MR) {
-          const mr = min(MR, m - ir);
-          const pa = bufA + ((<usize>ir * kc) << 2);
-          const c = out + ((<usize>ir * n + jc + jr) << 2);
-          if (mr == MR && nr == NR) micro(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
-          else if (mr == MR && nr == 8) micro8(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
-          else edge(pa, pb, kc, c, n, mr, nr, alpha, overwrite, tile);
-        }
-      }
+      tiles(bufA, bufB, kc, m, nc, out + (<usize>jc << 2), n, alpha, overwrite, tile);
     }
     first = false;
     if (last) break;
     pc = pe;
+  }
+}
+
+// The register tiles over a packed A block (mc rows) and a packed B panel (nc columns), kc deep: c is out at the
+// block's first row and the panel's first column. Shared by gemm() and gemmSmall() (one copy of the inlined tiles).
+function tiles(bufA: usize, bufB: usize, kc: i32, mc: i32, nc: i32, c0: usize, n: i32, alpha: f32, overwrite: bool, tile: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = min(NR, nc - jr);
+    const pb = bufB + ((<usize>jr * kc) << 2);
+    for (let ir = 0; ir < mc; ir += MR) {
+      const mr = min(MR, mc - ir);
+      const pa = bufA + ((<usize>ir * kc) << 2);
+      const c = c0 + ((<usize>ir * n + jr) << 2);
+      if (mr == MR && nr == NR) micro(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
+      else if (mr == MR && nr == 8) micro8(pa, pb, kc, c, <usize>n << 2, alpha, overwrite);
+      else edge(pa, pb, kc, c, n, mr, nr, alpha, overwrite, tile);
+    }
   }
 }
 
