@@ -54,7 +54,7 @@ export function gemm(
     return;
   }
   if (m <= SMALL_ROWS) {
-    gemmSmall(out, a, b, m, k, n, transA, transB, alpha, beta, a2, b2, k2, j0, j1, work);
+    gemmSmall(out, a, b, m, k, n, transA, transB, bType, alpha, beta, a2, b2, k2, j0, j1, work);
     return;
   }
   const bufA = (work + 63) & ~(<usize>63);
@@ -90,9 +90,10 @@ export function gemm(
 // as the arithmetic. Here, per KC block, all m rows of a are packed once (m·kc floats), and b is packed one NR-column
 // strip at a time (NR·kc floats, 16 KiB at kc = 256: in L1) right before the m/MR register tiles that use it, so b is
 // read from memory once per call and its packed copy never leaves L1. Every element gets the same per-block sums
-// and combines as in gemm(), so its bits equal the packed path's (and gemvRow's) for the same element.
+// and combines as in gemm(), so its bits equal the packed path's (and gemvRow's) for the same element. Quantized b
+// (bType 1, 2) is dequantized strip by strip with packBQ, as gemm() does panel by panel.
 function gemmSmall(
-  out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, transB: i32, alpha: f32, beta: i32,
+  out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, transB: i32, bType: i32, alpha: f32, beta: i32,
   a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize,
 ): void {
   const bufA = (work + 63) & ~(<usize>63); // MC·(KC + k2) floats, m <= SMALL_ROWS <= MC
@@ -109,7 +110,8 @@ function gemmSmall(
     const overwrite = first && beta == 0;
     for (let jc = j0; jc < j1; jc += SMALL_NC) {
       const nc = min(SMALL_NC, j1 - jc);
-      packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
+      if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
+      else packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
       tiles(bufA, bufB, kc, m, nc, out + (<usize>jc << 2), n, alpha, overwrite, tile);
     }
     first = false;
