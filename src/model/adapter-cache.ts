@@ -3,8 +3,7 @@
 // request needs, never the merged one). A detached adapter is loaded again the next time it is asked for.
 
 import { ArgumentError } from "../errors.js";
-import type { MlxAdapter } from "../io/mlx-adapter.js";
-import type { PeftAdapter } from "../io/peft-adapter.js";
+import type { RuntimeAdapter } from "./adapters.js";
 import type { CausalLM } from "./model.js";
 
 /** Options of AdapterCache. */
@@ -12,7 +11,7 @@ export interface AdapterCacheOptions {
   /** Most bytes of adapter tensors kept attached (the adapters a call needs are kept even above it). */
   maxBytes: number;
   /** Loads an adapter by name (e.g. from a folder: name → loadAdapter(dir)). */
-  load: (name: string) => Promise<PeftAdapter | MlxAdapter> | PeftAdapter | MlxAdapter;
+  load: (name: string) => Promise<RuntimeAdapter> | RuntimeAdapter;
 }
 
 /** Attaches adapters to a model on demand, within a byte budget. */

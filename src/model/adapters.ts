@@ -6,11 +6,15 @@
 // anything; a failed merge is undone.
 
 import { AdapterStateError, ArgumentError, ModelError, ShapeError } from "../errors.js";
+import type { GgufLoraAdapter } from "../io/gguf-lora.js";
 import type { MlxAdapter } from "../io/mlx-adapter.js";
 import type { PeftAdapter, PeftModuleAdapter, SavedTensor } from "../io/peft-adapter.js";
 import type { ModelConfig } from "./config.js";
 import type { ModelLinear } from "./linear.js";
 import type { ModelWeights } from "./weights.js";
+
+/** An adapter as the loaders give it: PEFT, MLX-LM, or a llama.cpp GGUF LoRA (ggufToAdapter). */
+export type RuntimeAdapter = PeftAdapter | MlxAdapter | GgufLoraAdapter;
 
 /** Options of attachAdapter. */
 export interface AttachOptions {
@@ -21,7 +25,7 @@ export interface AttachOptions {
 /** What the model holds for an attached adapter. */
 export interface AdapterInfo {
   name: string;
-  format: "peft" | "mlx";
+  format: "peft" | "mlx" | "gguf";
   scale: number;
   /** Module paths of the linear projections it adapts. */
   modules: string[];
@@ -60,7 +64,7 @@ export class AdapterSet {
     return { ...this.get("CausalLM.adapterInfo", name).info };
   }
 
-  attach(name: string, adapter: PeftAdapter | MlxAdapter, options: AttachOptions): AdapterInfo {
+  attach(name: string, adapter: RuntimeAdapter, options: AttachOptions): AdapterInfo {
     if (typeof name !== "string" || name === "")
       throw new ArgumentError(
         "invalid_argument",
@@ -238,7 +242,7 @@ export class AdapterSet {
   }
 
   // Maps every module and saved tensor of the adapter onto the model, checking names and shapes; changes nothing.
-  private plan(name: string, adapter: PeftAdapter | MlxAdapter, scale: number): Attached {
+  private plan(name: string, adapter: RuntimeAdapter, scale: number): Attached {
     const { vocabSize: V, hiddenSize: H } = this.cfg;
     const linears: Attached["linears"] = [];
     let embedding: Attached["embedding"] = null;
@@ -281,7 +285,9 @@ export class AdapterSet {
           bias: checkSaved(name, `${mod.modulePath}.bias`, { shape: [own.bias.length], data: own.bias }, [linear.dOut]),
         });
     }
-    const saved: Map<string, SavedTensor> = adapter.format === "peft" ? adapter.modulesToSave : new Map();
+    const format = "format" in adapter ? adapter.format : "gguf";
+    const saved: Map<string, SavedTensor> =
+      "format" in adapter && adapter.format === "peft" ? adapter.modulesToSave : new Map();
     let lmHead: Float32Array | null = null;
     for (const [key, t] of saved) {
       const plain = this.canonical(key.replace(/\.base_layer\./, "."));
@@ -298,7 +304,7 @@ export class AdapterSet {
     return {
       info: {
         name,
-        format: adapter.format,
+        format,
         scale,
         modules: linears.map((l) => l.linear.path),
         isDora,

@@ -5,10 +5,8 @@
 // Activations: x [N, hidden] for the batch's N new tokens, row order = sequences in order, tokens in order.
 
 import { ArgumentError, ModelError } from "../errors.js";
-import type { MlxAdapter } from "../io/mlx-adapter.js";
-import type { PeftAdapter } from "../io/peft-adapter.js";
 import { gemm, WASM_MIN_MACS } from "../kernels/select.js";
-import { type AdapterInfo, AdapterSet, type AttachOptions } from "./adapters.js";
+import { type AdapterInfo, AdapterSet, type AttachOptions, type RuntimeAdapter } from "./adapters.js";
 import { type AttentionShape, attendSequence } from "./attention.js";
 import { type ModelConfig, parseModelConfig } from "./config.js";
 import { KvCache } from "./kv-cache.js";
@@ -94,8 +92,8 @@ export class CausalLM {
 
   // ---- adapters (adapters.ts does the work) ----
 
-  /** Attaches a loaded PEFT or MLX adapter under `name`. Checks every module first; nothing changes on failure. */
-  attachAdapter(name: string, adapter: PeftAdapter | MlxAdapter, options: AttachOptions = {}): AdapterInfo {
+  /** Attaches a loaded PEFT, MLX or GGUF (ggufToAdapter) adapter under `name`. Checks every module first; nothing changes on failure. */
+  attachAdapter(name: string, adapter: RuntimeAdapter, options: AttachOptions = {}): AdapterInfo {
     return this.adapters.attach(name, adapter, options);
   }
   /** Removes an adapter (refused while merged). */

@@ -35,7 +35,7 @@ export {
   type MergeSummary,
   mergeAdapterIntoModel,
 } from "./merge.js";
-export { attachAdapterDir, loadModelDir, type ModelDir } from "./model-files.js";
+export { attachAdapterDir, loadGgufFile, loadModelDir, type ModelDir } from "./model-files.js";
 export { openSafetensors, type SafetensorsFile, writeFileAtomic } from "./safetensors-file.js";
 export { type OpenModelOptions, openModelEngine } from "./serve/model.js";
 export { type RunningServer, type ServeOptions, startServer } from "./serve/server.js";

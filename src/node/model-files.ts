@@ -4,11 +4,14 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ModelError } from "../errors.js";
+import { ggufToAdapter } from "../io/gguf-lora.js";
 import type { AdapterInfo, AttachOptions } from "../model/adapters.js";
 import { parseModelConfig } from "../model/config.js";
+import { loadGgufModel } from "../model/gguf-base.js";
 import { CausalLM } from "../model/model.js";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.js";
 import { loadAdapter } from "./adapter-files.js";
+import { openGguf } from "./gguf-file.js";
 import { openSafetensors, type SafetensorsFile } from "./safetensors-file.js";
 
 /** A loaded model folder. */
@@ -38,6 +41,8 @@ function notAModel(dir: string, why: string): ModelError {
  * @example const { model, tokenizer } = await loadModelDir("./gpt2")
  */
 export async function loadModelDir(dir: string, options: { tokenizer?: boolean } = {}): Promise<ModelDir> {
+  if (dir.toLowerCase().endsWith(".gguf") && !(await isDir(dir)))
+    return { model: await loadGgufFile(dir), tokenizer: null };
   const configPath = join(dir, "config.json");
   if (!(await exists(configPath))) throw notAModel(dir, "no config.json");
   const config = await readFile(configPath, "utf8");
@@ -89,8 +94,32 @@ async function openWeights(dir: string): Promise<SafetensorsFile[]> {
   return out;
 }
 
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Loads an adapter folder (PEFT or MLX, detected) and attaches it to the model under `name`.
+ * Loads a llama.cpp GGUF base model file (llama, qwen2, gpt2; F32/F16/BF16/Q8_0/Q4_0, dequantized to float32),
+ * reading one tensor at a time. Its vocabulary is not used: token ids in and out.
+ * @throws {ModelError} "missing_file", "unsupported_model"   @throws {GgufError} the reader's codes, "unsupported_dtype"
+ */
+export async function loadGgufFile(path: string): Promise<CausalLM> {
+  if (!(await exists(path)))
+    throw new ModelError("missing_file", `loadModelDir: ${path} does not exist (expected a GGUF model file)`, { path });
+  const file = await openGguf(path);
+  try {
+    return await loadGgufModel(file);
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Loads an adapter folder (PEFT or MLX, detected) or a llama.cpp GGUF LoRA file (.gguf) and attaches it to the model under `name`.
  * @example await attachAdapterDir(model, "tigrinya", "./gpt2-tigrinya-lora")
  */
 export async function attachAdapterDir(
@@ -99,5 +128,10 @@ export async function attachAdapterDir(
   dir: string,
   options: AttachOptions = {},
 ): Promise<AdapterInfo> {
+  if (dir.toLowerCase().endsWith(".gguf") && !(await isDir(dir))) {
+    // llama.cpp GGUF LoRA: q/k factors are un-permuted with the model's head counts
+    const heads = { nHead: model.config.numHeads, nHeadKv: model.config.numKvHeads };
+    return model.attachAdapter(name, ggufToAdapter(await readFile(dir), { heads }), options);
+  }
   return model.attachAdapter(name, await loadAdapter(dir), options);
 }

@@ -1,0 +1,106 @@
+// lorakit's runtime against llama.cpp (node-llama-cpp, CPU) on the same model: the GPT-2-small-shaped random model of
+// bench/model.bench.mjs (124M parameters, written once by scripts/random-model.mjs), converted to a GGUF F32 base by
+// lorakit; both load that one GGUF file and decode greedily, single sequence, the same thread count. Reports each
+// one's decode tokens/s and lorakit's as a ratio of llama.cpp's, runs interleaved, medians (the machine may be shared).
+// Skips with a message when node-llama-cpp is not installed (`npm ci --omit=optional --prefix test/llamacpp`).
+// Not a test: `npm run build` first, then `node bench/model-llamacpp.bench.mjs [--tokens 32] [--prompt 8] [--reps 3]
+// [--threads 1]`.
+
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { configureKernels, kernelInfo } from "../dist/src/index.js";
+import { convertModelToGguf, loadModelDir } from "../dist/src/node/index.js";
+import { PRESETS } from "../scripts/random-model.mjs";
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+const TOKENS = Number(arg("tokens", 32));
+const PROMPT = Number(arg("prompt", 8));
+const REPS = Number(arg("reps", 3));
+const THREADS = Number(arg("threads", 1));
+
+const ENTRY = fileURLToPath(new URL("../test/llamacpp/node_modules/node-llama-cpp/dist/index.js", import.meta.url));
+if (!existsSync(ENTRY)) {
+  process.stdout.write(
+    "skipped: node-llama-cpp is not installed (npm ci --omit=optional --prefix test/llamacpp installs it)\n",
+  );
+  process.exit(0);
+}
+
+const preset = "gpt2-small";
+const spec = PRESETS[preset];
+const dir = join(tmpdir(), `lorakit-bench-${preset}`);
+if (!existsSync(join(dir, "adapter-7", "adapter_model.safetensors"))) {
+  const script = fileURLToPath(new URL("../scripts/random-model.mjs", import.meta.url));
+  const args = [script, "--preset", preset, "--out", dir, "--adapters", "8", "--rank", "16"];
+  const r = spawnSync(process.execPath, args, { stdio: "inherit" });
+  if (r.status !== 0) throw new Error("random-model.mjs failed");
+}
+const gguf = join(dir, "model-f32.gguf");
+if (!existsSync(gguf)) await convertModelToGguf(dir, gguf, { dtype: "F32" });
+
+const prompt = Array.from({ length: PROMPT }, (_, i) => (17 * i + 5) % spec.vocab);
+
+// ---- lorakit: greedy decode over the cache ----
+configureKernels({ threads: THREADS });
+const { model } = await loadModelDir(gguf);
+const argmax = (l) => {
+  let best = 0;
+  for (let i = 1; i < l.length; i++) if (l[i] > l[best]) best = i;
+  return best;
+};
+function lorakitDecode() {
+  const cache = model.createCache(PROMPT + TOKENS + 1);
+  let [logits] = model.forward([{ ids: prompt, cache }]);
+  const t0 = performance.now();
+  for (let t = 0; t < TOKENS; t++) [logits] = model.forward([{ ids: [argmax(logits)], cache }]);
+  return (performance.now() - t0) / TOKENS;
+}
+
+// ---- llama.cpp: greedy decode with sequence.evaluate; the first token (after the prompt's prefill) is not timed ----
+const { getLlama } = await import(pathToFileURL(ENTRY).href);
+const llama = await getLlama({ gpu: false, build: "never", logLevel: "error", progressLogs: false });
+const lmodel = await llama.loadModel({ modelPath: gguf });
+const context = await lmodel.createContext({ contextSize: 128, batchSize: 64, sequences: 1, threads: THREADS });
+const seq = context.getSequence();
+async function llamaDecode() {
+  await seq.clearHistory();
+  let n = 0;
+  let t0 = 0;
+  for await (const _token of seq.evaluate(prompt, { temperature: 0 })) {
+    if (n === 0) t0 = performance.now();
+    if (++n > TOKENS) break;
+  }
+  return (performance.now() - t0) / TOKENS;
+}
+
+const times = { lorakit: [], llamacpp: [] };
+for (let rep = 0; rep < REPS; rep++) {
+  times.lorakit.push(lorakitDecode());
+  times.llamacpp.push(await llamaDecode());
+}
+await context.dispose();
+await lmodel.dispose();
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const ms = { lorakit: median(times.lorakit), llamacpp: median(times.llamacpp) };
+const info = kernelInfo();
+const out = [
+  `model: ${preset} shape, ${(model.parameterCount / 1e6).toFixed(1)}M weights, one GGUF F32 file written by lorakit convert, loaded by both`,
+  `lorakit kernels: ${info.backend}, ${info.threads} thread(s); llama.cpp (node-llama-cpp, CPU): ${THREADS} thread(s)`,
+  `prompt ${PROMPT} tokens, ${TOKENS} timed greedy decode steps, single sequence, median of ${REPS} interleaved runs`,
+  "",
+  "| runtime | ms per token | tokens/s |",
+  "| --- | ---: | ---: |",
+  `| llama.cpp | ${ms.llamacpp.toFixed(1)} | ${(1000 / ms.llamacpp).toFixed(1)} |`,
+  `| lorakit | ${ms.lorakit.toFixed(1)} | ${(1000 / ms.lorakit).toFixed(1)} |`,
+  "",
+  `lorakit tokens/s / llama.cpp tokens/s: ${(ms.llamacpp / ms.lorakit).toFixed(3)}×`,
+];
+process.stdout.write(`${out.join("\n")}\n`);
+process.exit(0);
