@@ -1,7 +1,6 @@
 // `lorakit merge`: writes base + adapter as one merged safetensors file, tensor by tensor.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { ggufToAdapter, type SavedTensor } from "../src/index.js";
 import {
   ggufHeads,
