@@ -186,3 +186,21 @@ export function baseTensorCandidates(modulePath: string): string[] {
   if (dot > 0) out.push(`${modulePath.slice(dot + 1)}.weight`);
   return out;
 }
+
+/**
+ * The parameter name an ONNX Runtime adapter (.onnx_adapter) gives a module's factor, in the convention of Olive's
+ * `convert-adapters` (the one ONNX models exported by Olive's ExtractAdapters pass take as inputs): PEFT's on-disk
+ * key with "base_model.model.model" shortened to "model", e.g. "model.layers.0.self_attn.q_proj.lora_A.weight";
+ * other prefixes are kept as PEFT writes them. down is stored [dIn, r], up [r, dOut] (PEFT's tensors transposed).
+ */
+export function onnxAdapterParamName(modulePath: string, role: "down" | "up"): string {
+  const key = peftKey(modulePath, role);
+  return modulePath.startsWith("model.") ? key.slice(PEFT_PREFIX.length) : key;
+}
+
+/** Parses an ONNX Runtime adapter parameter name (onnxAdapterParamName's inverse); null for any other name. */
+export function parseOnnxAdapterParamName(name: string): { modulePath: string; role: "down" | "up" } | null {
+  const k = parsePeftKey(name);
+  if (k === null || k.adapterName !== undefined || (k.role !== "down" && k.role !== "up")) return null;
+  return { modulePath: k.modulePath, role: k.role };
+}
