@@ -70,6 +70,17 @@ export {
   mlxScalingRule,
 } from "./io/mlx-adapter.js";
 export {
+  type AdapterToOnnxOptions,
+  adapterToOnnx,
+  type OnnxAdapter,
+  type OnnxAdapterModule,
+  type OnnxAdapterParameter,
+  onnxAdapterModules,
+  onnxParameterToFloat32,
+  parseOnnxAdapter,
+  serializeOnnxAdapter,
+} from "./io/onnx-adapter.js";
+export {
   type AdapterDtype,
   isMlxConfig,
   loadPeftAdapter,
