@@ -24,28 +24,8 @@ export const ONNX_BFLOAT16 = 16;
 /** The only adapter format version ONNX Runtime accepts (adapter_format_version.h). */
 export const ONNX_ADAPTER_FORMAT_VERSION = 1;
 
-// Bytes per element of every fixed-size ONNX data type (UNDEFINED 0 and STRING 8 have none).
-const ELEMENT_SIZE: Record<number, number> = {
-  1: 4,
-  2: 1,
-  3: 1,
-  4: 2,
-  5: 2,
-  6: 4,
-  7: 8,
-  9: 1,
-  10: 2,
-  11: 8,
-  12: 4,
-  13: 8,
-  14: 8,
-  15: 16,
-  16: 2,
-  17: 1,
-  18: 1,
-  19: 1,
-  20: 1,
-};
+// Bytes per element of ONNX data type t = index (0 for UNDEFINED 0 and STRING 8, which have none).
+const ELEMENT_SIZE = [0, 4, 1, 1, 2, 2, 4, 8, 0, 1, 2, 8, 4, 8, 8, 16, 2, 1, 1, 1, 1];
 
 /** One parameter: an input the adapter feeds by name. */
 export interface OnnxAdapterParameter {
@@ -137,8 +117,8 @@ export function serializeOnnxAdapter(
 }
 
 function checkParameter(op: string, p: OnnxAdapterParameter): void {
-  const size = ELEMENT_SIZE[p.dataType];
-  if (size === undefined)
+  const size = ELEMENT_SIZE[p.dataType] ?? 0;
+  if (size === 0)
     throw new AdapterFormatError(
       "unsupported_dtype",
       `${op}: parameter "${p.name}" data_type ${p.dataType}, expected a fixed-size ONNX type (1 float, 10 float16, …)`,

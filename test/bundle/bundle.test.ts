@@ -26,7 +26,7 @@ import * as source from "../../src/index.js";
  * 208,399 (69,489 with gzip -9) with GGUF and the merge-safety, sharded-index and serve error additions (reader/writer, Q8_0/Q4_0, GGUF LoRA ⇄ PEFT/MLX, base-model plan and
  * vocabulary: about 30 KB); 228,216 (75,231 with gzip -9) with the Q8_0/Q4_0 weights (docs/quant.md: the quantized
  * kernels, about 8.7 KB of base64 in the two WebAssembly modules, and QuantMatrix validation, ops and training: ~11 KB);
- * 235,611 (77,647 with gzip -9) with ONNX Runtime's .onnx_adapter reader/writer (docs/onnx.md, about 7.4 KB).
+ * 236,435 (77,810 with gzip -9) with ONNX Runtime's .onnx_adapter reader/writer (docs/onnx.md, about 7.4 KB).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
 const BUNDLE_CEILING_BYTES = 232 * 1024;
