@@ -3,13 +3,15 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { MlxAdapter, PeftAdapter, PeftModuleAdapter } from "../src/index.js";
-import { loadAdapter, openBaseModel, openSafetensors } from "../src/node/index.js";
+import { loadAdapter, openBaseModel, openGguf, openSafetensors } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
-const HELP = `Usage: lorakit inspect <adapter-dir | file.safetensors> [--base model.safetensors] [--json]
+const HELP = `Usage: lorakit inspect <adapter-dir | file.safetensors | file.gguf> [--base model.safetensors] [--json]
 
 Lists the modules of a LoRA adapter (PEFT, or MLX-LM) with their shapes, dtype, r, alpha, scaling and trainable
-parameters. A .safetensors file with no adapter_config.json beside it is listed tensor by tensor.
+parameters. A .safetensors file with no adapter_config.json beside it is listed tensor by tensor; so is a .gguf
+file (a llama.cpp LoRA adapter or model), with its general.* and adapter.* metadata and each tensor's ggml type and
+shape in ggml order (ne[0] first).
 
 Options:
   --base PATH   base model (.safetensors, model.safetensors.index.json of a sharded model, or a folder with
@@ -198,6 +200,43 @@ async function inspectRawFile(path: string, json: boolean, io: CliIo): Promise<n
   }
 }
 
+/** A .gguf file (LoRA adapter or model): its general.* / adapter.* metadata and its tensors, from the header only. */
+async function inspectGgufFile(path: string, json: boolean, io: CliIo): Promise<number> {
+  const f = await openGguf(path);
+  try {
+    // shapes in ggml order (ne[0] = row length), as llama.cpp prints them
+    const rows = f.tensors.map((t) => ({
+      name: t.name,
+      type: t.type.name,
+      shape: t.shape,
+      params: t.shape.reduce((a, b) => a * b, 1),
+    }));
+    const total = rows.reduce((a, r) => a + r.params, 0);
+    const meta: Record<string, unknown> = {};
+    for (const [k, v] of f.metadata) {
+      if (!k.startsWith("general.") && !k.startsWith("adapter.")) continue;
+      meta[k] = typeof v.value === "bigint" ? Number(v.value) : v.value;
+    }
+    if (json) {
+      io.stdout(
+        `${JSON.stringify({ path, version: f.version, metadata: meta, tensors: rows, params: total }, null, 2)}\n`,
+      );
+      return 0;
+    }
+    io.stdout(`${path}: GGUF v${f.version}, ${rows.length} tensors, ${total} parameters\n`);
+    for (const [k, v] of Object.entries(meta)) io.stdout(`${k} = ${JSON.stringify(v)}\n`);
+    io.stdout(
+      `\n${table(
+        ["tensor", "type", "shape (ggml order)", "params"],
+        rows.map((r) => [r.name, r.type, `[${r.shape.join(", ")}]`, String(r.params)]),
+      )}\n`,
+    );
+    return 0;
+  } finally {
+    await f.close();
+  }
+}
+
 function configSummary(a: PeftAdapter | MlxAdapter): Record<string, unknown> {
   if (a.format === "mlx") return { lora_parameters: a.config.lora_parameters, model: a.config.model ?? null };
   const c = a.config;
@@ -230,13 +269,14 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   }
   if (positionals.length !== 1)
     throw new UsageError(
-      `expected one adapter folder or .safetensors file, got ${positionals.length} (see 'lorakit inspect --help')`,
+      `expected one adapter folder, .safetensors or .gguf file, got ${positionals.length} (see 'lorakit inspect --help')`,
     );
   const path = positionals[0]!;
   if (!existsSync(path)) throw new UsageError(`${path} does not exist`);
   if (values.base !== undefined && !existsSync(values.base))
     throw new UsageError(`--base ${values.base} does not exist`);
   const isFile = statSync(path).isFile();
+  if (isFile && path.endsWith(".gguf")) return inspectGgufFile(path, values.json === true, io);
   if (isFile && path.endsWith(".safetensors") && !existsSync(join(dirname(path), "adapter_config.json")))
     return inspectRawFile(path, values.json === true, io);
   const adapter = await loadAdapter(path);
