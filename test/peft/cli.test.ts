@@ -134,7 +134,7 @@ describe("lorakit merge", () => {
       /--dtype must be f32, f16 or bf16, got "f8"$/,
     );
     expectInputError(["merge", "--bogus"], /^lorakit merge: unknown option --bogus \(see 'lorakit merge --help'\)$/);
-    expectInputError(["inspect"], /^lorakit inspect: expected one adapter folder or \.safetensors file, got 0/);
+    expectInputError(["inspect"], /^lorakit inspect: expected one adapter folder, \.safetensors or \.gguf file, got 0/);
     expectInputError(["inspect", join(dir, "nope")], /^lorakit inspect: .*nope does not exist$/);
     expectInputError(
       ["inspect", join(REPO_ROOT, "test", "fixtures", "peft", "esm2-bindingsites")],
