@@ -69,7 +69,9 @@ export class CausalLM {
     const cfg = isModelConfig(config) ? config : parseModelConfig(config);
     const pending: PendingRead[] = [];
     const weights = loadWeights(cfg, source, pending);
-    for (const p of pending) p.out.set(await p.file.readFloat32!(p.name));
+    for (const p of pending)
+      if (p.out instanceof Uint8Array) p.out.set(await p.file.readQuantBytes!(p.name));
+      else p.out.set(await p.file.readFloat32!(p.name));
     const key = {};
     prepared.set(key, weights);
     try {
