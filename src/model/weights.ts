@@ -72,7 +72,7 @@ export interface ModelWeights {
   linears: Map<string, ModelLinear>;
   /** Module path of the token embedding ("model.embed_tokens" or "transformer.wte"). */
   embedPath: string;
-  /** Floats held (for reporting memory). */
+  /** Weights held, float32 values and quantized ones alike (parameterCount). */
   floats: number;
 }
 
@@ -129,6 +129,7 @@ class Reader {
     const bytes = kernelBytes(quantByteLength(q.type, q.rows, q.cols));
     if (f.quantBytes) bytes.set(f.quantBytes(name));
     else this.pending.push({ file: f, name, out: bytes });
+    this.floats += q.rows * q.cols; // counted as parameters, held as blocks
     return { type: q.type, bytes, rows: q.rows, cols: q.cols, layout: "out_in" };
   }
   optional(name: string, shape: number[]): Float32Array | null {

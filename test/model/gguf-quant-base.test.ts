@@ -53,6 +53,7 @@ describe.skipIf(!GOLDEN)("quantized GGUF bases run unmerged through the quantize
         const { model: onDemand } = await loadModelDir(gguf(kind, dtype));
         const f32 = await loadGgufModel(parseGguf(readFileSync(gguf(kind, "F32"))));
         const bound = roundingBound(q);
+        expect(q.parameterCount).toBe(f.parameterCount);
         const peft = await loadAdapter(goldenFile(ADAPTER[kind]!, "adapter"));
         for (const m of [q, f, onDemand]) m.attachAdapter("peft", peft);
 
@@ -80,6 +81,15 @@ describe.skipIf(!GOLDEN)("quantized GGUF bases run unmerged through the quantize
         expect(relError(logitsOf(q, "peft"), before)).toBe(0);
         f.mergeAdapter("peft");
         expect(f.mergedAdapter).toBe("peft");
+        if (kind === "llama") {
+          // DoRA needs a float base's column norms: refused at attach, the model keeps only "peft"
+          const dora = await loadAdapter(goldenFile("peft-llama-dora", "adapter"));
+          expect(() => q.attachAdapter("dora", dora)).toThrow(
+            expect.objectContaining({ code: "adapter_state", message: expect.stringContaining("DoRA") }),
+          );
+          expect(q.adapterNames).toEqual(["peft"]);
+          expect(relError(logitsOf(q, "peft"), before)).toBe(0);
+        }
       });
     }
 
