@@ -5,12 +5,17 @@
 //   a GGUF tensor of ne [cols, rows] is row-major [rows, cols] = the HF Linear weight [dOut, dIn] as stored
 //   llama (and mistral) attn_q / attn_k rows: llama.cpp's per-head permutation undone (permuteHeadRows inverse)
 //   gpt2 attn_qkv / attn_output / ffn_up / ffn_down: stored [out, in] row-major → transposed to Conv1D [in, out]
-// Types F32, F16, BF16, Q8_0, Q4_0 are decoded (quantized ones dequantized) to float32 at load; any other type is
-// refused by tensor name before anything is allocated. Architectures: llama, qwen2, gpt2 (others refused by name).
+// Types F32, F16, BF16, Q8_0, Q4_0 are decoded to float32 at load, except Q8_0 / Q4_0 weights of the block
+// projections (attn_q/k/v/qkv/output, ffn_gate/up/down): those stay quantized, stored [dOut, dIn] with blocks along
+// dIn (QuantMatrix layout "out_in", gpt2's included, never transposed to Conv1D), and run through the quantized
+// kernels with adapters unmerged on top. Embeddings, norms and lm_head (output) are dequantized. `dequantize: true`
+// decodes everything to float32 as before. Any other type is refused by tensor name before anything is allocated.
+// Architectures: llama, qwen2, gpt2 (others refused by name).
 
 import { GgufError, ModelError } from "../errors.js";
 import { hfModuleOf, permuteHeadRows } from "../io/gguf-names.js";
 import { GGML_CODED_TYPES, type GgmlCodedType, type GgufTensorInfo, type GgufValue } from "../io/gguf-types.js";
+import type { QuantType } from "../lora/quant.js";
 import { type ModelConfig, parseModelConfig } from "./config.js";
 import { CausalLM } from "./model.js";
 import type { TensorFile } from "./weights.js";
@@ -22,12 +27,43 @@ export interface GgufModelFile {
   info(name: string): GgufTensorInfo;
   toFloat32?(name: string): Float32Array;
   readFloat32?(name: string): Promise<Float32Array>;
+  /** A tensor's stored bytes (parseGguf's result); lets quantized projections stay quantized. */
+  bytes?(name: string): Uint8Array;
+  /** A tensor's stored bytes read from the file (openGguf). */
+  read?(name: string): Promise<Uint8Array>;
+}
+
+/** Options of loadGgufModel / ggufTensorFile. */
+export interface GgufModelOptions {
+  /** Decode Q8_0 / Q4_0 projection weights to float32 at load instead of keeping them quantized. Default false. */
+  dequantize?: boolean;
 }
 
 const OP = "loadGgufModel";
 const RUNTIME_ARCHS = ["llama", "qwen2", "gpt2"] as const;
 type RuntimeArch = (typeof RUNTIME_ARCHS)[number];
 const GPT2_CONV1D = /^blk\.\d+\.(attn_qkv|attn_output|ffn_up|ffn_down)\.weight$/;
+const PROJECTION = /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_qkv|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/;
+const QUANT_TYPES: Record<string, QuantType> = { Q8_0: "q8_0", Q4_0: "q4_0" };
+
+// permuteHeadRows's inverse on whole stored rows of bytes (a quantized row is rowBytes bytes of blocks).
+function unpermuteRowBytes(data: Uint8Array, rows: number, rowBytes: number, nHead: number): Uint8Array {
+  const half = rows / nHead / 2;
+  if (!Number.isInteger(half))
+    throw new GgufError("invalid_metadata", `${OP}: ${rows} rows do not split into ${nHead} heads of an even size`, {
+      rows,
+      nHead,
+    });
+  const out = new Uint8Array(data.length);
+  for (let h = 0; h < nHead; h++)
+    for (let j = 0; j < 2; j++)
+      for (let i = 0; i < half; i++) {
+        const hf = h * 2 * half + j * half + i;
+        const gg = h * 2 * half + i * 2 + j;
+        out.set(data.subarray(gg * rowBytes, gg * rowBytes + rowBytes), hf * rowBytes);
+      }
+  return out;
+}
 
 function meta(file: GgufModelFile, key: string): unknown {
   const v = file.metadata.get(key);
@@ -129,9 +165,14 @@ function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
  * Hugging Face name are left out (the loader asks only for what the config needs).
  * @throws {GgufError} "unsupported_dtype" naming a tensor of a type lorakit does not decode
  */
-export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig): TensorFile {
+export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig, options: GgufModelOptions = {}): TensorFile {
   const arch = architecture(file);
-  const map = new Map<string, { gguf: string; shape: number[]; fix: (x: Float32Array) => Float32Array }>();
+  const keepQuant = options.dequantize !== true && (file.bytes !== undefined || file.read !== undefined);
+  type Quant = { type: QuantType; rows: number; cols: number; fix: (b: Uint8Array) => Uint8Array };
+  const map = new Map<
+    string,
+    { gguf: string; shape: number[]; fix: (x: Float32Array) => Float32Array; quant: Quant | null }
+  >();
   for (const name of file.names()) {
     const m = /^(.+)\.(weight|bias)$/.exec(name);
     const mod = m ? hfModuleOf(arch, m[1]!) : null;
@@ -148,14 +189,18 @@ export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig): TensorFil
     const cols = rowMajor.length > 1 ? rowMajor[1]! : 1;
     let shape = rowMajor;
     let fix = (x: Float32Array) => x;
+    const qType = QUANT_TYPES[info.type.name];
+    let quant: Quant | null =
+      keepQuant && qType !== undefined && PROJECTION.test(name) ? { type: qType, rows, cols, fix: (b) => b } : null;
     if (arch === "gpt2" && GPT2_CONV1D.test(name)) {
       shape = [cols, rows]; // Conv1D [in, out]
       fix = (x) => transpose(x, rows, cols);
     } else if (arch === "llama" && /\.attn_[qk]\.(weight|bias)$/.test(name)) {
       const nHead = /\.attn_q\./.test(name) ? cfg.numHeads : cfg.numKvHeads;
       fix = (x) => permuteHeadRows(x, rows, cols, nHead, true);
+      if (quant) quant = { ...quant, fix: (b) => unpermuteRowBytes(b, rows, b.length / rows, nHead) };
     }
-    map.set(`${mod}.${m[2]}`, { gguf: name, shape, fix });
+    map.set(`${mod}.${m[2]}`, { gguf: name, shape, fix, quant });
   }
   const get = (name: string) => {
     const t = map.get(name);
@@ -165,9 +210,21 @@ export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig): TensorFil
   };
   const read = file.readFloat32;
   const toF32 = file.toFloat32;
+  const bytes = file.bytes;
+  const readBytes = file.read;
+  const quantOf = (name: string) => get(name).quant!;
   return {
     names: () => [...map.keys()],
     info: (name) => ({ shape: get(name).shape }),
+    quantized: (name) => {
+      const q = map.get(name)?.quant;
+      return q ? { type: q.type, rows: q.rows, cols: q.cols } : null;
+    },
+    ...(bytes
+      ? { quantBytes: (name: string) => quantOf(name).fix(bytes.call(file, get(name).gguf)) }
+      : readBytes
+        ? { readQuantBytes: async (name: string) => quantOf(name).fix(await readBytes.call(file, get(name).gguf)) }
+        : {}),
     ...(toF32
       ? { toFloat32: (name: string) => get(name).fix(toF32.call(file, get(name).gguf)) }
       : {
@@ -178,10 +235,12 @@ export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig): TensorFil
 
 /**
  * Loads a GGUF base model (parseGguf's result, or lorakit/node's openGguf for a file read one tensor at a time).
+ * Q8_0 / Q4_0 projection weights stay quantized (adapters run unmerged over them; mergeAdapter is refused with
+ * "adapter_state") unless options.dequantize.
  * @throws {ModelError} "unsupported_model"   @throws {GgufError} "unsupported_dtype"
  * @example const model = await loadGgufModel(parseGguf(bytes))
  */
-export async function loadGgufModel(file: GgufModelFile): Promise<CausalLM> {
+export async function loadGgufModel(file: GgufModelFile, options: GgufModelOptions = {}): Promise<CausalLM> {
   const cfg = ggufModelConfig(file);
-  return CausalLM.load(cfg, ggufTensorFile(file, cfg));
+  return CausalLM.load(cfg, ggufTensorFile(file, cfg, options));
 }

@@ -1,12 +1,14 @@
 // One projection of the model (q_proj, c_attn, down_proj, …): a LoraLinear over a kernel-resident weight, plus its
 // bias, applied per row because an adapter may replace a module's bias (PEFT bias="lora_only"/"all").
 // x: [n, dIn] → h: [n, dOut]. The layer's weight stays in the checkpoint's layout: [dOut, dIn] for nn.Linear
-// ("out_in", read through the GEMM's transpose flag) or [dIn, dOut] for GPT-2's Conv1D ("in_out").
+// ("out_in", read through the GEMM's transpose flag) or [dIn, dOut] for GPT-2's Conv1D ("in_out"). A quantized
+// weight (QuantMatrix from a GGUF base) is always [dOut, dIn] ("out_in"), whatever the architecture.
 
 import { AdapterStateError } from "../errors.js";
 import { WASM_MIN_MACS } from "../kernels/select.js";
 import type { WeightLayout } from "../lora/base.js";
 import { LoraLinear } from "../lora/layer.js";
+import type { QuantMatrix } from "../lora/quant.js";
 
 /** Which adapter each row of a batch uses (null: none), and, when every row uses the same one, that name. */
 export interface RowPlan {
@@ -31,7 +33,7 @@ export class ModelLinear {
 
   constructor(
     path: string,
-    weight: Float32Array,
+    weight: Float32Array | QuantMatrix,
     dIn: number,
     dOut: number,
     layout: WeightLayout,
@@ -42,7 +44,11 @@ export class ModelLinear {
     this.dOut = dOut;
     this.bias = bias;
     const shape = layout === "in_out" ? { rows: dIn, cols: dOut } : { rows: dOut, cols: dIn };
-    this.layer = new LoraLinear({ weight: { data: weight, ...shape }, layout });
+    // a QuantMatrix (GGUF Q8_0 / Q4_0, always "out_in") is the layer's frozen base as is: never merged into
+    this.layer = new LoraLinear({
+      weight: weight instanceof Float32Array ? { data: weight, ...shape } : weight,
+      layout,
+    });
   }
 
   has(name: string): boolean {

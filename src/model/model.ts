@@ -43,7 +43,8 @@ export class CausalLM {
 
   /**
    * Builds the model from config.json (text or object) and its weights (parsed safetensors, one per shard).
-   * Every weight is decoded to float32 once and kept in kernel memory.
+   * Every weight is decoded to float32 once and kept in kernel memory, except quantized ones a file keeps
+   * quantized (GGUF Q8_0/Q4_0 projections, TensorFile.quantized), held as blocks.
    * @throws {ModelError} "unsupported_model", "missing_tensor"   @throws {ShapeError} a tensor of the wrong shape
    */
   constructor(config: string | object | ModelConfig, source: TensorSource) {
@@ -69,7 +70,9 @@ export class CausalLM {
     const cfg = isModelConfig(config) ? config : parseModelConfig(config);
     const pending: PendingRead[] = [];
     const weights = loadWeights(cfg, source, pending);
-    for (const p of pending) p.out.set(await p.file.readFloat32!(p.name));
+    for (const p of pending)
+      if (p.out instanceof Uint8Array) p.out.set(await p.file.readQuantBytes!(p.name));
+      else p.out.set(await p.file.readFloat32!(p.name));
     const key = {};
     prepared.set(key, weights);
     try {
@@ -79,7 +82,7 @@ export class CausalLM {
     }
   }
 
-  /** Number of float32 weights held. */
+  /** Number of weights held (float32 and quantized alike). */
   get parameterCount(): number {
     return this.weights.floats;
   }

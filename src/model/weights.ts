@@ -7,7 +7,8 @@
 //     attn.c_attn / attn.c_proj / mlp.c_fc / mlp.c_proj .weight [dIn, dOut] (Conv1D) + .bias, ln_f.{weight,bias}
 
 import { ModelError, ShapeError } from "../errors.js";
-import { kernelFloat32Array } from "../kernels/select.js";
+import { kernelBytes, kernelFloat32Array } from "../kernels/select.js";
+import { type QuantMatrix, type QuantType, quantByteLength } from "../lora/quant.js";
 import type { ModelConfig } from "./config.js";
 import { ModelLinear } from "./linear.js";
 
@@ -20,6 +21,12 @@ export interface TensorFile {
   info(name: string): { shape: readonly number[] };
   toFloat32?(name: string): Float32Array;
   readFloat32?(name: string): Promise<Float32Array>;
+  /** A linear weight kept quantized: stored [dOut, dIn] (QuantMatrix layout "out_in"), or null to decode it. */
+  quantized?(name: string): { type: QuantType; rows: number; cols: number } | null;
+  /** The quantized weight's blocks (files read at once). */
+  quantBytes?(name: string): Uint8Array;
+  /** The quantized weight's blocks (files read on demand). */
+  readQuantBytes?(name: string): Promise<Uint8Array>;
 }
 
 /** Where the weights come from: one file or its shards. */
@@ -29,7 +36,8 @@ export type TensorSource = TensorFile | readonly TensorFile[];
 export interface PendingRead {
   file: TensorFile;
   name: string;
-  out: Float32Array;
+  /** Float32 data, or a quantized weight's blocks (read with readQuantBytes). */
+  out: Float32Array | Uint8Array;
 }
 
 export interface Norm {
@@ -64,7 +72,7 @@ export interface ModelWeights {
   linears: Map<string, ModelLinear>;
   /** Module path of the token embedding ("model.embed_tokens" or "transformer.wte"). */
   embedPath: string;
-  /** Floats held (for reporting memory). */
+  /** Weights held, float32 values and quantized ones alike (parameterCount). */
   floats: number;
 }
 
@@ -107,6 +115,23 @@ class Reader {
     this.floats += size;
     return out;
   }
+  /** A linear weight [dOut, dIn] the file keeps quantized, copied into kernel memory; null when it has none. */
+  quant(name: string, dIn: number, dOut: number): QuantMatrix | null {
+    const f = this.where.get(name);
+    const q = f?.quantized?.(name) ?? null;
+    if (f === undefined || q === null) return null;
+    if (q.rows !== dOut || q.cols !== dIn)
+      throw new ShapeError(
+        "shape_mismatch",
+        `loadCausalLM: quantized tensor "${name}" has shape [${q.rows}, ${q.cols}], expected [${dOut}, ${dIn}] (from config.json)`,
+        { name, shape: [q.rows, q.cols], expected: [dOut, dIn] },
+      );
+    const bytes = kernelBytes(quantByteLength(q.type, q.rows, q.cols));
+    if (f.quantBytes) bytes.set(f.quantBytes(name));
+    else this.pending.push({ file: f, name, out: bytes });
+    this.floats += q.rows * q.cols; // counted as parameters, held as blocks
+    return { type: q.type, bytes, rows: q.rows, cols: q.cols, layout: "out_in" };
+  }
   optional(name: string, shape: number[]): Float32Array | null {
     return this.has(name) ? this.read(name, shape) : null;
   }
@@ -122,9 +147,10 @@ export function loadWeights(cfg: ModelConfig, source: TensorSource, pending: Pen
 }
 
 function linear(r: Reader, path: string, dIn: number, dOut: number, hasBias: boolean, conv1d: boolean): ModelLinear {
-  const w = r.read(`${path}.weight`, conv1d ? [dIn, dOut] : [dOut, dIn]);
+  const q = r.quant(`${path}.weight`, dIn, dOut);
+  const w = q ?? r.read(`${path}.weight`, conv1d ? [dIn, dOut] : [dOut, dIn]);
   const b = hasBias ? r.read(`${path}.bias`, [dOut]) : r.optional(`${path}.bias`, [dOut]);
-  return new ModelLinear(path, w, dIn, dOut, conv1d ? "in_out" : "out_in", b);
+  return new ModelLinear(path, w, dIn, dOut, q ? "out_in" : conv1d ? "in_out" : "out_in", b);
 }
 
 function lmHead(cfg: ModelConfig, r: Reader, embed: Float32Array): Float32Array {
