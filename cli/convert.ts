@@ -1,23 +1,24 @@
-// `lorakit convert`: adapters between PEFT, MLX-LM and llama.cpp's GGUF LoRA, and Hugging Face models to GGUF.
-// The direction follows from the input (an adapter folder, a .gguf adapter or a model folder) and the output
-// (a .gguf file or a folder).
+// `lorakit convert`: adapters between PEFT, MLX-LM and llama.cpp's GGUF LoRA, PEFT/MLX-LM to ONNX Runtime's
+// .onnx_adapter, and Hugging Face models to GGUF. The direction follows from the input (an adapter folder, a .gguf
+// adapter or a model folder) and the output (a .gguf or .onnx_adapter file, or a folder).
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type AttentionHeads, adapterToGguf, ggufToAdapter, modulesToPeft } from "../src/index.js";
+import { type AttentionHeads, adapterToGguf, adapterToOnnx, ggufToAdapter, modulesToPeft } from "../src/index.js";
 import { convertModelToGguf, loadAdapter } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit convert --from PATH --to PATH [--base DIR] [--arch NAME] [--dtype T]
 
   adapter folder (PEFT or MLX-LM)  → FILE.gguf   llama.cpp LoRA adapter (exact scaling, see docs/gguf.md)
+  adapter folder (PEFT or MLX-LM)  → FILE.onnx_adapter   ONNX Runtime adapter (scaling folded, see docs/onnx.md)
   MLX-LM adapter folder            → DIR         PEFT adapter (adapter_config.json + adapter_model.safetensors)
   FILE.gguf (llama.cpp LoRA)       → DIR         PEFT adapter
   model folder (config.json + *.safetensors) → FILE.gguf   llama.cpp base model
 
 Options:
   --from PATH    input (see above)
-  --to PATH      output: a .gguf file, or a folder (created if missing)
+  --to PATH      output: a .gguf or .onnx_adapter file, or a folder (created if missing)
   --base DIR     the base model's folder (its config.json gives the architecture and the attention head counts
                  that llama's Q/K permutation needs)
   --arch NAME    architecture when there is no --base: llama, mistral, qwen2, gemma, phi3, gpt2 (or a
@@ -26,7 +27,8 @@ Options:
   --debug        print stack traces on errors
   --help         show this help
 
-Refused by name (a GGUF LoRA cannot express them): DoRA, modules_to_save, trained biases.
+Refused by name (a GGUF LoRA cannot express them): DoRA, modules_to_save, trained biases; for .onnx_adapter
+also embedding LoRA and saved base weights.
 Exit codes: 0 ok, 1 unexpected failure, 2 usage or input error.`;
 
 const OPTIONS = {
@@ -81,9 +83,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError("--from and --to are required (see 'lorakit convert --help')");
   if (!existsSync(from)) throw new UsageError(`--from ${from} does not exist`);
   const toGguf = to.endsWith(".gguf");
+  const toOnnx = to.endsWith(".onnx_adapter");
   const base = readBase(values.base, values.arch);
   if (statSync(from).isFile() && from.endsWith(".gguf")) {
-    if (toGguf) throw new UsageError("--from is a .gguf adapter: --to must be a folder for the PEFT adapter");
+    if (toGguf || toOnnx) throw new UsageError("--from is a .gguf adapter: --to must be a folder for the PEFT adapter");
     const g = ggufToAdapter(new Uint8Array(readFileSync(from)), { heads: base.heads });
     writePeftDir(to, modulesToPeft(g.modules, { fanInFanOut: g.architecture === "gpt2" }));
     io.stdout(`convert: ${g.modules.length} LoRA modules (${g.architecture}, alpha ${g.alpha}) → PEFT adapter ${to}\n`);
@@ -91,7 +94,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   }
   const isModel = existsSync(join(from, "config.json")) && !existsSync(join(from, "adapter_config.json"));
   if (isModel) {
-    if (!toGguf) throw new UsageError("--from is a model folder: --to must be a .gguf file");
+    if (!toGguf || toOnnx) throw new UsageError("--from is a model folder: --to must be a .gguf file");
     const dtype = pick("--dtype", values.dtype, ["F32", "F16", "BF16", "Q8_0", "Q4_0"] as const, "F16");
     const s = await convertModelToGguf(from, to, { dtype });
     for (const w of s.warnings) io.stderr(`convert: warning: ${w}\n`);
@@ -100,6 +103,15 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   }
   const adapter = await loadAdapter(from);
   for (const w of adapter.warnings) io.stderr(`convert: warning: ${w}\n`);
+  if (toOnnx) {
+    const dtype = pick("--dtype", values.dtype, ["F32", "F16", "BF16"] as const, "F32");
+    const bytes = adapterToOnnx(adapter, { dtype });
+    writeFileSync(to, bytes);
+    io.stdout(
+      `convert: ${adapter.modules.length} LoRA modules (${dtype}) → ONNX Runtime adapter ${to} (${bytes.length} bytes)\n`,
+    );
+    return 0;
+  }
   if (toGguf) {
     const arch =
       base.arch ??
@@ -113,14 +125,15 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     io.stdout(`convert: ${adapter.modules.length} LoRA modules → GGUF LoRA ${to} (${bytes.length} bytes)\n`);
     return 0;
   }
-  if (adapter.format !== "mlx") throw new UsageError("--from is already a PEFT adapter: --to must be a .gguf file");
+  if (adapter.format !== "mlx")
+    throw new UsageError("--from is already a PEFT adapter: --to must be a .gguf or .onnx_adapter file");
   writePeftDir(to, modulesToPeft(adapter.modules));
   io.stdout(`convert: ${adapter.modules.length} MLX LoRA modules → PEFT adapter ${to}\n`);
   return 0;
 }
 
 export const convertCommand: Command = {
-  summary: "convert adapters (PEFT, MLX-LM, GGUF LoRA) and models (Hugging Face → GGUF)",
+  summary: "convert adapters (PEFT, MLX-LM, GGUF LoRA, → ONNX Runtime) and models (Hugging Face → GGUF)",
   help: HELP,
   run,
 };

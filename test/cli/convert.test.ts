@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseGguf } from "../../src/io/gguf.js";
+import { adapterToOnnx, onnxAdapterModules, parseOnnxAdapter } from "../../src/io/onnx-adapter.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { GOLDEN, tmpFile } from "../gguf/helpers.js";
 
@@ -54,6 +55,52 @@ describe.skipIf(GOLDEN === null)("lorakit convert", () => {
       for (let i = 0; i < o.up.data.length; i++)
         expect(m.scaling * m.up.data[i]!).toBeCloseTo(o.scaling * o.up.data[i]!, 6);
     }
+  });
+  it("PEFT → .onnx_adapter equals adapterToOnnx bit for bit (f32 and f16), scaling folded", () => {
+    const src = join(g, "peft-llama-rslora-all", "adapter");
+    const orig = loadPeftAdapter({
+      config: readFileSync(join(src, "adapter_config.json"), "utf8"),
+      weights: new Uint8Array(readFileSync(join(src, "adapter_model.safetensors"))),
+    });
+    for (const dtype of ["F32", "F16"] as const) {
+      const out = tmpFile(`cli-rslora-${dtype}.onnx_adapter`);
+      const r = lorakit(["convert", "--from", src, "--to", out, "--dtype", dtype.toLowerCase()]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`convert: 14 LoRA modules \\(${dtype}\\) → ONNX Runtime adapter`));
+      const file = new Uint8Array(readFileSync(out));
+      const lib = adapterToOnnx(orig, { dtype });
+      const got = parseOnnxAdapter(file).parameters;
+      const want = parseOnnxAdapter(lib).parameters;
+      expect(got.map((p) => [p.name, p.dims, p.dataType])).toEqual(want.map((p) => [p.name, p.dims, p.dataType]));
+      for (let i = 0; i < want.length; i++) expect(Buffer.compare(got[i]!.data, want[i]!.data)).toBe(0);
+      const mods = onnxAdapterModules(file);
+      const libMods = onnxAdapterModules(lib);
+      expect(mods).toHaveLength(14);
+      for (let i = 0; i < mods.length; i++) {
+        expect(mods[i]!.down.data).toEqual(libMods[i]!.down.data);
+        expect(mods[i]!.up.data).toEqual(libMods[i]!.up.data);
+      }
+      if (dtype === "F32") {
+        // rsLoRA alpha/√r = 2 is folded into up, exactly (a power of two)
+        for (const m of mods) {
+          const o = orig.modules.find((x) => x.modulePath === m.modulePath)!;
+          expect(m.down.data).toEqual(o.down.data);
+          expect(m.up.data).toEqual(o.up.data.map((v) => o.scaling * v));
+        }
+      }
+    }
+  });
+  it("refuses DoRA to .onnx_adapter with its code, and an adapter-only --dtype, with exit code 2", () => {
+    const out = tmpFile("d.onnx_adapter");
+    const d = lorakit(["convert", "--from", join(g, "peft-llama-dora", "adapter"), "--to", out]);
+    expect(d.code).toBe(2);
+    expect(d.stdout).toBe("");
+    expect(d.stderr.trim().split("\n")).toHaveLength(1);
+    expect(d.stderr).toMatch(/is DoRA .*an ONNX Runtime adapter cannot express it \[unsupported_format\]/);
+    const b = lorakit(["convert", "--from", join(g, "peft-llama-basic", "adapter"), "--to", out, "--dtype", "q8_0"]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/--dtype must be one of f32, f16, bf16, got "q8_0"/);
   });
   it("model folder → GGUF (q8_0)", () => {
     const out = tmpFile("cli-gpt2.gguf");
