@@ -4,7 +4,16 @@
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type AttentionHeads, adapterToGguf, adapterToOnnx, ggufToAdapter, modulesToPeft } from "../src/index.js";
+import {
+  type AttentionHeads,
+  adapterToGguf,
+  adapterToOnnx,
+  ggufToAdapter,
+  loadPeftAdapter,
+  type MlxAdapter,
+  modulesToPeft,
+  type PeftAdapter,
+} from "../src/index.js";
 import { convertModelToGguf, loadAdapter } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
@@ -12,6 +21,7 @@ const HELP = `Usage: lorakit convert --from PATH --to PATH [--base DIR] [--arch 
 
   adapter folder (PEFT or MLX-LM)  → FILE.gguf   llama.cpp LoRA adapter (exact scaling, see docs/gguf.md)
   adapter folder (PEFT or MLX-LM)  → FILE.onnx_adapter   ONNX Runtime adapter (scaling folded, see docs/onnx.md)
+  FILE.gguf (llama.cpp LoRA)       → FILE.onnx_adapter   the same
   MLX-LM adapter folder            → DIR         PEFT adapter (adapter_config.json + adapter_model.safetensors)
   FILE.gguf (llama.cpp LoRA)       → DIR         PEFT adapter
   model folder (config.json + *.safetensors) → FILE.gguf   llama.cpp base model
@@ -71,6 +81,16 @@ function writePeftDir(dir: string, files: { configJson: string; weights: Uint8Ar
   writeFileSync(join(dir, "adapter_model.safetensors"), files.weights);
 }
 
+function writeOnnx(io: CliIo, to: string, adapter: PeftAdapter | MlxAdapter, dtypeFlag: string | undefined): number {
+  const dtype = pick("--dtype", dtypeFlag, ["F32", "F16", "BF16"] as const, "F32");
+  const bytes = adapterToOnnx(adapter, { dtype });
+  writeFileSync(to, bytes);
+  io.stdout(
+    `convert: ${adapter.modules.length} LoRA modules (${dtype}) → ONNX Runtime adapter ${to} (${bytes.length} bytes)\n`,
+  );
+  return 0;
+}
+
 async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseOptions("convert", argv, OPTIONS);
   if (values.help) {
@@ -86,15 +106,19 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const toOnnx = to.endsWith(".onnx_adapter");
   const base = readBase(values.base, values.arch);
   if (statSync(from).isFile() && from.endsWith(".gguf")) {
-    if (toGguf || toOnnx) throw new UsageError("--from is a .gguf adapter: --to must be a folder for the PEFT adapter");
+    if (toGguf) throw new UsageError("--from is a .gguf adapter: --to must be a folder or a .onnx_adapter file");
     const g = ggufToAdapter(new Uint8Array(readFileSync(from)), { heads: base.heads });
-    writePeftDir(to, modulesToPeft(g.modules, { fanInFanOut: g.architecture === "gpt2" }));
+    const peft = modulesToPeft(g.modules, { fanInFanOut: g.architecture === "gpt2" });
+    // through the PEFT form (lossless: float32 safetensors), so adapterToOnnx sees a loaded adapter
+    if (toOnnx)
+      return writeOnnx(io, to, loadPeftAdapter({ config: peft.configJson, weights: peft.weights }), values.dtype);
+    writePeftDir(to, peft);
     io.stdout(`convert: ${g.modules.length} LoRA modules (${g.architecture}, alpha ${g.alpha}) → PEFT adapter ${to}\n`);
     return 0;
   }
   const isModel = existsSync(join(from, "config.json")) && !existsSync(join(from, "adapter_config.json"));
   if (isModel) {
-    if (!toGguf || toOnnx) throw new UsageError("--from is a model folder: --to must be a .gguf file");
+    if (!toGguf) throw new UsageError("--from is a model folder: --to must be a .gguf file");
     const dtype = pick("--dtype", values.dtype, ["F32", "F16", "BF16", "Q8_0", "Q4_0"] as const, "F16");
     const s = await convertModelToGguf(from, to, { dtype });
     for (const w of s.warnings) io.stderr(`convert: warning: ${w}\n`);
@@ -103,15 +127,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   }
   const adapter = await loadAdapter(from);
   for (const w of adapter.warnings) io.stderr(`convert: warning: ${w}\n`);
-  if (toOnnx) {
-    const dtype = pick("--dtype", values.dtype, ["F32", "F16", "BF16"] as const, "F32");
-    const bytes = adapterToOnnx(adapter, { dtype });
-    writeFileSync(to, bytes);
-    io.stdout(
-      `convert: ${adapter.modules.length} LoRA modules (${dtype}) → ONNX Runtime adapter ${to} (${bytes.length} bytes)\n`,
-    );
-    return 0;
-  }
+  if (toOnnx) return writeOnnx(io, to, adapter, values.dtype);
   if (toGguf) {
     const arch =
       base.arch ??

@@ -91,6 +91,26 @@ describe.skipIf(GOLDEN === null)("lorakit convert", () => {
       }
     }
   });
+  it("GGUF LoRA → .onnx_adapter equals PEFT → .onnx_adapter (f32 GGUF, the rsLoRA factor 2 is exact)", () => {
+    const src = join(g, "peft-llama-rslora-all", "adapter");
+    const llama = join(g, "base", "llama");
+    const gguf = tmpFile("cli-onnx-src.gguf");
+    expect(lorakit(["convert", "--from", src, "--to", gguf, "--base", llama]).code).toBe(0);
+    const a = tmpFile("cli-from-peft.onnx_adapter");
+    const b = tmpFile("cli-from-gguf.onnx_adapter");
+    expect(lorakit(["convert", "--from", src, "--to", a]).code).toBe(0);
+    const r = lorakit(["convert", "--from", gguf, "--to", b, "--base", llama]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const want = onnxAdapterModules(new Uint8Array(readFileSync(a)));
+    const got = onnxAdapterModules(new Uint8Array(readFileSync(b)));
+    expect(got.map((m) => m.modulePath).sort()).toEqual(want.map((m) => m.modulePath).sort());
+    for (const m of got) {
+      const w = want.find((x) => x.modulePath === m.modulePath)!;
+      expect(m.down.data).toEqual(w.down.data);
+      expect(m.up.data).toEqual(w.up.data);
+    }
+  });
   it("refuses DoRA to .onnx_adapter with its code, and an adapter-only --dtype, with exit code 2", () => {
     const out = tmpFile("d.onnx_adapter");
     const d = lorakit(["convert", "--from", join(g, "peft-llama-dora", "adapter"), "--to", out]);
