@@ -21,7 +21,7 @@ const HELP = `Usage: lorakit convert --from PATH --to PATH [--base DIR] [--arch 
 
   adapter folder (PEFT or MLX-LM)  → FILE.gguf   llama.cpp LoRA adapter (exact scaling, see docs/gguf.md)
   adapter folder (PEFT or MLX-LM)  → FILE.onnx_adapter   ONNX Runtime adapter (scaling folded, see docs/onnx.md)
-  FILE.gguf (llama.cpp LoRA)       → FILE.onnx_adapter   the same
+  FILE.gguf (llama.cpp LoRA)       → FILE.onnx_adapter   ONNX Runtime adapter (through its PEFT form)
   MLX-LM adapter folder            → DIR         PEFT adapter (adapter_config.json + adapter_model.safetensors)
   FILE.gguf (llama.cpp LoRA)       → DIR         PEFT adapter
   model folder (config.json + *.safetensors) → FILE.gguf   llama.cpp base model
