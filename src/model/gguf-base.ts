@@ -92,6 +92,20 @@ function architecture(file: GgufModelFile): RuntimeArch {
  * refusing by name what the runtime does not compute (rope scaling other than linear, llama3 rope_freqs, …).
  * @throws {ModelError} "unsupported_model"   @throws {ConfigError} hyperparameters missing
  */
+/**
+ * GGUF keeps float hyper-parameters as float32 (1e-5 is stored as 9.99999974737875e-6); config.json has the decimal.
+ * The shortest decimal that rounds to the stored float32 gives back what config.json said, so a GGUF base computes
+ * with the same eps as its Hugging Face folder (and the same bits).
+ */
+function shortestF32(v: unknown): unknown {
+  if (typeof v !== "number" || !Number.isFinite(v) || Math.fround(v) !== v) return v;
+  for (let p = 1; p <= 9; p++) {
+    const d = Number(v.toPrecision(p));
+    if (Math.fround(d) === v) return d;
+  }
+  return v;
+}
+
 export function ggufModelConfig(file: GgufModelFile): ModelConfig {
   const arch = architecture(file);
   const k = (key: string) => meta(file, `${arch}.${key}`);
@@ -112,7 +126,7 @@ export function ggufModelConfig(file: GgufModelFile): ModelConfig {
       n_head: k("attention.head_count"),
       n_inner: k("feed_forward_length"),
       n_positions: k("context_length"),
-      layer_norm_epsilon: k("attention.layer_norm_epsilon"),
+      layer_norm_epsilon: shortestF32(k("attention.layer_norm_epsilon")),
       tie_word_embeddings: tie,
       ...ids,
     });
@@ -141,7 +155,7 @@ export function ggufModelConfig(file: GgufModelFile): ModelConfig {
     num_key_value_heads: k("attention.head_count_kv") ?? heads,
     head_dim: k("attention.key_length") ?? k("rope.dimension_count"),
     intermediate_size: k("feed_forward_length"),
-    rms_norm_eps: k("attention.layer_norm_rms_epsilon"),
+    rms_norm_eps: shortestF32(k("attention.layer_norm_rms_epsilon")),
     rope_theta: k("rope.freq_base") ?? 10000,
     ...(scaling === "linear" && typeof factor === "number" && factor !== 1
       ? { rope_scaling: { type: "linear", factor } }
