@@ -1,21 +1,11 @@
-// `lorakit convert` through the built CLI (dist/cli/main.js; `npm test` builds first): every direction on the
-// golden fixtures, and the usage errors.
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseGguf } from "../../src/io/gguf.js";
 import { adapterToOnnx, onnxAdapterModules, parseOnnxAdapter } from "../../src/io/onnx-adapter.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { GOLDEN, tmpFile } from "../gguf/helpers.js";
-
-const BIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
-
-function lorakit(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { lorakit } from "./helpers.js";
 
 describe.skipIf(GOLDEN === null)("lorakit convert", () => {
   const g = GOLDEN!;

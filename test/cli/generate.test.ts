@@ -1,22 +1,13 @@
-// Runs the built CLI (dist/cli/main.js; `npm test` builds first): `lorakit generate` on a random model folder.
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { randomModel, randomPeftAdapter, writeAdapter, writeModel } from "../../scripts/random-model.mjs";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
 import { generateAll } from "../../src/model/generate.js";
 import { CausalLM } from "../../src/model/model.js";
-
-const BIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
-
-function lorakit(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { lorakit } from "./helpers.js";
 
 const WORDS = "the a cat dog sat on mat ran far and then it was big small red".split(" ");
 

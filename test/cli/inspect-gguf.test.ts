@@ -1,17 +1,9 @@
-// `lorakit inspect FILE.gguf` through the built CLI: a GGUF LoRA written by `lorakit convert` is listed from its
-// header (metadata, ggml types, shapes in ggml order), as a table and as JSON, and agrees with parseGguf.
-import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseGguf } from "../../src/io/gguf.js";
 import { GOLDEN, tmpFile } from "../gguf/helpers.js";
-import { BIN } from "./helpers.js";
-
-function lorakit(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { lorakit } from "./helpers.js";
 
 describe.skipIf(GOLDEN === null)("lorakit inspect on a .gguf file", () => {
   const g = GOLDEN!;
