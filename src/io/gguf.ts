@@ -318,6 +318,19 @@ export function ggufElements(t: { shape: readonly number[] }): number {
   return n;
 }
 
+/** Looks a tensor up by name in a parsed header; a missing name is `missing_tensor`. Shared by parseGguf and openGguf. */
+export function ggufTensorLookup(header: GgufHeader, op: string): (name: string) => GgufTensorInfo {
+  const byName = new Map(header.tensors.map((t) => [t.name, t]));
+  return (name) => {
+    const t = byName.get(name);
+    if (t === undefined)
+      throw new GgufError("missing_tensor", `${op}: no tensor named ${JSON.stringify(name)} among ${byName.size}`, {
+        name,
+      });
+    return t;
+  };
+}
+
 /**
  * Parses a whole GGUF file held in memory, validating header and extents first. Data is not copied until asked for.
  * @throws {GgufError} see parseGgufHeader; "missing_tensor" for an unknown name
@@ -329,15 +342,7 @@ export function parseGguf(bytes: Uint8Array | ArrayBuffer): ParsedGguf {
   if (!(u8 instanceof Uint8Array))
     throw new ArgumentError("invalid_argument", `${op}: expected a Uint8Array or ArrayBuffer, got ${typeof bytes}`);
   const header = parseGgufHeader(u8, u8.length, op);
-  const byName = new Map(header.tensors.map((t) => [t.name, t]));
-  const info = (name: string): GgufTensorInfo => {
-    const t = byName.get(name);
-    if (t === undefined)
-      throw new GgufError("missing_tensor", `${op}: no tensor named ${JSON.stringify(name)} among ${byName.size}`, {
-        name,
-      });
-    return t;
-  };
+  const info = ggufTensorLookup(header, op);
   const bytesOf = (name: string): Uint8Array => {
     const t = info(name);
     return u8.subarray(header.dataStart + t.offset, header.dataStart + t.offset + t.byteLength);

@@ -6,7 +6,13 @@ import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { AdapterFormatError, GgufError } from "../errors.js";
 import { decodeGgmlTensor, encodeGgmlTensor } from "../io/ggml-quant.js";
-import { type GgufTensorToWrite, ggufElements, parseGgufHeader, serializeGgufHeader } from "../io/gguf.js";
+import {
+  type GgufTensorToWrite,
+  ggufElements,
+  ggufTensorLookup,
+  parseGgufHeader,
+  serializeGgufHeader,
+} from "../io/gguf.js";
 import { type GgufModelDtype, planGgufModel } from "../io/gguf-model.js";
 import type { GgufHeader, GgufTensorInfo, GgufValue } from "../io/gguf-types.js";
 import { openSafetensors, type SafetensorsFile, writeFileAtomic } from "./safetensors-file.js";
@@ -46,15 +52,7 @@ export async function openGguf(path: string): Promise<GgufFile> {
         want = Math.min(size, want * 2);
       }
     }
-    const byName = new Map(header.tensors.map((t) => [t.name, t]));
-    const info = (name: string): GgufTensorInfo => {
-      const t = byName.get(name);
-      if (t === undefined)
-        throw new GgufError("missing_tensor", `${op}: no tensor named ${JSON.stringify(name)} among ${byName.size}`, {
-          name,
-        });
-      return t;
-    };
+    const info = ggufTensorLookup(header, op);
     const read = async (name: string): Promise<Uint8Array> => {
       const t = info(name);
       const buf = new Uint8Array(t.byteLength);
