@@ -2,7 +2,7 @@
 // (training config) + adapters.safetensors. A PEFT folder with only adapter_model.bin (torch.save) is read by
 // readTorchFile, which interprets the pickle with an allow-list and executes nothing; a Git LFS pointer is refused.
 
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { AdapterFormatError } from "../errors.js";
 import { loadMlxAdapter, type MlxAdapter, type MlxLoadOptions } from "../io/mlx-adapter.js";
@@ -10,29 +10,13 @@ import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter, refuseNonSaf
 import type { PeftConfig } from "../io/peft-config.js";
 import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
 import { looksLikeTorchFile } from "../io/torch-file.js";
+import { exists, isDir } from "./path-kind.js";
 import { writeFileAtomic } from "./safetensors-file.js";
 
 const CONFIG = "adapter_config.json";
 const PEFT_WEIGHTS = "adapter_model.safetensors";
 const MLX_WEIGHTS = "adapters.safetensors";
 const PICKLE = "adapter_model.bin";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 // Reads a weights file; a Git LFS pointer is refused here so the message names the file.
 async function readWeights(op: string, path: string): Promise<Uint8Array> {

@@ -1,7 +1,7 @@
 // Model folders on disk, as Hugging Face saves them: config.json, model.safetensors (or model.safetensors.index.json
 // + shards), optionally tokenizer.json (+ tokenizer_config.json). Adapters attach by folder (PEFT or MLX).
 
-import { readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ModelError } from "../errors.js";
 import { ggufToAdapter } from "../io/gguf-lora.js";
@@ -12,6 +12,7 @@ import { CausalLM } from "../model/model.js";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.js";
 import { loadAdapter } from "./adapter-files.js";
 import { openGguf } from "./gguf-file.js";
+import { exists, isDir } from "./path-kind.js";
 import { openSafetensors, type SafetensorsFile } from "./safetensors-file.js";
 
 /** A loaded model folder. */
@@ -19,15 +20,6 @@ export interface ModelDir {
   model: CausalLM;
   /** From tokenizer.json when the folder has one (and @huggingface/tokenizers is installed); else null. */
   tokenizer: TextTokenizer | null;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function notAModel(dir: string, why: string): ModelError {
@@ -92,14 +84,6 @@ async function openWeights(dir: string): Promise<SafetensorsFile[]> {
     throw e;
   }
   return out;
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /**
