@@ -7,6 +7,7 @@
 
 import { ArgumentError, KernelError } from "../errors.js";
 import type { AddLowRankKernel, GemmKernel, KernelArray, LoraGemmKernel, QuantLoraGemmKernel } from "./contract.js";
+import { PANEL, unpackPanels } from "./panel.js";
 import { dequantizeBlocks } from "./quant-scalar.js";
 import { addLowRankScalar, gemmScalar, isZeroArray, loraGemmScalar } from "./scalar.js";
 import { hostCores, hostWorkers, webWorkers } from "./wasm/pool.js";
@@ -311,3 +312,40 @@ export const quantLoraGemm: QuantLoraGemmKernel = (out, x, wq, type, t, up, n, d
   if (!lowRank) return gemmScalar(out, x, wf, n, dIn, dOut, false, transW, 1, 0);
   return loraGemmScalar(out, x, wf, t!, up!, n, dIn, dOut, r, s, transW);
 };
+
+/**
+ * out = x·op(b) + s·t·up (beta = 0) or out + x·op(b) (beta = 1, no low-rank term) with b pre-packed in panels
+ * (panel.ts): op(b) [k, n], x [m, k], t [m, r], up [r, n]. WebAssembly reads the panels in place, with the low-rank
+ * term fused as in loraGemm, and its bits equal gemm()/loraGemm() on b unpacked; elsewhere (tiny products, no
+ * WebAssembly) b is unpacked and the TypeScript kernels run. s = 0, r = 0 or an all-zero up: no term.
+ */
+export function panelGemm(
+  out: Float32Array,
+  x: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  beta: 0 | 1 = 0,
+  t: Float32Array | null = null,
+  up: Float32Array | null = null,
+  r = 0,
+  s = 0,
+  threads?: number,
+): Float32Array {
+  const lowRank = beta === 0 && t !== null && up !== null && s !== 0 && r > 0 && !isZeroArray(up, r * n);
+  const k2 = lowRank ? r : 0;
+  const w = wasmFor(out, m, k, Math.ceil(n / PANEL) * PANEL, k2);
+  if (!w) {
+    const wf = unpackPanels(b, k, n);
+    if (!lowRank) return gemmScalar(out, x, wf, m, k, n, false, false, 1, beta);
+    return loraGemmScalar(out, x, wf, t!, up!, m, k, n, r, s, false);
+  }
+  let st: Float32Array | null = null; // s·t: [m, r]
+  if (lowRank) {
+    st = new Float32Array(m * r);
+    for (let i = 0; i < st.length; i++) st[i] = s * t![i]!;
+  }
+  const macs = m * (k + k2) * n;
+  return w.panelGemm(out, x, b, m, k, n, 1, beta, threadsFor(w, macs, threads), st, lowRank ? up : null, k2);
+}

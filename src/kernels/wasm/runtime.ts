@@ -7,6 +7,7 @@
 // seen and never shrinks.
 
 import { ArgumentError, KernelError } from "../../errors.js";
+import { panelLength } from "../panel.js";
 import { decodeBase64 } from "./decode.js";
 import { RELAXED, SHARED_MAX_PAGES, SIMD } from "./generated/modules.js";
 import { hostCores, hostWorkers, MAX_WORKERS, ThreadPool, webWorkers } from "./pool.js";
@@ -242,6 +243,27 @@ export class WasmGemm {
   }
 
   /**
+   * out = beta·out + alpha·[a | a2]·[b ; b2] with b pre-packed in panels (kernels/panel.ts: op(b) [k, n] as
+   * ⌈n/16⌉ 16-column panels); a [m, k] row-major. Bits equal gemm() on b unpacked. Returns out.
+   */
+  panelGemm(
+    out: Float32Array,
+    a: Float32Array,
+    b: Float32Array,
+    m: number,
+    k: number,
+    n: number,
+    alpha: number,
+    beta: 0 | 1,
+    threads = 1,
+    a2: Float32Array | null = null,
+    b2: Float32Array | null = null,
+    k2 = 0,
+  ): Float32Array {
+    return this.run(out, a, b, 4 * panelLength(k, n), m, k, n, false, 8, alpha, beta, threads, a2, b2, k2, COL_ALIGN);
+  }
+
+  /**
    * out = x·op(bq) + a2·b2 with bq quantized (type 1 = Q8_0, 2 = Q4_0, see assembly/quant.ts): bq stored [k, n]
    * with blocks along n, or with transB [n, k] with blocks along k. Column ranges of
    * threads start at multiples of 32 (block boundaries). Returns out.
@@ -307,7 +329,7 @@ export class WasmGemm {
     const h = this.heap;
     if (this.resident(a) < 0) h.set(a.subarray(0, m * k), offA / 4);
     if (this.resident(b) < 0) {
-      if (b instanceof Float32Array) h.set(b.subarray(0, k * n), offB / 4);
+      if (b instanceof Float32Array) h.set(b.subarray(0, bBytes / 4), offB / 4);
       else new Uint8Array(this.memory.buffer, offB, bBytes).set(b.subarray(0, bBytes));
     }
     const outInPlace = this.resident(out) >= 0;

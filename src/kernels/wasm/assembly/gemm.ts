@@ -9,11 +9,15 @@
 // one multiply and one add per product (relaxed build: relaxed_madd), then combined as out = alpha·acc (first
 // block with beta = 0) or out = out + alpha·acc. Splitting columns across threads therefore never changes a bit.
 // work: scratch for one caller (packed A block, packed B panel, one edge tile, GEMV strip); see workBytes().
-// Bits 1–2 of transB name a quantized b (1 = Q8_0, 2 = Q4_0, see quant.ts); bit 0 is the transpose flag. The pool
-// passes the same arguments to every thread, so no other entry point is needed.
+// Bits 1–2 of transB name a quantized b (1 = Q8_0, 2 = Q4_0, see quant.ts); bit 0 is the transpose flag. Bit 3 says
+// b is pre-packed in panels (panel.ts): op(b) [k, n] as ⌈n/16⌉ panels of NR = 16 columns, panel s = k rows of the
+// 16 floats op(b)[p, 16s .. 16s + 15] (zero past n), back to back — the layout the register tiles read, so products
+// stream b once, in order, and never pack it. The pool passes the same arguments to every thread, so no other entry
+// point is needed.
 
 import { fma, KC } from "./common";
 import { GEMV_COLS, GEMV_SLACK, gemvRow, gemvRowT } from "./gemv";
+import { gemvPanelRow, packBPanel } from "./panel";
 import { PACKQ_BYTES, packBQ, qgemvRow, qgemvRowT } from "./quant";
 
 const MR = 2; // rows of the register tile
@@ -37,10 +41,15 @@ export function gemm(
 ): void {
   if (m <= 0 || j1 <= j0) return;
   const transB = transBits & 1;
-  const bType = transBits >> 1; // 0: float32 b; 1, 2: quantized (transA is 0 then)
+  const bType = (transBits >> 1) & 3; // 0: float32 b; 1, 2: quantized (transA is 0 then)
+  const panel = transBits & 8; // b pre-packed in NR-column panels (transB and bType are 0 then)
   const kt = k + k2;
   if (kt == 0) {
     if (beta == 0) for (let i = 0; i < m; i++) memory.fill(out + ((<usize>i * n + j0) << 2), 0, <usize>(j1 - j0) << 2);
+    return;
+  }
+  if (m < GEMV_ROWS && panel) {
+    for (let i = 0; i < m; i++) gemvPanelRow(out, a, b, m, k, n, transA, alpha, beta, a2, b2, k2, j0, j1, work, i);
     return;
   }
   if (m < GEMV_ROWS && bType) {
@@ -54,7 +63,7 @@ export function gemm(
     return;
   }
   if (m <= SMALL_ROWS) {
-    gemmSmall(out, a, b, m, k, n, transA, transB, bType, alpha, beta, a2, b2, k2, j0, j1, work);
+    gemmSmall(out, a, b, m, k, n, transA, transB, bType, panel, alpha, beta, a2, b2, k2, j0, j1, work);
     return;
   }
   const bufA = (work + 63) & ~(<usize>63);
@@ -70,7 +79,8 @@ export function gemm(
       const last = pe >= k;
       const ext = last ? k2 : 0;
       const kc = pe - pc + ext;
-      if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
+      if (panel) packBPanel(bufB, b, b2, k, n, pc, pe, ext, jc, nc);
+      else if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
       else packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
@@ -93,14 +103,15 @@ export function gemm(
 // and combines as in gemm(), so its bits equal the packed path's (and gemvRow's) for the same element. Quantized b
 // (bType 1, 2) is dequantized strip by strip with packBQ, as gemm() does panel by panel.
 function gemmSmall(
-  out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, transB: i32, bType: i32, alpha: f32, beta: i32,
-  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize,
+  out: usize, a: usize, b: usize, m: i32, k: i32, n: i32, transA: i32, transB: i32, bType: i32, panel: i32, alpha: f32,
+  beta: i32, a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize,
 ): void {
   const bufA = (work + 63) & ~(<usize>63); // MC·(KC + k2) floats, m <= SMALL_ROWS <= MC
   const bufB = bufA + ((<usize>MC * (KC + k2)) << 2); // one NR-column strip: NR·(KC + k2) floats
   const tile = bufB + ((<usize>NC * (KC + k2)) << 2);
   let pc = 0;
   let first = true;
+  let sink: u32 = 0;
   while (true) {
     const pe = min(k, pc + KC);
     const last = pe >= k;
@@ -110,7 +121,31 @@ function gemmSmall(
     const overwrite = first && beta == 0;
     for (let jc = j0; jc < j1; jc += SMALL_NC) {
       const nc = min(SMALL_NC, j1 - jc);
-      if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
+      if (panel && ext == 0) {
+        // each pre-packed panel's block is already the strip the register tiles read (jc is a multiple of NR)
+        for (let jr = 0; jr < nc; jr += NR) {
+          const col = jc + jr;
+          const nr = min(NR, nc - jr);
+          const strip = b + ((<usize>(col >> 4) * k + pc) << 6);
+          const c = out + (<usize>col << 2);
+          if (nr < NR) {
+            tiles(bufA, strip, kc, m, nr, c, n, alpha, overwrite, tile);
+            continue;
+          }
+          // the first row pair also loads one byte of every line of the next panel's block, so that block streams
+          // in from memory while this one is computed (a software prefetch; the last panel touches itself)
+          const next = col + 2 * NR <= j1 ? strip + (<usize>k << 6) : strip;
+          let ir = 0;
+          for (; ir + MR <= m; ir += MR) {
+            const pa = bufA + ((<usize>ir * kc) << 2);
+            sink ^= microPF(pa, strip, kc, c + ((<usize>ir * n) << 2), <usize>n << 2, alpha, overwrite, ir == 0 ? next : strip);
+          }
+          if (ir < m) edge(bufA + ((<usize>ir * kc) << 2), strip, kc, c + ((<usize>ir * n) << 2), n, m - ir, NR, alpha, overwrite, tile);
+        }
+        continue;
+      }
+      if (panel) packBPanel(bufB, b, b2, k, n, pc, pe, ext, jc, nc);
+      else if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
       else packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
       tiles(bufA, bufB, kc, m, nc, out + (<usize>jc << 2), n, alpha, overwrite, tile);
     }
@@ -118,6 +153,7 @@ function gemmSmall(
     if (last) break;
     pc = pe;
   }
+  if (sink == 0x5eed) store<u32>(work, sink); // keeps the prefetching loads (never true in practice, not foldable)
 }
 
 // The register tiles over a packed A block (mc rows) and a packed B panel (nc columns), kc deep: c is out at the
@@ -168,6 +204,40 @@ function tiles(bufA: usize, bufB: usize, kc: i32, mc: i32, nc: i32, c0: usize, n
   storeRow(c + 32, c02, c03, va, overwrite);
   storeRow(c + ldc, c10, c11, va, overwrite);
   storeRow(c + ldc + 32, c12, c13, va, overwrite);
+}
+
+// micro() on a pre-packed panel block that also loads one byte of each of kc lines from pf (see gemmSmall);
+// returns them xor-ed so the loads stay.
+@inline function microPF(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, alpha: f32, overwrite: bool, pf: usize): u32 {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+  let t: u32 = 0;
+  for (let p = 0; p < kc; p++) {
+    t ^= load<u8>(pf);
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    const b2 = v128.load(pb, 32);
+    const b3 = v128.load(pb, 48);
+    let av = v128.load32_splat(pa);
+    c00 = fma(av, b0, c00);
+    c01 = fma(av, b1, c01);
+    c02 = fma(av, b2, c02);
+    c03 = fma(av, b3, c03);
+    av = v128.load32_splat(pa, 4);
+    c10 = fma(av, b0, c10);
+    c11 = fma(av, b1, c11);
+    c12 = fma(av, b2, c12);
+    c13 = fma(av, b3, c13);
+    pa += 8;
+    pb += 64;
+    pf += 64;
+  }
+  const va = f32x4.splat(alpha);
+  storeRow(c, c00, c01, va, overwrite);
+  storeRow(c + 32, c02, c03, va, overwrite);
+  storeRow(c + ldc, c10, c11, va, overwrite);
+  storeRow(c + ldc + 32, c12, c13, va, overwrite);
+  return t;
 }
 
 @inline function storeRow(c: usize, x0: v128, x1: v128, va: v128, overwrite: bool): void {
