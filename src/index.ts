@@ -157,6 +157,7 @@ export {
   loraReference,
   UNIT_ROUNDOFF,
 } from "./kernels/reference.js";
+export { PANEL, packPanels, panelLength, unpackPanels } from "./kernels/panel.js";
 export {
   configureKernels,
   initKernels,

@@ -4,8 +4,9 @@
 // formed in the same layout as W, so W ± ΔW is an elementwise update.
 
 import { ArgumentError, ShapeError } from "../errors.js";
+import { packPanels, panelIndex, unpackPanels } from "../kernels/panel.js";
 import type { QuantKernelType } from "../kernels/quant-scalar.js";
-import { addLowRank, gemm, loraGemm, quantLoraGemm } from "../kernels/select.js";
+import { addLowRank, gemm, loraGemm, panelGemm, quantLoraGemm } from "../kernels/select.js";
 import type { FloatArray, Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import { localFloatArray } from "./typed.js";
@@ -21,9 +22,17 @@ export interface BaseWeight<T extends FloatArray = FloatArray> {
   dIn: number;
   dOut: number;
   layout: WeightLayout;
+  /**
+   * data is pre-packed in kernel panels (kernels/panel.ts) as the logical [dIn, dOut] (layout "in_out"):
+   * float32, panelLength(dIn, dOut) floats. Products read it in place; deltas are packed the same way.
+   */
+  packed?: boolean;
   /** A quantized base (Q8_0/Q4_0 blocks along the stored rows, src/lora/quant.ts): products read it in place. */
   quant?: { bytes: Uint8Array; type: QuantKernelType; source: { type: string; rows: number; cols: number } };
 }
+
+// A packed base is float32 (readPackedBase), and so are the operands of its products.
+const f32 = (a: FloatArray): Float32Array => a as Float32Array;
 
 /** Allocates a zeroed array of the same type as like. */
 export function alloc<T extends FloatArray>(like: T, len: number): T {
@@ -34,6 +43,7 @@ export function alloc<T extends FloatArray>(like: T, len: number): T {
 /** out = x·W: x [n, dIn] → [n, dOut] (beta 0 overwrites, 1 accumulates). */
 export function baseProduct<T extends FloatArray>(out: T, x: T, w: BaseWeight<T>, n: number, beta: 0 | 1 = 0): T {
   if (w.quant) return quantProduct(out, x, w, n, 1, beta, false);
+  if (w.packed) return panelGemm(f32(out), f32(x), f32(w.data), n, w.dIn, w.dOut, beta) as unknown as T;
   // in_out: op(b) = W [dIn, dOut]; out_in: W stored [dOut, dIn] = op(b)ᵀ
   return gemm(out, x, w.data, n, w.dIn, w.dOut, false, w.layout === "out_in", 1, beta);
 }
@@ -60,6 +70,10 @@ export function fusedLoraProduct<T extends FloatArray>(
     quantLoraGemm(out, f[0]!, bytes, type, f[1]!, f[2]!, n, w.dIn, w.dOut, r, s, w.layout === "out_in");
     return { h: out as unknown as T, t };
   }
+  if (w.packed) {
+    const h = panelGemm(new Float32Array(n * w.dOut), f32(x), f32(w.data), n, w.dIn, w.dOut, 0, f32(t), f32(up), r, s);
+    return { h: h as unknown as T, t };
+  }
   const h = loraGemm(alloc(x, n * w.dOut), x, w.data, t, up, n, w.dIn, w.dOut, r, s, undefined, w.layout === "out_in");
   return { h, t };
 }
@@ -75,7 +89,9 @@ export function baseGradInput<T extends FloatArray>(
 ): T {
   // in_out: W stored [dIn, dOut] is op(b) = Wᵀ [dOut, dIn] read with transB; out_in: W stored [dOut, dIn] = Wᵀ
   if (w.quant) return quantProduct(out, dH, w, n, alpha, beta, true);
-  return gemm(out, dH, w.data, n, w.dOut, w.dIn, false, w.layout === "in_out", alpha, beta);
+  // a packed base is unpacked for it (training through a packed base is rare: the model runtime is inference)
+  const data = w.packed ? (unpackPanels(f32(w.data), w.dIn, w.dOut) as unknown as T) : w.data;
+  return gemm(out, dH, data, n, w.dOut, w.dIn, false, w.layout === "in_out", alpha, beta);
 }
 
 /**
@@ -121,22 +137,32 @@ export function deltaInto<T extends FloatArray>(
   return gemm(out, up, down, dOut, r, dIn, true, true, s, 0); // upᵀ [dOut, r] · downᵀ [r, dIn]
 }
 
-/** Index step of element (i, j) of the logical [dIn, dOut] weight: data[i·rowStep + j·colStep]. */
-export function strides(w: { dIn: number; dOut: number; layout: WeightLayout }): { rowStep: number; colStep: number } {
-  return w.layout === "in_out" ? { rowStep: w.dOut, colStep: 1 } : { rowStep: 1, colStep: w.dIn };
+/** Index of element (i, j) of the logical [dIn, dOut] weight in its stored array (layout, or packed panels). */
+export function elementIndex(w: {
+  dIn: number;
+  dOut: number;
+  layout: WeightLayout;
+  packed?: boolean;
+}): (i: number, j: number) => number {
+  const { dIn, dOut } = w;
+  if (w.packed) return (i, j) => panelIndex(dIn, i, j);
+  return w.layout === "in_out" ? (i, j) => i * dOut + j : (i, j) => j * dIn + i;
 }
 
 /**
  * Euclidean norm of each logical column j (output feature) of a [dIn, dOut] weight stored in `layout`, summed in
  * float64 and rounded once to v's dtype (so a magnitude initialised from it divides to exactly 1).
  */
-export function columnNorms<T extends FloatArray>(v: T, w: { dIn: number; dOut: number; layout: WeightLayout }): T {
-  const { rowStep, colStep } = strides(w);
+export function columnNorms<T extends FloatArray>(
+  v: T,
+  w: { dIn: number; dOut: number; layout: WeightLayout; packed?: boolean },
+): T {
+  const at = elementIndex(w);
   const out = alloc(v, w.dOut);
   for (let j = 0; j < w.dOut; j++) {
     let s = 0;
     for (let i = 0; i < w.dIn; i++) {
-      const e = v[i * rowStep + j * colStep]!;
+      const e = v[at(i, j)]!;
       s += e * e;
     }
     out[j] = Math.sqrt(s);
@@ -253,7 +279,6 @@ export function variantContext<T extends FloatArray>(
   bias?: FloatArray,
   unmerged: () => FloatArray = () => w.data,
 ): VariantContext {
-  const { rowStep, colStep } = strides(w);
   return {
     weight: w.data,
     unmergedWeight: unmerged,
@@ -262,14 +287,13 @@ export function variantContext<T extends FloatArray>(
     dOut: w.dOut,
     gemm,
     addLowRank,
-    rowStep,
-    colStep,
+    at: elementIndex(w),
     baseProduct: (xb, n) => baseProduct(alloc(xb, n * w.dOut), xb as T, w, n),
     baseGradInput: (out, dH, n, alpha, beta) => {
       baseGradInput(out as T, dH as T, w, n, alpha, beta);
     },
-    delta: (a) =>
-      deltaInto(
+    delta: (a) => {
+      const d = deltaInto(
         alloc(w.data, w.dIn * w.dOut),
         a.down.data as T,
         a.up.data as T,
@@ -278,7 +302,10 @@ export function variantContext<T extends FloatArray>(
         w.dOut,
         a.r,
         w.layout,
-      ),
+      );
+      // a packed weight gets its delta packed the same way, so W ± ΔW stays elementwise (padding: 0 ± 0)
+      return w.packed ? packPanels(new Float32Array(w.data.length), d, w.dIn, w.dOut, false) : d;
+    },
     columnNorms: (v) => columnNorms(v, w),
   };
 }

@@ -2,6 +2,7 @@
 // (x [n, dIn], dH [n, dOut]) against the base weight. W: [dIn, dOut] ("in_out") or [dOut, dIn] ("out_in").
 
 import { ArgumentError, ShapeError } from "../errors.js";
+import { panelLength } from "../kernels/panel.js";
 import { dtypeName, type FloatArray, type Matrix, type TensorLike } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import type { AdapterRecord } from "./adapter.js";
@@ -23,6 +24,13 @@ export interface LoraLinearOptions {
   layout?: WeightLayout;
   /** Base seed for adapters created without their own seed. Default 0. */
   seed?: number;
+  /**
+   * weight.data is pre-packed in kernel panels (packPanels(dst, W, dIn, dOut, …), panelLength(dIn, dOut) floats,
+   * float32): weight = {data, rows: dIn, cols: dOut}, layout "in_out" (the logical layout). Products stream it in
+   * place (faster decode and small batches, the same bits as unpacked); merging works on it; the `weight` getter
+   * then returns an unpacked copy. The model runtime packs its projections this way.
+   */
+  packed?: boolean;
   /** Keep a copy of the weight at the first merge and restore it bit for bit when everything is unmerged. */
   exactUnmerge?: boolean;
   /** Receives soft warnings (merging twice, unmerging nothing). Warnings are also returned by merge/unmerge. */
@@ -72,6 +80,7 @@ export function readLayerBase(
     );
   }
   if (isQuantMatrix(options?.weight)) return readQuantBase(op, options, layout);
+  if (options?.packed === true) return readPackedBase(op, options, layout);
   const w = readOperand(op, "weight", options?.weight);
   if (w.form === "nested") {
     throw new ArgumentError(
@@ -83,22 +92,62 @@ export function readLayerBase(
     );
   }
   const [dIn, dOut] = layout === "in_out" ? [w.rows, w.cols] : [w.cols, w.rows];
-  const b = options.bias === undefined ? undefined : localFloatArray(options.bias); // any realm's typed array
-  if (options.bias !== undefined) {
-    if (!b || b.constructor !== w.data.constructor) {
-      throw new ArgumentError("dtype_mismatch", `${op}: bias must be a ${w.data.constructor.name} like the weight`, {
-        name: "bias",
-      });
-    }
-    if (b.length !== dOut) {
-      throw new ShapeError(
-        "shape_mismatch",
-        `${op}: bias has shape [${b.length}], expected [${dOut}] (dOut of weight ${fmtShape([w.rows, w.cols])}, layout "${layout}")`,
-        { name: "bias", shape: [b.length], expected: [dOut] },
-      );
-    }
+  return {
+    base: { data: w.data, dIn, dOut, layout },
+    bias: readBias(op, options.bias, w.data, dOut, `weight ${fmtShape([w.rows, w.cols])}, layout "${layout}"`),
+  };
+}
+
+function readBias(op: string, bias: unknown, like: FloatArray, dOut: number, what: string): FloatArray | undefined {
+  if (bias === undefined) return undefined;
+  const b = localFloatArray(bias); // any realm's typed array
+  if (!b || b.constructor !== like.constructor) {
+    throw new ArgumentError("dtype_mismatch", `${op}: bias must be a ${like.constructor.name} like the weight`, {
+      name: "bias",
+    });
   }
-  return { base: { data: w.data, dIn, dOut, layout }, bias: b ?? undefined };
+  if (b.length !== dOut) {
+    throw new ShapeError(
+      "shape_mismatch",
+      `${op}: bias has shape [${b.length}], expected [${dOut}] (dOut of ${what})`,
+      { name: "bias", shape: [b.length], expected: [dOut] },
+    );
+  }
+  return b;
+}
+
+// A pre-packed float32 weight (options.packed): {data, rows: dIn, cols: dOut} with panelLength(dIn, dOut) floats.
+function readPackedBase(
+  op: string,
+  options: LoraLinearOptions,
+  layout: WeightLayout,
+): { base: BaseWeight; bias: FloatArray | undefined } {
+  const w = options.weight as Partial<Matrix>;
+  const data = localFloatArray(w?.data);
+  if (!(data instanceof Float32Array))
+    throw new ArgumentError("unsupported_dtype", `${op}: a packed weight's data must be a Float32Array (packPanels)`, {
+      name: "weight",
+    });
+  const dims = [w.rows, w.cols];
+  if (!dims.every((d) => typeof d === "number" && Number.isSafeInteger(d) && d >= 0))
+    throw new ShapeError("invalid_matrix", `${op}: a packed weight needs integer rows (dIn) and cols (dOut) ≥ 0`, {
+      name: "weight",
+    });
+  const [dIn, dOut] = dims as [number, number];
+  if (layout !== "in_out")
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: layout is "${layout}" but a packed weight is given as its logical [dIn, dOut] ("in_out"); pack an [out, in] weight with packPanels(dst, w, dIn, dOut, true)`,
+      { name: "layout" },
+    );
+  if (data.length !== panelLength(dIn, dOut))
+    throw new ShapeError(
+      "data_length_mismatch",
+      `${op}: packed weight data has ${data.length} floats, expected panelLength(${dIn}, ${dOut}) = ${panelLength(dIn, dOut)}`,
+      { name: "weight", length: data.length, expected: panelLength(dIn, dOut) },
+    );
+  const bias = readBias(op, options.bias, data, dOut, `packed weight [${dIn}, ${dOut}]`);
+  return { base: { data, dIn, dOut, layout: "in_out", packed: true }, bias };
 }
 
 // A quantized base: float32, its layout from the QuantMatrix (options.layout, when given, must agree).

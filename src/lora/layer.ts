@@ -5,6 +5,7 @@
 // weight array and merges into it in place. Every public method validates before it changes any state.
 
 import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
+import { unpackPanels } from "../kernels/panel.js";
 import { dtypeName, type FloatArray, type Matrix } from "../matrix.js";
 import { checkResultSize, fmtShape } from "../shape.js";
 import { type AdapterOptions, type AdapterRecord, createAdapter } from "./adapter.js";
@@ -66,11 +67,12 @@ export class LoraLinear {
 
   /**
    * The live base weight in the layer's layout (merged adapters folded in). A quantized base returns a dequantized
-   * float32 copy in its stored shape.
+   * float32 copy in its stored shape, a packed one (options.packed) an unpacked copy [dIn, dOut].
    */
   get weight(): Matrix {
     if (this.base.quant) return dequantizeMatrix(this.base.quant.source as QuantMatrix);
     const { data, dIn, dOut } = this.base;
+    if (this.base.packed) return { data: unpackPanels(data as Float32Array, dIn, dOut), rows: dIn, cols: dOut };
     return this.layout === "in_out" ? { data, rows: dIn, cols: dOut } : { data, rows: dOut, cols: dIn };
   }
 
@@ -312,7 +314,8 @@ export class LoraLinear {
     const ctx = variantContext({ ...this.base, data: target }, this.bias, () => w0);
     const records = todo.map((rec) => ({ rec, record: rec.variant.merge(ctx, rec, target, w0) }));
     if (options.safe) {
-      requireAllFinite(op, target, this.weight.cols, "the base weight");
+      const logical = this.base.packed ? unpackPanels(target as Float32Array, this.dIn, this.dOut) : target;
+      requireAllFinite(op, logical, this.weight.cols, "the base weight");
       w.set(target);
     }
     if (first && this.exactUnmerge) this.original = w0;

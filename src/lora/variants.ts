@@ -73,9 +73,8 @@ export interface VariantContext {
   delta(a: VariantAdapter): KernelArray;
   /** Column norms (one per output feature, [dOut]) of a weight in the layout, in its dtype. */
   columnNorms(v: KernelArray): KernelArray;
-  /** Element (i, j) of the logical [dIn, dOut] weight is at i·rowStep + j·colStep. */
-  rowStep: number;
-  colStep: number;
+  /** Index of element (i, j) of the logical [dIn, dOut] weight in the stored array (any layout, packed too). */
+  at(i: number, j: number): number;
 }
 
 /** Behaviour of one LoRA variant. */
@@ -267,7 +266,7 @@ export const DORA_VARIANT: LoraVariant = {
 };
 
 function eachElement(ctx: VariantContext, f: (k: number, j: number) => void): void {
-  for (let i = 0; i < ctx.dIn; i++) for (let j = 0; j < ctx.dOut; j++) f(i * ctx.rowStep + j * ctx.colStep, j);
+  for (let i = 0; i < ctx.dIn; i++) for (let j = 0; j < ctx.dOut; j++) f(ctx.at(i, j), j);
 }
 
 /** The variant of an adapter: DoRA when useDora, plain LoRA otherwise (rsLoRA is plain LoRA with another scaling). */
