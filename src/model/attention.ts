@@ -43,19 +43,33 @@ export function attendSequence(
   const group = numHeads / numKvHeads;
   const scores = new Float64Array(past + t);
   const acc = new Float64Array(D);
+  const qh = new Float64Array(D); // the query head, read once
   const outStride = numHeads * D;
+  const D4 = D - (D % 4);
   for (let i = 0; i < t; i++) {
     const last = past + i; // this token's position: it sees 0 … last
     const qRow = (rowStart + i) * qStride;
     for (let h = 0; h < numHeads; h++) {
       const kvOff = Math.floor(h / group) * D;
       const qOff = qRow + h * D;
+      for (let d = 0; d < D; d++) qh[d] = q[qOff + d]!;
       let max = Number.NEGATIVE_INFINITY;
       for (let j = 0; j <= last; j++) {
         const kOff = j * W + kvOff;
-        let dot = 0;
-        for (let d = 0; d < D; d++) dot += q[qOff + d]! * K[kOff + d]!;
-        const sc = dot * scale;
+        // four partial sums, added in a fixed order: the same for every position and every batch
+        let d0 = 0;
+        let d1 = 0;
+        let d2 = 0;
+        let d3 = 0;
+        let d = 0;
+        for (; d < D4; d += 4) {
+          d0 += qh[d]! * K[kOff + d]!;
+          d1 += qh[d + 1]! * K[kOff + d + 1]!;
+          d2 += qh[d + 2]! * K[kOff + d + 2]!;
+          d3 += qh[d + 3]! * K[kOff + d + 3]!;
+        }
+        for (; d < D; d++) d0 += qh[d]! * K[kOff + d]!;
+        const sc = (d0 + d1 + (d2 + d3)) * scale;
         scores[j] = sc;
         if (sc > max) max = sc;
       }
@@ -66,8 +80,9 @@ export function attendSequence(
         sum += e;
       }
       acc.fill(0);
+      const inv = 1 / sum;
       for (let j = 0; j <= last; j++) {
-        const p = scores[j]! / sum;
+        const p = scores[j]! * inv;
         const vOff = j * W + kvOff;
         for (let d = 0; d < D; d++) acc[d] = acc[d]! + p * V[vOff + d]!;
       }

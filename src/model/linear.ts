@@ -1,12 +1,11 @@
 // One projection of the model (q_proj, c_attn, down_proj, …): a LoraLinear over a kernel-resident weight, plus its
 // bias, applied per row because an adapter may replace a module's bias (PEFT bias="lora_only"/"all").
-// x: [n, dIn] → h: [n, dOut]. The layer's weight stays in the checkpoint's layout: [dOut, dIn] for nn.Linear
-// ("out_in", read through the GEMM's transpose flag) or [dIn, dOut] for GPT-2's Conv1D ("in_out"). A quantized
-// weight (QuantMatrix from a GGUF base) is always [dOut, dIn] ("out_in"), whatever the architecture.
+// x: [n, dIn] → h: [n, dOut]. A float32 weight is held pre-packed in kernel panels as the logical [dIn, dOut]
+// (weights.ts packs it at load, whatever the checkpoint's layout; LoraLinear's options.packed); a quantized weight
+// (QuantMatrix from a GGUF base) is always [dOut, dIn] ("out_in"), whatever the architecture.
 
 import { AdapterStateError } from "../errors.js";
 import { WASM_MIN_MACS } from "../kernels/select.js";
-import type { WeightLayout } from "../lora/base.js";
 import { LoraLinear } from "../lora/layer.js";
 import type { QuantMatrix } from "../lora/quant.js";
 
@@ -31,24 +30,18 @@ export class ModelLinear {
   /** Names of DoRA adapters on this layer (they cannot share a batch with other adapters). */
   readonly dora = new Set<string>();
 
-  constructor(
-    path: string,
-    weight: Float32Array | QuantMatrix,
-    dIn: number,
-    dOut: number,
-    layout: WeightLayout,
-    bias: Float32Array | null,
-  ) {
+  /** weight: packed panels of [dIn, dOut] (panelLength(dIn, dOut) floats), or a QuantMatrix stored [dOut, dIn]. */
+  constructor(path: string, weight: Float32Array | QuantMatrix, dIn: number, dOut: number, bias: Float32Array | null) {
     this.path = path;
     this.dIn = dIn;
     this.dOut = dOut;
     this.bias = bias;
-    const shape = layout === "in_out" ? { rows: dIn, cols: dOut } : { rows: dOut, cols: dIn };
     // a QuantMatrix (GGUF Q8_0 / Q4_0, always "out_in") is the layer's frozen base as is: never merged into
-    this.layer = new LoraLinear({
-      weight: weight instanceof Float32Array ? { data: weight, ...shape } : weight,
-      layout,
-    });
+    this.layer = new LoraLinear(
+      weight instanceof Float32Array
+        ? { weight: { data: weight, rows: dIn, cols: dOut }, packed: true }
+        : { weight, layout: "out_in" },
+    );
   }
 
   has(name: string): boolean {

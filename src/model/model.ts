@@ -5,7 +5,8 @@
 // Activations: x [N, hidden] for the batch's N new tokens, row order = sequences in order, tokens in order.
 
 import { ArgumentError, ModelError } from "../errors.js";
-import { gemm, WASM_MIN_MACS } from "../kernels/select.js";
+import { packPanels, panelIndex } from "../kernels/panel.js";
+import { gemm, panelGemm, WASM_MIN_MACS } from "../kernels/select.js";
 import { type AdapterInfo, AdapterSet, type AttachOptions, type RuntimeAdapter } from "./adapters.js";
 import { type AttentionShape, attendSequence } from "./attention.js";
 import { type ModelConfig, parseModelConfig } from "./config.js";
@@ -72,6 +73,7 @@ export class CausalLM {
     const weights = loadWeights(cfg, source, pending);
     for (const p of pending)
       if (p.out instanceof Uint8Array) p.out.set(await p.file.readQuantBytes!(p.name));
+      else if (p.pack) packPanels(p.out, await p.file.readFloat32!(p.name), p.pack.k, p.pack.n, p.pack.transposed);
       else p.out.set(await p.file.readFloat32!(p.name));
     const key = {};
     prepared.set(key, weights);
@@ -217,8 +219,10 @@ export class CausalLM {
     const w = this.weights;
     const x = new Float32Array(tokens.length * H);
     for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i]!;
       const table = this.adapters.embedTable(plan.ids[i]!) ?? w.embed;
-      x.set(table.subarray(tokens[i]! * H, (tokens[i]! + 1) * H), i * H);
+      if (table) x.set(table.subarray(t * H, (t + 1) * H), i * H);
+      else for (let p = 0; p < H; p++) x[i * H + p] = w.lmHead[panelIndex(H, p, t)]!; // tied: column t of the packed head
       this.adapters.addEmbeddingDelta(plan.ids[i]!, tokens[i]!, x, i * H);
       if (w.positions) {
         const p = positions[i]! * H;
@@ -261,7 +265,11 @@ export class CausalLM {
         xs.set(xn.subarray(p.first * H, (p.first + p.n) * H), at * H);
         at += p.n;
       }
-      const y = gemm(new Float32Array(m * V), xs, head, m, H, V, false, true, 1, 0); // [m, H]·[V, H]ᵀ → [m, V]
+      // [m, H]·[V, H]ᵀ → [m, V]: the model's head is packed (as [H, V]), an adapter's replacement plain [V, H]
+      const y =
+        head === this.weights.lmHead
+          ? panelGemm(new Float32Array(m * V), xs, head, m, H, V)
+          : gemm(new Float32Array(m * V), xs, head, m, H, V, false, true, 1, 0);
       at = 0;
       for (const p of parts) {
         out[p.seq] = y.slice(at * V, (at + p.n) * V);

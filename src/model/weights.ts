@@ -1,5 +1,7 @@
 // Checkpoint tensors → the model's weights, each copied once into kernel memory (kernelFloat32Array) so products
-// read it in place on every call. Names and layouts are Hugging Face's:
+// read it in place on every call. Float32 projections and the lm_head are stored pre-packed in kernel panels
+// (kernels/panel.ts: the layout the register tiles read, so decode and small batches stream each weight once, in
+// order); norms, biases and embeddings stay plain. Names and layouts are Hugging Face's:
 //   llama family: model.embed_tokens.weight [vocab, hidden], model.layers.{i}.self_attn.{q,k,v,o}_proj.weight
 //     [dOut, dIn] (+ .bias for qwen2 q/k/v), mlp.{gate,up,down}_proj.weight, input_layernorm.weight,
 //     post_attention_layernorm.weight, model.norm.weight, lm_head.weight [vocab, hidden] (absent when tied)
@@ -7,6 +9,7 @@
 //     attn.c_attn / attn.c_proj / mlp.c_fc / mlp.c_proj .weight [dIn, dOut] (Conv1D) + .bias, ln_f.{weight,bias}
 
 import { ModelError, ShapeError } from "../errors.js";
+import { packPanels, panelLength } from "../kernels/panel.js";
 import { kernelBytes, kernelFloat32Array } from "../kernels/select.js";
 import { type QuantMatrix, type QuantType, quantByteLength } from "../lora/quant.js";
 import type { ModelConfig } from "./config.js";
@@ -38,6 +41,8 @@ export interface PendingRead {
   name: string;
   /** Float32 data, or a quantized weight's blocks (read with readQuantBytes). */
   out: Float32Array | Uint8Array;
+  /** Pack the tensor into out as op(b) [k, n] panels (transposed: the tensor is stored [n, k]); absent: copy it. */
+  pack?: { k: number; n: number; transposed: boolean };
 }
 
 export interface Norm {
@@ -60,13 +65,13 @@ export interface Block {
 }
 
 export interface ModelWeights {
-  /** [vocab, hidden]. */
-  embed: Float32Array;
+  /** [vocab, hidden]; null when tied to the lm_head, whose panels then hold it (embedRow). */
+  embed: Float32Array | null;
   /** gpt2 learned positions [maxPositions, hidden]; null for rotary models. */
   positions: Float32Array | null;
   blocks: Block[];
   finalNorm: Norm;
-  /** [vocab, hidden]; the same array as embed when the embeddings are tied. */
+  /** The lm_head [vocab, hidden] packed as its transpose [hidden, vocab] (panelLength(hidden, vocab) floats). */
   lmHead: Float32Array;
   /** Module path (HF name without ".weight") → projection, for attaching adapters. */
   linears: Map<string, ModelLinear>;
@@ -92,6 +97,24 @@ class Reader {
   }
   /** The tensor, decoded to float32 and copied into kernel memory, after checking its shape. */
   read(name: string, shape: number[]): Float32Array {
+    const f = this.file(name, shape);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const out = kernelFloat32Array(size);
+    if (f.toFloat32) out.set(f.toFloat32(name));
+    else this.pending.push({ file: f, name, out });
+    this.floats += size;
+    return out;
+  }
+  /** The tensor (a matrix) packed into kernel memory as op(b) [k, n] panels; transposed: it is stored [n, k]. */
+  readPacked(name: string, shape: number[], k: number, n: number, transposed: boolean): Float32Array {
+    const f = this.file(name, shape);
+    const out = kernelFloat32Array(panelLength(k, n));
+    if (f.toFloat32) packPanels(out, f.toFloat32(name), k, n, transposed);
+    else this.pending.push({ file: f, name, out, pack: { k, n, transposed } });
+    this.floats += k * n;
+    return out;
+  }
+  private file(name: string, shape: number[]): TensorFile {
     const f = this.where.get(name);
     if (f === undefined)
       throw new ModelError(
@@ -108,12 +131,7 @@ class Reader {
         `loadCausalLM: tensor "${name}" has shape [${got.join(", ")}], expected [${shape.join(", ")}] (from config.json)`,
         { name, shape: got, expected: shape },
       );
-    const size = shape.reduce((a, b) => a * b, 1);
-    const out = kernelFloat32Array(size);
-    if (f.toFloat32) out.set(f.toFloat32(name));
-    else this.pending.push({ file: f, name, out });
-    this.floats += size;
-    return out;
+    return f;
   }
   /** A linear weight [dOut, dIn] the file keeps quantized, copied into kernel memory; null when it has none. */
   quant(name: string, dIn: number, dOut: number): QuantMatrix | null {
@@ -147,15 +165,24 @@ export function loadWeights(cfg: ModelConfig, source: TensorSource, pending: Pen
 }
 
 function linear(r: Reader, path: string, dIn: number, dOut: number, hasBias: boolean, conv1d: boolean): ModelLinear {
-  const q = r.quant(`${path}.weight`, dIn, dOut);
-  const w = q ?? r.read(`${path}.weight`, conv1d ? [dIn, dOut] : [dOut, dIn]);
+  const name = `${path}.weight`;
+  const q = r.quant(name, dIn, dOut);
+  // float32: packed as the logical [dIn, dOut]; Conv1D stores exactly that, nn.Linear its transpose [dOut, dIn]
+  const w = q ?? r.readPacked(name, conv1d ? [dIn, dOut] : [dOut, dIn], dIn, dOut, !conv1d);
   const b = hasBias ? r.read(`${path}.bias`, [dOut]) : r.optional(`${path}.bias`, [dOut]);
-  return new ModelLinear(path, w, dIn, dOut, q ? "out_in" : conv1d ? "in_out" : "out_in", b);
+  return new ModelLinear(path, w, dIn, dOut, b);
 }
 
-function lmHead(cfg: ModelConfig, r: Reader, embed: Float32Array): Float32Array {
-  if (r.has("lm_head.weight")) return r.read("lm_head.weight", [cfg.vocabSize, cfg.hiddenSize]);
-  if (cfg.tieWordEmbeddings) return embed;
+// The embedding table and the lm_head (packed); tied: only the head, which holds the embedding too.
+function embedAndHead(
+  cfg: ModelConfig,
+  r: Reader,
+  embedName: string,
+): { embed: Float32Array | null; head: Float32Array } {
+  const { vocabSize: V, hiddenSize: H } = cfg;
+  if (r.has("lm_head.weight"))
+    return { embed: r.read(embedName, [V, H]), head: r.readPacked("lm_head.weight", [V, H], H, V, true) };
+  if (cfg.tieWordEmbeddings) return { embed: null, head: r.readPacked(embedName, [V, H], H, V, true) };
   throw new ModelError(
     "missing_tensor",
     'loadCausalLM: the checkpoint has no tensor "lm_head.weight" and config.json has tie_word_embeddings false',
@@ -170,7 +197,7 @@ function llamaWeights(cfg: ModelConfig, r: Reader): ModelWeights {
     linears.set(l.path, l);
     return l;
   };
-  const embed = r.read("model.embed_tokens.weight", [cfg.vocabSize, H]);
+  const { embed, head } = embedAndHead(cfg, r, "model.embed_tokens.weight");
   const blocks: Block[] = [];
   for (let i = 0; i < cfg.numLayers; i++) {
     const p = `model.layers.${i}`;
@@ -190,7 +217,6 @@ function llamaWeights(cfg: ModelConfig, r: Reader): ModelWeights {
     });
   }
   const finalNorm = { weight: r.read("model.norm.weight", [H]), bias: null };
-  const head = lmHead(cfg, r, embed);
   return {
     embed,
     positions: null,
@@ -213,7 +239,7 @@ function gpt2Weights(cfg: ModelConfig, r: Reader): ModelWeights {
     return l;
   };
   const norm = (p: string): Norm => ({ weight: r.read(`${p}.weight`, [H]), bias: r.read(`${p}.bias`, [H]) });
-  const embed = r.read(`${pre}wte.weight`, [cfg.vocabSize, H]);
+  const { embed, head } = embedAndHead(cfg, r, `${pre}wte.weight`);
   const positions = r.read(`${pre}wpe.weight`, [cfg.maxPositions, H]);
   const blocks: Block[] = [];
   for (let i = 0; i < cfg.numLayers; i++) {
@@ -232,6 +258,5 @@ function gpt2Weights(cfg: ModelConfig, r: Reader): ModelWeights {
     });
   }
   const finalNorm = norm(`${pre}ln_f`);
-  const head = lmHead(cfg, r, embed);
   return { embed, positions, blocks, finalNorm, lmHead: head, linears, embedPath: "transformer.wte", floats: r.floats };
 }
