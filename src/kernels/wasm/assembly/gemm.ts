@@ -138,7 +138,7 @@ function gemmSmall(
           let ir = 0;
           for (; ir + MR <= m; ir += MR) {
             const pa = bufA + ((<usize>ir * kc) << 2);
-            sink ^= microPF(pa, strip, kc, c + ((<usize>ir * n) << 2), <usize>n << 2, alpha, overwrite, ir == 0 ? next : strip);
+            sink ^= micro(pa, strip, kc, c + ((<usize>ir * n) << 2), <usize>n << 2, alpha, overwrite, ir == 0 ? next : strip, true);
           }
           if (ir < m) edge(bufA + ((<usize>ir * kc) << 2), strip, kc, c + ((<usize>ir * n) << 2), n, m - ir, NR, alpha, overwrite, tile);
         }
@@ -178,42 +178,19 @@ function tiles(bufA: usize, bufB: usize, kc: i32, mc: i32, nc: i32, c0: usize, n
 // tile it replaced needed 4 splats for the same work and measured ~5% slower
 // (47.5 vs 50 GFLOP/s at 512×2048×2048 and 2048×4096×4096 on one thread). Bigger tiles spill: TurboFan schedules
 // every load of an iteration before its arithmetic, so all loaded vectors are live at once.
-@inline function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, alpha: f32, overwrite: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
-  for (let p = 0; p < kc; p++) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    const b2 = v128.load(pb, 32);
-    const b3 = v128.load(pb, 48);
-    let av = v128.load32_splat(pa);
-    c00 = fma(av, b0, c00);
-    c01 = fma(av, b1, c01);
-    c02 = fma(av, b2, c02);
-    c03 = fma(av, b3, c03);
-    av = v128.load32_splat(pa, 4);
-    c10 = fma(av, b0, c10);
-    c11 = fma(av, b1, c11);
-    c12 = fma(av, b2, c12);
-    c13 = fma(av, b3, c13);
-    pa += 8;
-    pb += 64;
-  }
-  const va = f32x4.splat(alpha);
-  storeRow(c, c00, c01, va, overwrite);
-  storeRow(c + 32, c02, c03, va, overwrite);
-  storeRow(c + ldc, c10, c11, va, overwrite);
-  storeRow(c + ldc + 32, c12, c13, va, overwrite);
-}
-
-// micro() on a pre-packed panel block that also loads one byte of each of kc lines from pf (see gemmSmall);
-// returns them xor-ed so the loads stay.
-@inline function microPF(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, alpha: f32, overwrite: bool, pf: usize): u32 {
+// With `prefetch` (a constant at each call site, so the inlined loop has no branch), one byte of each of kc lines
+// from pf is loaded on the way and returned xor-ed (gemmSmall's software prefetch of the next panel).
+@inline function micro(
+  pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, alpha: f32, overwrite: bool, pf: usize = 0, prefetch: bool = false,
+): u32 {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
   let t: u32 = 0;
   for (let p = 0; p < kc; p++) {
-    t ^= load<u8>(pf);
+    if (prefetch) {
+      t ^= load<u8>(pf);
+      pf += 64;
+    }
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
     const b2 = v128.load(pb, 32);
@@ -230,7 +207,6 @@ function tiles(bufA: usize, bufB: usize, kc: i32, mc: i32, nc: i32, c0: usize, n
     c13 = fma(av, b3, c13);
     pa += 8;
     pb += 64;
-    pf += 64;
   }
   const va = f32x4.splat(alpha);
   storeRow(c, c00, c01, va, overwrite);
