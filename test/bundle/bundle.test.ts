@@ -29,7 +29,7 @@ import * as source from "../../src/index.js";
  * 236,435 (77,810 with gzip -9) with ONNX Runtime's .onnx_adapter reader/writer (docs/onnx.md, about 7.4 KB).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 232 * 1024;
+const BUNDLE_CEILING_BYTES = 240 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
