@@ -349,3 +349,20 @@ export function panelGemm(
   const macs = m * (k + k2) * n;
   return w.panelGemm(out, x, b, m, k, n, 1, beta, threadsFor(w, macs, threads), st, lowRank ? up : null, k2);
 }
+
+/**
+ * GPT-2's "gelu_new" in place, x ← 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), computed as x / (1 + e^(−2u)):
+ * in WebAssembly (float32, four lanes, within a few ulps) wherever the kernels run there, whatever x's length, so
+ * every row of a batch gets the same bits; elsewhere in float64, rounded once. Returns x.
+ */
+export function geluNew(x: Float32Array): Float32Array {
+  const w = wasm();
+  if (w && 4 * x.length <= w.maxBytes() / 4) return w.gelu(x);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    x[i] = v / (1 + Math.exp(-2 * GELU_C * (v + 0.044715 * v * v * v)));
+  }
+  return x;
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);

@@ -107,17 +107,5 @@ export function siluMul(gate: Float32Array, up: Float32Array): Float32Array {
   return gate;
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-
-/**
- * x ← 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³), in place (GPT-2's "gelu_new"), computed as the equal
- * x / (1 + e^(−2u)) (0.5·(1 + tanh u) = 1 / (1 + e^(−2u))): one exp instead of a tanh, and no cancellation in
- * 1 + tanh u for large negative u.
- */
-export function geluNew(x: Float32Array): Float32Array {
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    x[i] = v / (1 + Math.exp(-2 * GELU_C * (v + 0.044715 * v * v * v)));
-  }
-  return x;
-}
+/** GPT-2's "gelu_new" in place (kernels/select.ts: WebAssembly where the kernels run there). */
+export { geluNew } from "../kernels/select.js";

@@ -36,6 +36,7 @@ interface GemmExports {
     work: number,
   ): void;
   workBytes(k2: number): number;
+  geluNew(x: number, n: number): void;
 }
 
 const PAGE = 65536;
@@ -417,6 +418,22 @@ export class WasmGemm {
   /** Lets threads be tried again after a start-up failure (initKernels). */
   retryThreads(): void {
     this.threadError = null;
+  }
+
+  /** GPT-2's gelu_new in place over x (assembly/gelu.ts), on the caller's thread. Returns x. */
+  gelu(x: Float32Array): Float32Array {
+    if (x.length === 0) return x;
+    const at = this.resident(x);
+    if (at >= 0) {
+      this.fn.geluNew(at, x.length);
+      return x;
+    }
+    const off = this.top;
+    this.reserve(off + align(4 * x.length));
+    this.heap.set(x, off / 4);
+    this.fn.geluNew(off, x.length);
+    x.set(this.heap.subarray(off / 4, off / 4 + x.length));
+    return x;
   }
 
   /** Stops the pool's workers (in Node they are unref'd, so this is optional; a browser page needs startWebPool again). */

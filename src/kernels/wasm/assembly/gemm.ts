@@ -377,3 +377,4 @@ function packB(dst: usize, b: usize, b2: usize, k: i32, n: i32, transB: i32, pc:
   v128.store(dst + (NR << 3), v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
   v128.store(dst + 3 * (NR << 2), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
 }
+export { geluNew } from "./gelu";
