@@ -18,7 +18,8 @@
 import { fma, KC } from "./common";
 import { GEMV_COLS, GEMV_SLACK, gemvRow, gemvRowT } from "./gemv";
 import { gemvPanelRow, packBPanel } from "./panel";
-import { PACKQ_BYTES, packBQ, qgemvRow, qgemvRowT } from "./quant";
+import { PACKQ_BYTES, packBQ } from "./quant";
+import { qgemvRow, qgemvRowT } from "./quant-gemv";
 
 const MR = 2; // rows of the register tile
 const NR = 16; // columns of the register tile (four f32x4)
@@ -53,7 +54,7 @@ export function gemm(
     return;
   }
   if (m < GEMV_ROWS && bType) {
-    if (transB) for (let i = 0; i < m; i++) qgemvRowT(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, i);
+    if (transB) for (let i = 0; i < m; i++) qgemvRowT(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, work, i);
     else for (let i = 0; i < m; i++) qgemvRow(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, work, i);
     return;
   }

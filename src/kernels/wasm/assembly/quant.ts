@@ -6,8 +6,9 @@
 //   Q8_0 block (34 bytes): f16 d, 32 × int8 q, value j = q[j]·d
 //   Q4_0 block (18 bytes): f16 d, 16 bytes; byte j holds value j (low nibble) and value j + 16 (high), value = (nib − 8)·d
 // A dequantized value q·d is exact in float32 (8-bit q times an 11-bit significand), so the packed path (m ≥ 4)
-// gives exactly the float32 GEMM's bits on the dequantized matrix. The m < 4 paths scale per block instead
-// (x·d·q, or d·Σ q·x) and stay within the float32 error bound of the same product.
+// gives exactly the float32 GEMM's bits on the dequantized matrix. The m < 4 paths (quant-gemv.ts, with the
+// widening kernels below as their fallback) scale per block instead (x·d·q, or d·Σ q·x) and stay within the float32
+// error bound of the same product.
 
 import { fma, KC } from "./common";
 
@@ -155,12 +156,15 @@ export function packBQ(
   v128.store(dst + 3 * (NR << 2), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
 }
 
+// The two GEMVs below widen each quant int8 → int16 → int32 → f32: the general kernels for any x, used by
+// quant-gemv.ts when a row of x leaves the range its faster kernels are exact in (see there).
+
 /**
  * Row i of out over [j0, j1) for b stored [n, k] (blocks along k): out[i, j] = alpha·(Σ_blocks d·(Σ q·x) +
  * Σ_q a2[i, q]·b2[q, j]) (+ out[i, j] when beta = 1). Each row of b is one sequential stream; two rows of b at a
  * time share the loads of x.
  */
-export function qgemvRowT(
+export function qgemvRowTWide(
   out: usize, a: usize, b: usize, k: i32, n: i32, t: i32, alpha: f32, beta: i32,
   a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, i: i32,
 ): void {
@@ -201,7 +205,7 @@ export function qgemvRowT(
  * strip of up to QCOLS columns takes (x[i, p]·d)·q for every row p of b, then the k2 extension, then
  * out = alpha·acc (+ out when beta = 1). work: 64-byte aligned scratch of QCOLS floats.
  */
-export function qgemvRow(
+export function qgemvRowWide(
   out: usize, a: usize, b: usize, k: i32, n: i32, t: i32, alpha: f32, beta: i32,
   a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
 ): void {

@@ -1,0 +1,317 @@
+// Single-row products (m < 4: decode) with a ggml-quantized b, reading its blocks in place; called by gemm() in
+// gemm.ts (block layouts in quant.ts). Measured at 1×4096×4096 Q4_0, one thread: 2.2–2.3× the float32 GEMV's
+// speed, against 1.2–1.3× for the int8 → int16 → int32 widening these replace (bench/quant.bench.mjs).
+//
+// The 32 quants of a block become float32 in two steps per 4 values: i8x16.swizzle puts each quant byte in the top
+// byte of an i32 lane (the lane = q·2^24, sign included, no widening chain), then f32x4.convert_i32x4_s (exact).
+// Q4_0 nibbles are first made signed bytes with one xor and masks: (nib ^ 8) << 4 = (nib − 8)·16 as int8, so its
+// lanes hold (nib − 8)·2^28. The power of two is folded into the block's scale (d·2^-24 or d·2^-28, exact: the
+// f16 → f32 conversion multiplies by 2^(112 − s) instead of 2^112), so every product and sum is the unscaled one
+// times a power of two and rounds identically, as long as nothing overflows or underflows. That holds when every
+// x is 0 or within [2^-64, 2^64] (checked per row, ~1k vector ops): partial sums stay below 2^100 and the scaled
+// scales above 2^-116. Any other row of x (huge, tiny, ±Inf, NaN) takes the widening kernels in quant.ts.
+// The f16 scales are converted four at a time with SIMD into a small float array per pass (work), not one at a
+// time in the inner loop.
+//
+// Summation (within the float32 bound of the product on the dequantized weight, and independent of [j0, j1)):
+//   "out_in" (qgemvRowT): per column, per block, two f32x4 chains over the 32 products, added, then
+//     acc = acc + d·block (relaxed build: one relaxed_madd); the lanes of acc summed at the end, then the k2 terms.
+//   "in_out" (qgemvRow): per element, acc = acc + (x[p]·d)·q for increasing p, then the k2 terms.
+
+import { fma } from "./common";
+import { qgemvRowTWide, qgemvRowWide } from "./quant";
+
+/** Columns of one accumulator strip of qgemvRow (16 KiB, in L1); its scales follow it in work. */
+const QCOLS = 4096;
+/** Largest k of the fast qgemvRowT: its scales for four rows of b (k/2 bytes) must fit in work (over 2 MiB). */
+const K_MAX = 1 << 20;
+
+// Type markers for the generic kernels (specialized at compile time): i8 = Q8_0 (signed bytes), u8 = Q4_0 (nibbles).
+@inline function bb<T>(): usize {
+  return isSigned<T>() ? 34 : 18;
+}
+
+// swizzle indices: byte g·4 + i of the source into the top byte of i32 lane i (other bytes 0)
+@inline function idx(g: i32): v128 {
+  const t = g << 26;
+  return i32x4(0x00808080 | t, 0x01808080 | t, 0x02808080 | t, 0x03808080 | t);
+}
+// signed top bytes of lanes 4g .. 4g + 3 of v as float32 (value·2^24)
+@inline function top(v: v128, g: i32): v128 {
+  return f32x4.convert_i32x4_s(i8x16.swizzle(v, idx(g)));
+}
+
+/** True when every x[0 .. k) is 0 or has 2^-64 <= |x| <= 2^64 (not NaN, not infinite). */
+export function xInRange(x: usize, k: i32): bool {
+  let bad = i32x4.splat(0);
+  const big = f32x4.splat(reinterpret<f32>(0x5f800000)); // 2^64
+  const small = f32x4.splat(reinterpret<f32>(0x1f800000)); // 2^-64
+  const zero = f32x4.splat(0);
+  let p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const v = f32x4.abs(v128.load(x + (<usize>p << 2)));
+    bad = v128.or(bad, v128.not(f32x4.le(v, big)));
+    bad = v128.or(bad, v128.and(f32x4.lt(v, small), f32x4.ne(v, zero)));
+  }
+  let ok = !v128.any_true(bad);
+  for (; p < k; p++) {
+    const v = abs(load<f32>(x + (<usize>p << 2)));
+    if (!(v <= reinterpret<f32>(0x5f800000)) || (v < reinterpret<f32>(0x1f800000) && v != 0)) ok = false;
+  }
+  return ok;
+}
+
+// dst[i] = x·(f32 of the half at src + i·stride)·2^-s for i < count, mul = 2^(112 − s): exact for every half
+// (the scaled value stays a normal float32), ±Inf and NaN kept
+function scales(dst: usize, src: usize, stride: usize, count: i32, mul: f32, x: f32): void {
+  const vm = f32x4.splat(mul);
+  const vx = f32x4.splat(x);
+  let i = 0;
+  for (; i + 4 <= count; i += 4) {
+    let h = i32x4.splat(<i32>load<u16>(src));
+    h = i32x4.replace_lane(h, 1, <i32>load<u16>(src + stride));
+    h = i32x4.replace_lane(h, 2, <i32>load<u16>(src + 2 * stride));
+    h = i32x4.replace_lane(h, 3, <i32>load<u16>(src + 3 * stride));
+    const bits = v128.or(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+    const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
+    const v = v128.bitselect(v128.or(bits, i32x4.splat(0x7f800000)), f32x4.mul(bits, vm), special);
+    v128.store(dst + (<usize>i << 2), f32x4.mul(v, vx));
+    src += 4 * stride;
+  }
+  for (; i < count; i++) {
+    const h = <u32>load<u16>(src);
+    const e = (h & 0x7fff) << 13;
+    const sign = (h & 0x8000) << 16;
+    const v = (h & 0x7c00) == 0x7c00 ? reinterpret<f32>(e | sign | 0x7f800000) : reinterpret<f32>(e | sign) * mul;
+    store<f32>(dst + (<usize>i << 2), x * v);
+    src += stride;
+  }
+}
+
+// The 32 quants of the block at blk as two vectors of bytes whose top-of-lane placement gives value·2^s:
+// Q8_0: q (s = 24), lo = bytes 0..15, hi = 16..31. Q4_0: ((nib ^ 8) << 4) = (nib − 8)·16 as int8 (s = 28).
+@inline function qlo<T>(blk: usize): v128 {
+  if (isSigned<T>()) return v128.load(blk, 2);
+  const v = v128.xor(v128.load(blk, 2), i8x16.splat(-120));
+  return v128.and(i16x8.shl(v, 4), i8x16.splat(-16));
+}
+@inline function qhi<T>(blk: usize): v128 {
+  if (isSigned<T>()) return v128.load(blk, 18);
+  return v128.and(v128.xor(v128.load(blk, 2), i8x16.splat(-120)), i8x16.splat(-16));
+}
+@inline function dmul<T>(): f32 {
+  return isSigned<T>() ? reinterpret<f32>(0x6b800000) : reinterpret<f32>(0x69800000); // 2^88, 2^84
+}
+
+// Σ over the block of value·x·2^s, x at xp (32 floats)
+@inline function blockDot(lo: v128, hi: v128, xp: usize): v128 {
+  let s0 = f32x4.mul(top(lo, 0), v128.load(xp));
+  let s1 = f32x4.mul(top(lo, 1), v128.load(xp, 16));
+  s0 = fma(top(lo, 2), v128.load(xp, 32), s0);
+  s1 = fma(top(lo, 3), v128.load(xp, 48), s1);
+  s0 = fma(top(hi, 0), v128.load(xp, 64), s0);
+  s1 = fma(top(hi, 1), v128.load(xp, 80), s1);
+  s0 = fma(top(hi, 2), v128.load(xp, 96), s0);
+  s1 = fma(top(hi, 3), v128.load(xp, 112), s1);
+  return f32x4.add(s0, s1);
+}
+
+@inline function hsum(acc: v128): f32 {
+  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+}
+
+// out[i, j] = alpha·(Σ_blocks d·(Σ q·x) + Σ_q a2·b2) (+ out with beta = 1) for one column j
+@inline function finish(out: usize, acc: v128, a2: usize, b2: usize, k2: i32, n: i32, alpha: f32, beta: i32, i: i32, j: i32): void {
+  let sum = hsum(acc);
+  for (let q = 0; q < k2; q++) sum += load<f32>(a2 + ((<usize>i * k2 + q) << 2)) * load<f32>(b2 + ((<usize>q * n + j) << 2));
+  const c = out + ((<usize>i * n + j) << 2);
+  store<f32>(c, beta ? load<f32>(c) + alpha * sum : alpha * sum);
+}
+
+/**
+ * Row i of out over [j0, j1) for b stored [n, k] (blocks along k, t = 1 Q8_0, 2 Q4_0): out[i, j] = alpha·(Σ_blocks
+ * d·(Σ q·x) + Σ_q a2[i, q]·b2[q, j]) (+ out[i, j] when beta = 1). Four rows of b per pass share the loads of x.
+ * work: scratch for their scales.
+ */
+export function qgemvRowT(
+  out: usize, a: usize, b: usize, k: i32, n: i32, t: i32, alpha: f32, beta: i32,
+  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
+): void {
+  const ai = a + ((<usize>i * k) << 2);
+  if (k > K_MAX || !xInRange(ai, k)) qgemvRowTWide(out, a, b, k, n, t, alpha, beta, a2, b2, k2, j0, j1, i);
+  else if (t == 1) rowT<i8>(out, ai, b, k, n, alpha, beta, a2, b2, k2, j0, j1, work, i);
+  else rowT<u8>(out, ai, b, k, n, alpha, beta, a2, b2, k2, j0, j1, work, i);
+}
+
+function rowT<T>(
+  out: usize, ai: usize, b: usize, k: i32, n: i32, alpha: f32, beta: i32,
+  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
+): void {
+  const sc = (work + 63) & ~(<usize>63);
+  const rowBytes = <usize>(k >> 5) * bb<T>();
+  const nb = k >> 5;
+  let j = j0;
+  {
+    const ns: usize = <usize>nb << 2;
+    for (; j + 4 <= j1; j += 4) {
+      let acc0 = f32x4.splat(0);
+      let acc1 = f32x4.splat(0);
+      let acc2 = f32x4.splat(0);
+      let acc3 = f32x4.splat(0);
+      let blk = b + <usize>j * rowBytes;
+      for (let c: usize = 0; c < 4; c++) scales(sc + c * ns, blk + c * rowBytes, bb<T>(), nb, dmul<T>(), 1);
+      let xp = ai;
+      let sp = sc;
+      for (let q = 0; q < nb; q++) {
+        acc0 = fma(v128.load32_splat(sp), blockDot(qlo<T>(blk), qhi<T>(blk), xp), acc0);
+        acc1 = fma(v128.load32_splat(sp + ns), blockDot(qlo<T>(blk + rowBytes), qhi<T>(blk + rowBytes), xp), acc1);
+        acc2 = fma(v128.load32_splat(sp + 2 * ns), blockDot(qlo<T>(blk + 2 * rowBytes), qhi<T>(blk + 2 * rowBytes), xp), acc2);
+        acc3 = fma(v128.load32_splat(sp + 3 * ns), blockDot(qlo<T>(blk + 3 * rowBytes), qhi<T>(blk + 3 * rowBytes), xp), acc3);
+        blk += bb<T>();
+        xp += 128;
+        sp += 4;
+      }
+      finish(out, acc0, a2, b2, k2, n, alpha, beta, i, j);
+      finish(out, acc1, a2, b2, k2, n, alpha, beta, i, j + 1);
+      finish(out, acc2, a2, b2, k2, n, alpha, beta, i, j + 2);
+      finish(out, acc3, a2, b2, k2, n, alpha, beta, i, j + 3);
+    }
+  }
+  for (; j < j1; j++) {
+    let acc = f32x4.splat(0);
+    let blk = b + <usize>j * rowBytes;
+    scales(sc, blk, bb<T>(), nb, dmul<T>(), 1);
+    let xp = ai;
+    let sp = sc;
+    for (let q = 0; q < nb; q++) {
+      acc = fma(v128.load32_splat(sp), blockDot(qlo<T>(blk), qhi<T>(blk), xp), acc);
+      blk += bb<T>();
+      xp += 128;
+      sp += 4;
+    }
+    finish(out, acc, a2, b2, k2, n, alpha, beta, i, j);
+  }
+}
+
+/**
+ * Row i of out over [j0, j1) for b stored [k, n] (blocks along n; j0 and j1 multiples of 32): an accumulator strip of
+ * up to QCOLS columns takes (x[i, p]·d)·q for every row p of b (two rows per pass over the strip), then the k2
+ * extension, then out = alpha·acc (+ out when beta = 1). work: 64-byte aligned scratch (strip, then scales).
+ */
+export function qgemvRow(
+  out: usize, a: usize, b: usize, k: i32, n: i32, t: i32, alpha: f32, beta: i32,
+  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
+): void {
+  const ai = a + ((<usize>i * k) << 2);
+  if (!xInRange(ai, k)) qgemvRowWide(out, a, b, k, n, t, alpha, beta, a2, b2, k2, j0, j1, work, i);
+  else if (t == 1) row<i8>(out, ai, b, k, n, alpha, beta, a2, b2, k2, j0, j1, work, i);
+  else row<u8>(out, ai, b, k, n, alpha, beta, a2, b2, k2, j0, j1, work, i);
+}
+
+function row<T>(
+  out: usize, ai: usize, b: usize, k: i32, n: i32, alpha: f32, beta: i32,
+  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
+): void {
+  const acc0 = (work + 63) & ~(<usize>63);
+  const sc = acc0 + (<usize>QCOLS << 2);
+  const rowBytes = <usize>(n >> 5) * bb<T>();
+  for (let jc = j0; jc < j1; jc += QCOLS) {
+    const nc = min(QCOLS, j1 - jc);
+    memory.fill(acc0, 0, <usize>nc << 2);
+    const nbk = nc >> 5;
+    let p = 0;
+    {
+      const ns: usize = <usize>nbk << 2;
+      for (; p + 2 <= k; p += 2) {
+        let blk = b + <usize>p * rowBytes + <usize>(jc >> 5) * bb<T>();
+        scales(sc + 0 * ns, blk + 0 * rowBytes, bb<T>(), nbk, dmul<T>(), load<f32>(ai + (<usize>p << 2), 0));
+        scales(sc + 1 * ns, blk + 1 * rowBytes, bb<T>(), nbk, dmul<T>(), load<f32>(ai + (<usize>p << 2), 4));
+        let acc = acc0;
+        let sp = sc;
+        for (let q = 0; q < nbk; q++) {
+          let v0 = v128.load(acc, 0);
+          let v1 = v128.load(acc, 16);
+          let v2 = v128.load(acc, 32);
+          let v3 = v128.load(acc, 48);
+          let v4 = v128.load(acc, 64);
+          let v5 = v128.load(acc, 80);
+          let v6 = v128.load(acc, 96);
+          let v7 = v128.load(acc, 112);
+          let vs: v128;
+          let lo: v128;
+          let hi: v128;
+          vs = v128.load32_splat(sp + 0 * ns);
+          lo = qlo<T>(blk + 0 * rowBytes);
+          hi = qhi<T>(blk + 0 * rowBytes);
+          v0 = fma(vs, top(lo, 0), v0);
+          v1 = fma(vs, top(lo, 1), v1);
+          v2 = fma(vs, top(lo, 2), v2);
+          v3 = fma(vs, top(lo, 3), v3);
+          v4 = fma(vs, top(hi, 0), v4);
+          v5 = fma(vs, top(hi, 1), v5);
+          v6 = fma(vs, top(hi, 2), v6);
+          v7 = fma(vs, top(hi, 3), v7);
+          vs = v128.load32_splat(sp + 1 * ns);
+          lo = qlo<T>(blk + 1 * rowBytes);
+          hi = qhi<T>(blk + 1 * rowBytes);
+          v0 = fma(vs, top(lo, 0), v0);
+          v1 = fma(vs, top(lo, 1), v1);
+          v2 = fma(vs, top(lo, 2), v2);
+          v3 = fma(vs, top(lo, 3), v3);
+          v4 = fma(vs, top(hi, 0), v4);
+          v5 = fma(vs, top(hi, 1), v5);
+          v6 = fma(vs, top(hi, 2), v6);
+          v7 = fma(vs, top(hi, 3), v7);
+          v128.store(acc, v0, 0);
+          v128.store(acc, v1, 16);
+          v128.store(acc, v2, 32);
+          v128.store(acc, v3, 48);
+          v128.store(acc, v4, 64);
+          v128.store(acc, v5, 80);
+          v128.store(acc, v6, 96);
+          v128.store(acc, v7, 112);
+          blk += bb<T>();
+          acc += 128;
+          sp += 4;
+        }
+      }
+    }
+    for (; p < k; p++) {
+      let blk = b + <usize>p * rowBytes + <usize>(jc >> 5) * bb<T>();
+      scales(sc, blk, bb<T>(), nbk, dmul<T>(), load<f32>(ai + (<usize>p << 2)));
+      let acc = acc0;
+      let sp = sc;
+      for (let q = 0; q < nbk; q++) {
+        const vs = v128.load32_splat(sp);
+        const lo = qlo<T>(blk);
+        const hi = qhi<T>(blk);
+        v128.store(acc, fma(vs, top(lo, 0), v128.load(acc)));
+        v128.store(acc, fma(vs, top(lo, 1), v128.load(acc, 16)), 16);
+        v128.store(acc, fma(vs, top(lo, 2), v128.load(acc, 32)), 32);
+        v128.store(acc, fma(vs, top(lo, 3), v128.load(acc, 48)), 48);
+        v128.store(acc, fma(vs, top(hi, 0), v128.load(acc, 64)), 64);
+        v128.store(acc, fma(vs, top(hi, 1), v128.load(acc, 80)), 80);
+        v128.store(acc, fma(vs, top(hi, 2), v128.load(acc, 96)), 96);
+        v128.store(acc, fma(vs, top(hi, 3), v128.load(acc, 112)), 112);
+        blk += bb<T>();
+        acc += 128;
+        sp += 4;
+      }
+    }
+    for (let q = 0; q < k2; q++) {
+      const vs = f32x4.splat(load<f32>(a2 + ((<usize>i * k2 + q) << 2)));
+      const r = b2 + ((<usize>q * n + jc) << 2);
+      for (let j = 0; j < nc; j += 4) {
+        const o: usize = <usize>j << 2;
+        v128.store(acc0 + o, fma(vs, v128.load(r + o), v128.load(acc0 + o)));
+      }
+    }
+    const va = f32x4.splat(alpha);
+    const c = out + ((<usize>i * n + jc) << 2);
+    for (let j = 0; j < nc; j += 4) {
+      const o: usize = <usize>j << 2;
+      const x = f32x4.mul(va, v128.load(acc0 + o));
+      v128.store(c + o, beta ? f32x4.add(v128.load(c + o), x) : x);
+    }
+  }
+}
