@@ -40,12 +40,19 @@ export interface KernelOptions {
   threads?: number;
   /** "auto" (default) uses WebAssembly when available; "typescript" forces the plain kernels. */
   backend?: "auto" | "typescript";
+  /**
+   * Single-row products (n < 4) over a Q8_0/Q4_0 weight stored "out_in": "float32" (default) keeps x float32 (the
+   * float32 error bound of the dequantized product); "q8_0" quantizes each row of x to Q8_0 and uses integer dot
+   * products, llama.cpp's arithmetic (docs/quant.md), WebAssembly kernels only.
+   */
+  decodeActivations?: "float32" | "q8_0";
 }
 
 let runtime: WasmGemm | null | undefined; // undefined: not loaded yet
 let pending: Promise<WasmGemm | null> | null = null;
 let threadsSetting: number | undefined;
 let backendSetting: "auto" | "typescript" = "auto";
+let decodeActivationsSetting: "float32" | "q8_0" = "float32";
 
 function pickBuild(shared: boolean): WasmBuild | null {
   if (canRun("relaxed", shared)) return "relaxed";
@@ -132,7 +139,11 @@ export function configureKernels(options: KernelOptions = {}): KernelInfo {
       name: "options",
     });
   }
-  const { threads, backend } = options as { threads?: unknown; backend?: unknown };
+  const { threads, backend, decodeActivations } = options as {
+    threads?: unknown;
+    backend?: unknown;
+    decodeActivations?: unknown;
+  };
   if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1)) {
     throw new ArgumentError(
       "invalid_argument",
@@ -147,8 +158,16 @@ export function configureKernels(options: KernelOptions = {}): KernelInfo {
       { name: "backend", value: backend },
     );
   }
+  if (decodeActivations !== undefined && decodeActivations !== "float32" && decodeActivations !== "q8_0") {
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: options.decodeActivations is ${describe(decodeActivations)}, expected "float32" or "q8_0"`,
+      { name: "decodeActivations", value: decodeActivations },
+    );
+  }
   threadsSetting = threads;
   backendSetting = backend ?? "auto";
+  decodeActivationsSetting = decodeActivations ?? "float32";
   return kernelInfo();
 }
 
@@ -306,7 +325,8 @@ export const quantLoraGemm: QuantLoraGemmKernel = (out, x, wq, type, t, up, n, d
     const macs = n * (dIn + r) * dOut;
     const st = lowRank ? new Float32Array(n * r) : null; // s·t: [n, r]
     if (st) for (let i = 0; i < st.length; i++) st[i] = s * t![i]!;
-    return w.qgemm(out, x, wq, type, n, dIn, dOut, transW, threadsFor(w, macs, threads), st, up, lowRank ? r : 0);
+    const q8 = decodeActivationsSetting === "q8_0";
+    return w.qgemm(out, x, wq, type, n, dIn, dOut, transW, threadsFor(w, macs, threads), st, up, lowRank ? r : 0, q8);
   }
   const wf = dequantizeBlocks(new Float32Array(dIn * dOut), wq, type, (dIn * dOut) / 32);
   if (!lowRank) return gemmScalar(out, x, wf, n, dIn, dOut, false, transW, 1, 0);

@@ -267,7 +267,8 @@ export class WasmGemm {
   /**
    * out = x·op(bq) + a2·b2 with bq quantized (type 1 = Q8_0, 2 = Q4_0, see assembly/quant.ts): bq stored [k, n]
    * with blocks along n, or with transB [n, k] with blocks along k. Column ranges of
-   * threads start at multiples of 32 (block boundaries). Returns out.
+   * threads start at multiples of 32 (block boundaries). q8Activations: m < 4 rows with transB use llama.cpp's
+   * arithmetic (x quantized to Q8_0, integer dot products; assembly/quant-dot.ts). Returns out.
    */
   qgemm(
     out: Float32Array,
@@ -282,8 +283,9 @@ export class WasmGemm {
     a2: Float32Array | null = null,
     b2: Float32Array | null = null,
     k2 = 0,
+    q8Activations = false,
   ): Float32Array {
-    const flags = (type << 1) | (transB ? 1 : 0);
+    const flags = (type << 1) | (transB ? 1 : 0) | (q8Activations ? 16 : 0);
     return this.run(out, x, bq, bq.byteLength, m, k, n, false, flags, 1, 0, threads, a2, b2, k2, 2 * COL_ALIGN);
   }
 

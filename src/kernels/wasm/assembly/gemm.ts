@@ -9,7 +9,8 @@
 // one multiply and one add per product (relaxed build: relaxed_madd), then combined as out = alpha·acc (first
 // block with beta = 0) or out = out + alpha·acc. Splitting columns across threads therefore never changes a bit.
 // work: scratch for one caller (packed A block, packed B panel, one edge tile, GEMV strip); see workBytes().
-// Bits 1–2 of transB name a quantized b (1 = Q8_0, 2 = Q4_0, see quant.ts); bit 0 is the transpose flag. Bit 3 says
+// Bits 1–2 of transB name a quantized b (1 = Q8_0, 2 = Q4_0, see quant.ts); bit 0 is the transpose flag; bit 4
+// (16) asks for llama.cpp's arithmetic in the quantized decode GEMV (quant-dot.ts, opt-in). Bit 3 says
 // b is pre-packed in panels (panel.ts): op(b) [k, n] as ⌈n/16⌉ panels of NR = 16 columns, panel s = k rows of the
 // 16 floats op(b)[p, 16s .. 16s + 15] (zero past n), back to back — the layout the register tiles read, so products
 // stream b once, in order, and never pack it. The pool passes the same arguments to every thread, so no other entry
@@ -19,6 +20,7 @@ import { fma, KC } from "./common";
 import { GEMV_COLS, GEMV_SLACK, gemvRow, gemvRowT } from "./gemv";
 import { gemvPanelRow, packBPanel } from "./panel";
 import { PACKQ_BYTES, packBQ } from "./quant";
+import { qdotRowT } from "./quant-dot";
 import { qgemvRow, qgemvRowT } from "./quant-gemv";
 
 const MR = 2; // rows of the register tile
@@ -54,8 +56,11 @@ export function gemm(
     return;
   }
   if (m < GEMV_ROWS && bType) {
-    if (transB) for (let i = 0; i < m; i++) qgemvRowT(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, work, i);
-    else for (let i = 0; i < m; i++) qgemvRow(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, work, i);
+    if (transB && transBits & 16) {
+      for (let i = 0; i < m; i++) qdotRowT(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, work, i);
+    } else if (transB) {
+      for (let i = 0; i < m; i++) qgemvRowT(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, work, i);
+    } else for (let i = 0; i < m; i++) qgemvRow(out, a, b, k, n, bType, alpha, beta, a2, b2, k2, j0, j1, work, i);
     return;
   }
   if (m < GEMV_ROWS) {

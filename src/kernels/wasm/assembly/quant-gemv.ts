@@ -27,7 +27,7 @@ import { qgemvRowTWide, qgemvRowWide } from "./quant";
 const QCOLS = 4096;
 
 // Type markers for the generic kernels (specialized at compile time): i8 = Q8_0 (signed bytes), u8 = Q4_0 (nibbles).
-@inline function bb<T>(): usize {
+@inline export function bb<T>(): usize {
   return isSigned<T>() ? 34 : 18;
 }
 
@@ -63,7 +63,7 @@ export function xInRange(x: usize, k: i32): bool {
 
 // x·(f32 of the half at src + i·stride)·2^-s in lane i (i < 4), mul = 2^(112 − s): exact for every half (the
 // scaled value stays a normal float32), ±Inf and NaN kept
-@inline function half4(src: usize, stride: usize, mul: f32, x: f32): v128 {
+@inline export function half4(src: usize, stride: usize, mul: f32, x: f32): v128 {
   let h = i32x4.splat(<i32>load<u16>(src));
   h = i32x4.replace_lane(h, 1, <i32>load<u16>(src + stride));
   h = i32x4.replace_lane(h, 2, <i32>load<u16>(src + 2 * stride));
@@ -75,7 +75,7 @@ export function xInRange(x: usize, k: i32): bool {
   return f32x4.mul(v, f32x4.splat(x));
 }
 // the same for one half, splatted
-@inline function half1(src: usize, mul: f32, x: f32): v128 {
+@inline export function half1(src: usize, mul: f32, x: f32): v128 {
   const h = <u32>load<u16>(src);
   const e = (h & 0x7fff) << 13;
   const sign = (h & 0x8000) << 16;
@@ -117,7 +117,7 @@ export function xInRange(x: usize, k: i32): bool {
 }
 
 // out[i, j] = alpha·(Σ_blocks d·(Σ q·x) + Σ_q a2·b2) (+ out with beta = 1) for one column j
-@inline function finish(
+@inline export function finish(
   out: usize, acc: v128, a2: usize, b2: usize, k2: i32, n: i32, alpha: f32, beta: i32, i: i32, j: i32,
 ): void {
   let sum = hsum(acc);

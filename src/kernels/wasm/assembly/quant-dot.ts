@@ -1,0 +1,145 @@
+// Opt-in decode with llama.cpp's arithmetic (configureKernels({ decodeActivations: "q8_0" })), for b stored [n, k]
+// with blocks along k (GGUF / PEFT "out_in"), Q8_0 or Q4_0: each row of x is quantized per 32-block exactly as
+// ggml's quantize_row_q8_0_ref does (d = amax/127 rounded to f16, q = roundf(x/d)), then every output is
+// Σ_blocks sumi·d_w·d_x with sumi the exact integer dot product of the block's quants (Q4_0: nibble − 8) with the
+// row's int8 quants — ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0. The integer sums are exact (i32x4.dot_i16x8_s on
+// quants widened to int16); the float part is summed per lane over the blocks (lane·(d_w·d_x), then the lanes), so
+// it equals ggml's result within float32 rounding of Σ|sumi·d_w·d_x|, not the float32 product on the dequantized
+// weight: quantizing x changes the result by up to ~1/254 of each block's largest |x| per weight.
+// Rows of x the exact kernels would not take fast (see quant-gemv.ts: huge, tiny, ±Inf, NaN), and k above K_MAX,
+// use the exact kernel instead.
+
+import { fma } from "./common";
+import { bb, finish, half1, half4, qgemvRowT, xInRange } from "./quant-gemv";
+
+/** Largest k: the quantized row (2.125 bytes per value) must fit in work (over 2 MiB). */
+const K_MAX = 1 << 19;
+
+// f32 value of the f16 nearest to d ≥ 0 (ties to even; ≥ 65520 → +Inf), as GGML_FP32_TO_FP16 then back
+@inline function roundToHalf(d: f32): f32 {
+  if (d >= 65520) return Infinity;
+  if (d < reinterpret<f32>(0x38800000)) return nearest(d * reinterpret<f32>(0x4b800000)) * reinterpret<f32>(0x33800000);
+  const u = reinterpret<u32>(d);
+  return reinterpret<f32>((u + 0xfff + ((u >> 13) & 1)) & ~(<u32>0x1fff));
+}
+
+// roundf of each lane (to nearest, halves away from zero; |v| < 2^23), as int32
+@inline function roundAway(v: v128): v128 {
+  const t = f32x4.trunc(v);
+  const half = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), f32x4.splat(0.5));
+  const one = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1));
+  return i32x4.trunc_sat_f32x4_s(f32x4.add(t, v128.and(half, one)));
+}
+
+// x[0 .. k) as Q8_0 (quantize_row_q8_0_ref): quants as int16 at xq (32 per block), d (f16-rounded) at dx
+function quantizeRow(x: usize, k: i32, xq: usize, dx: usize): void {
+  for (let q = 0; q < k >> 5; q++) {
+    const xp = x + (<usize>q << 7);
+    let m = f32x4.abs(v128.load(xp));
+    for (let u: usize = 16; u < 128; u += 16) m = f32x4.max(m, f32x4.abs(v128.load(xp + u)));
+    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const d: f32 = amax / 127;
+    const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+    store<f32>(dx + (<usize>q << 2), roundToHalf(d));
+    const o = xq + (<usize>q << 6);
+    for (let u: usize = 0; u < 4; u++) {
+      const r0 = roundAway(f32x4.mul(v128.load(xp + (u << 5)), id));
+      const r1 = roundAway(f32x4.mul(v128.load(xp + (u << 5), 16), id));
+      v128.store(o + (u << 4), i16x8.narrow_i32x4_s(r0, r1));
+    }
+  }
+}
+
+// exact integer dot product of the block at blk with 32 int16 quants at xp, in four int32 lanes, as float32
+@inline function idot<T>(blk: usize, xp: usize): v128 {
+  let lo: v128;
+  let hi: v128;
+  if (isSigned<T>()) {
+    lo = v128.load(blk, 2);
+    hi = v128.load(blk, 18);
+  } else {
+    const raw = v128.load(blk, 2);
+    lo = i8x16.sub(v128.and(raw, i8x16.splat(15)), i8x16.splat(8));
+    hi = i8x16.sub(v128.and(i16x8.shr_u(raw, 4), i8x16.splat(15)), i8x16.splat(8));
+  }
+  let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xp));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xp, 16)));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xp, 32)));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xp, 48)));
+  return f32x4.convert_i32x4_s(s);
+}
+
+/** qgemvRowT's arguments; row i of out over [j0, j1) with llama.cpp's arithmetic (above). work: scratch. */
+export function qdotRowT(
+  out: usize, a: usize, b: usize, k: i32, n: i32, t: i32, alpha: f32, beta: i32,
+  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
+): void {
+  const ai = a + ((<usize>i * k) << 2);
+  if (k > K_MAX || !xInRange(ai, k)) qgemvRowT(out, a, b, k, n, t, alpha, beta, a2, b2, k2, j0, j1, work, i);
+  else if (t == 1) rowDot<i8>(out, ai, b, k, n, alpha, beta, a2, b2, k2, j0, j1, work, i);
+  else rowDot<u8>(out, ai, b, k, n, alpha, beta, a2, b2, k2, j0, j1, work, i);
+}
+
+function rowDot<T>(
+  out: usize, ai: usize, b: usize, k: i32, n: i32, alpha: f32, beta: i32,
+  a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
+): void {
+  const sc = (work + 63) & ~(<usize>63);
+  const nb = k >> 5;
+  const dx = sc + 64;
+  const xq = (dx + (<usize>nb << 2) + 63) & ~(<usize>63);
+  quantizeRow(ai, k, xq, dx);
+  const bt = bb<T>();
+  const rs = <usize>nb * bt;
+  const M = reinterpret<f32>(0x77800000); // 2^112: the plain f16 value
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    let acc0 = f32x4.splat(0);
+    let acc1 = f32x4.splat(0);
+    let acc2 = f32x4.splat(0);
+    let acc3 = f32x4.splat(0);
+    let blk = b + <usize>j * rs;
+    let xp = xq;
+    let q = 0;
+    // four blocks at a time: d_w·d_x of each block and row, kept in sc, read back splatted
+    for (; q + 4 <= nb; q += 4) {
+      const vx = v128.load(dx + (<usize>q << 2));
+      v128.store(sc, f32x4.mul(half4(blk, bt, M, 1), vx));
+      v128.store(sc, f32x4.mul(half4(blk + rs, bt, M, 1), vx), 16);
+      v128.store(sc, f32x4.mul(half4(blk + 2 * rs, bt, M, 1), vx), 32);
+      v128.store(sc, f32x4.mul(half4(blk + 3 * rs, bt, M, 1), vx), 48);
+      for (let u: usize = 0; u < 16; u += 4) {
+        acc0 = fma(v128.load32_splat(sc + u), idot<T>(blk, xp), acc0);
+        acc1 = fma(v128.load32_splat(sc + u, 16), idot<T>(blk + rs, xp), acc1);
+        acc2 = fma(v128.load32_splat(sc + u, 32), idot<T>(blk + 2 * rs, xp), acc2);
+        acc3 = fma(v128.load32_splat(sc + u, 48), idot<T>(blk + 3 * rs, xp), acc3);
+        blk += bt;
+        xp += 64;
+      }
+    }
+    for (; q < nb; q++) {
+      const d = load<f32>(dx + (<usize>q << 2));
+      acc0 = fma(half1(blk, M, d), idot<T>(blk, xp), acc0);
+      acc1 = fma(half1(blk + rs, M, d), idot<T>(blk + rs, xp), acc1);
+      acc2 = fma(half1(blk + 2 * rs, M, d), idot<T>(blk + 2 * rs, xp), acc2);
+      acc3 = fma(half1(blk + 3 * rs, M, d), idot<T>(blk + 3 * rs, xp), acc3);
+      blk += bt;
+      xp += 64;
+    }
+    finish(out, acc0, a2, b2, k2, n, alpha, beta, i, j);
+    finish(out, acc1, a2, b2, k2, n, alpha, beta, i, j + 1);
+    finish(out, acc2, a2, b2, k2, n, alpha, beta, i, j + 2);
+    finish(out, acc3, a2, b2, k2, n, alpha, beta, i, j + 3);
+  }
+  for (; j < j1; j++) {
+    let acc = f32x4.splat(0);
+    let blk = b + <usize>j * rs;
+    let xp = xq;
+    for (let q = 0; q < nb; q++) {
+      acc = fma(half1(blk, M, load<f32>(dx + (<usize>q << 2))), idot<T>(blk, xp), acc);
+      blk += bt;
+      xp += 64;
+    }
+    finish(out, acc, a2, b2, k2, n, alpha, beta, i, j);
+  }
+}
