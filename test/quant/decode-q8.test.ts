@@ -4,37 +4,25 @@
 // arithmetic within float32 rounding of Σ|q_w·q_x·d_w·d_x|; the default, other layouts, n ≥ 4, and rows the fast
 // kernels do not take keep the exact path's bits; the setting is validated.
 
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeF16 } from "../../src/dtype/f16.js";
 import { ArgumentError, configureKernels, loraForward, matmul, quantizeMatrix } from "../../src/index.js";
-import { expectClose, U_F32 } from "../helpers/close.js";
+import { canRun } from "../../src/kernels/wasm/runtime.js";
+import { expectClose } from "../helpers/close.js";
 import { fill } from "../helpers/random.js";
+import { ggmlDotModel } from "../kernels/ggml-dot-model.mjs";
 
 afterEach(() => {
   configureKernels();
 });
 
 const TYPES = ["q8_0", "q4_0"] as const;
+const deps = { quantizeMatrix, decodeF16 };
+const child = fileURLToPath(new URL("../kernels/ggml-dot-child.mjs", import.meta.url));
 
-// the blocks of a stored row-major Q8_0/Q4_0 matrix as (d, 32 integer quants) per block; Q4_0 quants are nibble − 8
-function blocks(bytes: Uint8Array, type: "q8_0" | "q4_0", count: number) {
-  const bb = type === "q8_0" ? 34 : 18;
-  const out: { d: number; q: number[] }[] = [];
-  for (let b = 0; b < count; b++) {
-    const o = b * bb;
-    const d = decodeF16(bytes[o]! | (bytes[o + 1]! << 8));
-    const q: number[] = [];
-    if (type === "q8_0") for (let j = 0; j < 32; j++) q.push((bytes[o + 2 + j]! << 24) >> 24);
-    else {
-      for (let j = 0; j < 16; j++) q.push((bytes[o + 2 + j]! & 15) - 8);
-      for (let j = 0; j < 16; j++) q.push((bytes[o + 2 + j]! >> 4) - 8);
-    }
-    out.push({ d, q });
-  }
-  return out;
-}
-
-// float64 model of ggml_vec_dot_{q8_0,q4_0}_q8_0 for rows of x against W stored [dOut, dIn], plus s·(x·down)·up
+// float64 model of ggml_vec_dot_{q8_0,q4_0}_q8_0 (test/kernels/ggml-dot-model.mjs)
 function model(
   x: Float32Array,
   w: { bytes: Uint8Array; type: "q8_0" | "q4_0" },
@@ -43,44 +31,7 @@ function model(
   dOut: number,
   lr?: { down: Float32Array; up: Float32Array; r: number; s: number },
 ) {
-  const nb = dIn / 32;
-  const wb = blocks(w.bytes, w.type, dOut * nb);
-  const h = new Float64Array(n * dOut);
-  const bound = new Float64Array(n * dOut);
-  const r = lr?.r ?? 0;
-  for (let i = 0; i < n; i++) {
-    const row = x.subarray(i * dIn, (i + 1) * dIn);
-    const xb = blocks(quantizeMatrix({ data: row, rows: 1, cols: dIn }, "q8_0").bytes, "q8_0", nb);
-    const t = new Float64Array(r);
-    const ta = new Float64Array(r);
-    for (let p = 0; p < dIn; p++)
-      for (let k = 0; k < r; k++) {
-        t[k]! += row[p]! * lr!.down[p * r + k]!;
-        ta[k]! += Math.abs(row[p]! * lr!.down[p * r + k]!);
-      }
-    for (let j = 0; j < dOut; j++) {
-      let s = 0;
-      let g = 0;
-      for (let b = 0; b < nb; b++) {
-        const { d, q } = wb[j * nb + b]!;
-        let sumi = 0;
-        let gi = 0;
-        for (let e = 0; e < 32; e++) {
-          sumi += q[e]! * xb[b]!.q[e]!;
-          gi += Math.abs(q[e]! * xb[b]!.q[e]!);
-        }
-        s += sumi * d * xb[b]!.d;
-        g += gi * Math.abs(d * xb[b]!.d);
-      }
-      for (let k = 0; k < r; k++) {
-        s += lr!.s * t[k]! * lr!.up[k * dOut + j]!;
-        g += Math.abs(lr!.s) * ta[k]! * Math.abs(lr!.up[k * dOut + j]!);
-      }
-      h[i * dOut + j] = s;
-      bound[i * dOut + j] = 2 * U_F32 * (nb + r + 8) * g + U_F32 * Math.abs(s);
-    }
-  }
-  return { h, bound };
+  return ggmlDotModel(x, w, n, dIn, dOut, lr, deps);
 }
 
 function weight(type: "q8_0" | "q4_0", layout: "out_in" | "in_out", dIn: number, dOut: number, seed: number) {
@@ -167,6 +118,16 @@ describe('decodeActivations: "q8_0" (llama.cpp\'s arithmetic, opt-in)', () => {
       configureKernels();
       expect(Array.from(opt)).toEqual(Array.from(exact));
     }
+  });
+
+  it("the relaxed-SIMD build matches the model too (child process; dist/ is built by npm test)", () => {
+    const flags = canRun("relaxed", true) ? [] : ["--experimental-wasm-relaxed-simd"];
+    const r = spawnSync(process.execPath, [...flags, child], { encoding: "utf8", timeout: 60_000 });
+    expect(r.stderr).toBe("");
+    const result = JSON.parse(r.stdout.trim()) as { backend: string; cases: number; worst: number };
+    expect(result.backend).toBe("wasm-relaxed-simd");
+    expect(result.cases).toBe(6);
+    expect(result.worst).toBeLessThanOrEqual(1);
   });
 
   it("refuses an unknown decodeActivations value, naming it", () => {

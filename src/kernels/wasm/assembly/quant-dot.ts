@@ -3,9 +3,12 @@
 // ggml's quantize_row_q8_0_ref does (d = amax/127 rounded to f16, q = roundf(x/d)), then every output is
 // Σ_blocks sumi·d_w·d_x with sumi the exact integer dot product of the block's quants (Q4_0: nibble − 8) with the
 // row's int8 quants — ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0. The integer sums are exact (i32x4.dot_i16x8_s on
-// quants widened to int16); the float part is summed per lane over the blocks (lane·(d_w·d_x), then the lanes), so
-// it equals ggml's result within float32 rounding of Σ|sumi·d_w·d_x|, not the float32 product on the dequantized
-// weight: quantizing x changes the result by up to ~1/254 of each block's largest |x| per weight.
+// quants widened to int16, the four lanes of four blocks reduced into [sumi_q .. sumi_q+3]); the float part is
+// sumi·(d_w·d_x) summed over blocks in four lanes, then the lanes, so the result equals ggml's within float32
+// rounding of Σ|sumi·d_w·d_x| — not the float32 product on the dequantized weight: quantizing x moves each weight's
+// term by up to half a quant step of x (1/254 of its block's largest |x|).
+// Not used: i32x4.relaxed_dot_i8x16_i7x16_add_s (pmaddubsw), 1.2× faster in a prototype, returns 2·dot and drops
+// the addend in Node 20's V8 on this x64 CPU (checked in isolation), so it cannot be relied on.
 // Rows of x the exact kernels would not take fast (see quant-gemv.ts: huge, tiny, ±Inf, NaN), and k above K_MAX,
 // use the exact kernel instead.
 
@@ -50,7 +53,7 @@ function quantizeRow(x: usize, k: i32, xq: usize, dx: usize): void {
   }
 }
 
-// exact integer dot product of the block at blk with 32 int16 quants at xp, in four int32 lanes, as float32
+// exact integer dot product of the block at blk with the row's 32 quants (int16 at xp), in four int32 lanes
 @inline function idot<T>(blk: usize, xp: usize): v128 {
   let lo: v128;
   let hi: v128;
@@ -65,8 +68,20 @@ function quantizeRow(x: usize, k: i32, xq: usize, dx: usize): void {
   let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xp));
   s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xp, 16)));
   s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xp, 32)));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xp, 48)));
-  return f32x4.convert_i32x4_s(s);
+  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xp, 48)));
+}
+// [Σ a, Σ b, Σ c, Σ d] of four int32x4 (exact)
+@inline function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const u0 = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const u1 = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(u0, u1, 0, 1, 4, 5), v128.shuffle<i32>(u0, u1, 2, 3, 6, 7));
+}
+// Σ over blocks q .. q + 3 of one row of b: acc + [sumi_q .. sumi_q+3]·[d_w·d_x] (the exact block sums in the lanes,
+// so the result does not depend on how the integer dot product groups its lanes)
+@inline function chunk<T>(acc: v128, blk: usize, bt: usize, xp: usize, vx: v128): v128 {
+  const s = reduce4(idot<T>(blk, xp), idot<T>(blk + bt, xp + 64), idot<T>(blk + 2 * bt, xp + 128), idot<T>(blk + 3 * bt, xp + 192));
+  const d = f32x4.mul(half4(blk, bt, reinterpret<f32>(0x77800000), 1), vx);
+  return fma(f32x4.convert_i32x4_s(s), d, acc);
 }
 
 /** qgemvRowT's arguments; row i of out over [j0, j1) with llama.cpp's arithmetic (above). work: scratch. */
@@ -84,10 +99,9 @@ function rowDot<T>(
   out: usize, ai: usize, b: usize, k: i32, n: i32, alpha: f32, beta: i32,
   a2: usize, b2: usize, k2: i32, j0: i32, j1: i32, work: usize, i: i32,
 ): void {
-  const sc = (work + 63) & ~(<usize>63);
   const nb = k >> 5;
-  const dx = sc + 64;
-  const xq = (dx + (<usize>nb << 2) + 63) & ~(<usize>63);
+  const dx = (work + 63) & ~(<usize>63);
+  const xq = (dx + (<usize>nb << 2) + 63) & ~(<usize>63); // 64 bytes per block
   quantizeRow(ai, k, xq, dx);
   const bt = bb<T>();
   const rs = <usize>nb * bt;
@@ -99,32 +113,24 @@ function rowDot<T>(
     let acc2 = f32x4.splat(0);
     let acc3 = f32x4.splat(0);
     let blk = b + <usize>j * rs;
-    let xp = xq;
     let q = 0;
-    // four blocks at a time: d_w·d_x of each block and row, kept in sc, read back splatted
     for (; q + 4 <= nb; q += 4) {
       const vx = v128.load(dx + (<usize>q << 2));
-      v128.store(sc, f32x4.mul(half4(blk, bt, M, 1), vx));
-      v128.store(sc, f32x4.mul(half4(blk + rs, bt, M, 1), vx), 16);
-      v128.store(sc, f32x4.mul(half4(blk + 2 * rs, bt, M, 1), vx), 32);
-      v128.store(sc, f32x4.mul(half4(blk + 3 * rs, bt, M, 1), vx), 48);
-      for (let u: usize = 0; u < 16; u += 4) {
-        acc0 = fma(v128.load32_splat(sc + u), idot<T>(blk, xp), acc0);
-        acc1 = fma(v128.load32_splat(sc + u, 16), idot<T>(blk + rs, xp), acc1);
-        acc2 = fma(v128.load32_splat(sc + u, 32), idot<T>(blk + 2 * rs, xp), acc2);
-        acc3 = fma(v128.load32_splat(sc + u, 48), idot<T>(blk + 3 * rs, xp), acc3);
-        blk += bt;
-        xp += 64;
-      }
+      const xp = xq + (<usize>q << 6);
+      acc0 = chunk<T>(acc0, blk, bt, xp, vx);
+      acc1 = chunk<T>(acc1, blk + rs, bt, xp, vx);
+      acc2 = chunk<T>(acc2, blk + 2 * rs, bt, xp, vx);
+      acc3 = chunk<T>(acc3, blk + 3 * rs, bt, xp, vx);
+      blk += 4 * bt;
     }
     for (; q < nb; q++) {
       const d = load<f32>(dx + (<usize>q << 2));
-      acc0 = fma(half1(blk, M, d), idot<T>(blk, xp), acc0);
-      acc1 = fma(half1(blk + rs, M, d), idot<T>(blk + rs, xp), acc1);
-      acc2 = fma(half1(blk + 2 * rs, M, d), idot<T>(blk + 2 * rs, xp), acc2);
-      acc3 = fma(half1(blk + 3 * rs, M, d), idot<T>(blk + 3 * rs, xp), acc3);
+      const xp = xq + (<usize>q << 6);
+      acc0 = fma(half1(blk, M, d), f32x4.convert_i32x4_s(idot<T>(blk, xp)), acc0);
+      acc1 = fma(half1(blk + rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + rs, xp)), acc1);
+      acc2 = fma(half1(blk + 2 * rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + 2 * rs, xp)), acc2);
+      acc3 = fma(half1(blk + 3 * rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + 3 * rs, xp)), acc3);
       blk += bt;
-      xp += 64;
     }
     finish(out, acc0, a2, b2, k2, n, alpha, beta, i, j);
     finish(out, acc1, a2, b2, k2, n, alpha, beta, i, j + 1);
@@ -134,11 +140,15 @@ function rowDot<T>(
   for (; j < j1; j++) {
     let acc = f32x4.splat(0);
     let blk = b + <usize>j * rs;
-    let xp = xq;
-    for (let q = 0; q < nb; q++) {
-      acc = fma(half1(blk, M, load<f32>(dx + (<usize>q << 2))), idot<T>(blk, xp), acc);
+    let q = 0;
+    for (; q + 4 <= nb; q += 4) {
+      acc = chunk<T>(acc, blk, bt, xq + (<usize>q << 6), v128.load(dx + (<usize>q << 2)));
+      blk += 4 * bt;
+    }
+    for (; q < nb; q++) {
+      const d = load<f32>(dx + (<usize>q << 2));
+      acc = fma(half1(blk, M, d), f32x4.convert_i32x4_s(idot<T>(blk, xq + (<usize>q << 6))), acc);
       blk += bt;
-      xp += 64;
     }
     finish(out, acc, a2, b2, k2, n, alpha, beta, i, j);
   }
