@@ -1,13 +1,16 @@
 // Quantized weights (Q8_0, Q4_0) against float32 in the same run: single-token decode 1×4096×4096 with an r = 16
-// adapter (loraForward; weights resident in kernel memory, both storage layouts for the quantized ones) and a
-// 512×4096×4096 batch at Q8_0. Bytes of W read per second are set against the DRAM read bandwidth measured in the
-// same run (bench/ceiling.mjs). Every kernel's output is checked against a float64 reference computed from the
-// dequantized weight before it is timed; a wrong result is reported as WRONG and never timed.
+// adapter (loraForward; weights resident in kernel memory, both storage layouts for the quantized ones), the opt-in
+// llama.cpp arithmetic (configureKernels({ decodeActivations: "q8_0" }), out_in), and a 512×4096×4096 batch at Q8_0.
+// Bytes of W read per second are set against the DRAM read bandwidth measured in the same run (bench/ceiling.mjs).
+// Every kernel's output is checked before it is timed — against a float64 reference computed from the dequantized
+// weight, or for the opt-in rows against the float64 model of ggml's arithmetic (test/kernels/ggml-dot-model.mjs) —
+// and a wrong result is reported as WRONG and never timed.
 // Run: npm run build && node bench/quant.bench.mjs [--threads N]   (one thread by default)
 
 import { loadavg } from "node:os";
 import {
   configureKernels,
+  decodeF16,
   dequantizeMatrix,
   kernelBytes,
   kernelFloat32Array,
@@ -15,6 +18,7 @@ import {
   loraForward,
   quantizeMatrix,
 } from "../dist/src/index.js";
+import { ggmlDotModel } from "../test/kernels/ggml-dot-model.mjs";
 import { describeCeiling, measureCeiling } from "./ceiling.mjs";
 import { best, isClose, rand } from "./common.mjs";
 
@@ -53,18 +57,32 @@ const rows = [];
 // Checks a case against the float64 reference (a wrong one is recorded and never timed) and returns its row, timed
 // later by timeRounds: the cases of one shape are timed in interleaved rounds (best of each), so a change in the
 // machine's load during the run affects float32 and the quantized weights alike.
-function prepare(label, n, dIn, dOut, r, weight, at, bytesOfW) {
+// q8: run with decodeActivations "q8_0" (set around each call) and check against the model of ggml's arithmetic
+function prepare(label, n, dIn, dOut, r, weight, at, bytesOfW, q8 = false) {
   const x = rand(n * dIn);
   const down = { data: rand(dIn * r), rows: dIn, cols: r };
   const up = { data: rand(r * dOut), rows: r, cols: dOut };
   const xm = { data: x, rows: n, cols: dIn };
   const out = new Float32Array(n * dOut);
-  const call = () => loraForward(xm, weight, down, up, 2 * r, { out });
+  const product = () => loraForward(xm, weight, down, up, 2 * r, { out });
+  const call = q8
+    ? () => {
+        configureKernels({ threads, decodeActivations: "q8_0" });
+        product();
+        configureKernels({ threads });
+      }
+    : product;
   call();
   const check = Math.min(n, 2);
-  const ref = reference(x, at, down.data, up.data, 2, dIn, dOut, r, check);
   const row = { label, shape: `${n}×${dIn}×${dOut}, r=${r}`, n, dIn, dOut, bytesOfW, call, s: Infinity };
-  if (!isClose(out.subarray(0, check * dOut), ref, dIn, r)) row.wrong = true;
+  if (q8) {
+    const lr = { down: down.data, up: up.data, r, s: 2 };
+    const m = ggmlDotModel(x, weight, check, dIn, dOut, lr, { quantizeMatrix, decodeF16 });
+    for (let i = 0; i < m.h.length; i++) if (!(Math.abs(out[i] - m.h[i]) <= m.bound[i])) row.wrong = true;
+  } else if (
+    !isClose(out.subarray(0, check * dOut), reference(x, at, down.data, up.data, 2, dIn, dOut, r, check), dIn, r)
+  )
+    row.wrong = true;
   rows.push(row);
   return row;
 }
@@ -104,6 +122,8 @@ for (const type of ["q8_0", "q4_0"]) {
   for (const layout of ["out_in", "in_out"]) {
     const q = quantized(type, layout, D, D);
     decode.push(prepare(`${type} (${layout})`, 1, D, D, R, q.w, q.at, q.bytes));
+    if (layout === "out_in")
+      decode.push(prepare(`${type} (${layout}), x as Q8_0 (opt-in)`, 1, D, D, R, q.w, q.at, q.bytes, true));
   }
 }
 timeRounds(decode, 5, 6);
