@@ -1,7 +1,7 @@
 // Single-row products (m < 4: decode) with a ggml-quantized b, reading its blocks in place; called by gemm() in
-// gemm.ts (block layouts in quant.ts). Measured at 1×4096×4096 + r = 16, one thread: Q4_0 2.5–3.1× and Q8_0
-// 2.4–3.3× the float32 GEMV's speed, against 1.3× and 2.0× for the int8 → int16 → int32 widening these replace
-// (bench/quant.bench.mjs, BENCHMARKS.md).
+// gemm.ts (block layouts in quant.ts). Measured at 1×4096×4096 + r = 16, one thread: Q4_0 1.8–3.3× and Q8_0
+// 2.2–3.3× the float32 GEMV's speed (load-dependent), against 1.3× and 2.0× for the int8 → int16 → int32 widening
+// these replace, which they beat by 2.0–2.5× interleaved in one process (bench/quant.bench.mjs, BENCHMARKS.md).
 //
 // The 32 quants of a block become float32 in two steps per 4 values: i8x16.swizzle puts each quant byte in the top
 // byte of an i32 lane (the lane = q·2^24, sign included, no widening chain), then f32x4.convert_i32x4_s (exact).
