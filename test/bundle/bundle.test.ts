@@ -27,9 +27,11 @@ import * as source from "../../src/index.js";
  * vocabulary: about 30 KB); 228,216 (75,231 with gzip -9) with the Q8_0/Q4_0 weights (docs/quant.md: the quantized
  * kernels, about 8.7 KB of base64 in the two WebAssembly modules, and QuantMatrix validation, ops and training: ~11 KB);
  * 236,435 (77,810 with gzip -9) with ONNX Runtime's .onnx_adapter reader/writer (docs/onnx.md, about 7.4 KB).
+ * 293,694 (97,238 with gzip -9) with the quantized decode GEMV (issue 16: swizzle/convert kernels specialized per block type, about 27 KB
+ * of base64 in the two modules) and the opt-in llama.cpp arithmetic (decodeActivations, about 20 KB).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 240 * 1024;
+const BUNDLE_CEILING_BYTES = 292 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
