@@ -33,7 +33,8 @@ const layers = shapes.map(([k, n, transposed]) => {
 });
 const x = rand(8 * 4 * H);
 
-const plain = (L, m) => gemm(new Float32Array(m * L.n), x.subarray(0, m * L.k), L.w, m, L.k, L.n, false, L.transposed, 1, 0);
+const plain = (L, m) =>
+  gemm(new Float32Array(m * L.n), x.subarray(0, m * L.k), L.w, m, L.k, L.n, false, L.transposed, 1, 0);
 const packed = (L, m) => panelGemm(new Float32Array(m * L.n), x.subarray(0, m * L.k), L.p, m, L.k, L.n);
 
 // float64 reference of a few columns of row i, with its error bound
@@ -89,7 +90,9 @@ console.log(
   `node ${process.version}, ${info.backend}, ${threads} thread(s), load average ${loadavg()[0].toFixed(1)}; ` +
     `best of ${rounds} interleaved rounds; products of one GPT-2-small step (475 MiB of weights)`,
 );
-console.log("| rows | unpacked ms | packed ms | unpacked / packed | 8 rows / 1 row (unpacked) | 8 rows / 1 row (packed) |");
+console.log(
+  "| rows | unpacked ms | packed ms | unpacked / packed | 8 rows / 1 row (unpacked) | 8 rows / 1 row (packed) |",
+);
 console.log("| ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const m of [1, 8]) {
   const u = best[`unpacked m=${m}`];

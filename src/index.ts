@@ -150,6 +150,7 @@ export {
   type TorchTensorView,
   torchFileToSafetensors,
 } from "./io/torch-file.js";
+export { PANEL, packPanels, panelLength, unpackPanels } from "./kernels/panel.js";
 export {
   gemmReference,
   type LoraReference,
@@ -157,7 +158,6 @@ export {
   loraReference,
   UNIT_ROUNDOFF,
 } from "./kernels/reference.js";
-export { PANEL, packPanels, panelLength, unpackPanels } from "./kernels/panel.js";
 export {
   configureKernels,
   initKernels,
