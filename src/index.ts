@@ -166,6 +166,7 @@ export {
   kernelBytes,
   kernelFloat32Array,
   kernelInfo,
+  releaseKernelArray,
 } from "./kernels/select.js";
 export type { AdapterOptions, GivenAdapterOptions, NewAdapterOptions } from "./lora/adapter.js";
 export { type LoraGradients, loraBackward } from "./lora/backward.js";

@@ -199,7 +199,7 @@ function wasmFor(out: KernelArray, m: number, k: number, n: number, k2: number):
  * A Float32Array of `length` zeros for operands used many times (weights): where the WebAssembly kernels run with
  * shared memory (Node), it lives inside their memory, so large products read it in place instead of copying it on
  * every call (this is what makes single-token decode fast). Elsewhere it is a plain Float32Array. The memory of such
- * arrays is never released; allocate them once.
+ * arrays is kept until releaseKernelArray gives it back; allocate them once.
  * @example const w = kernelFloat32Array(dIn * dOut); w.set(weights);
  */
 export function kernelFloat32Array(length: number): Float32Array {
@@ -297,9 +297,18 @@ export const loraGemm: LoraGemmKernel = (out, x, w, t, up, n, dIn, dOut, r, s, t
 };
 
 /**
+ * Gives the memory of an array from kernelFloat32Array or kernelBytes back, for a later allocation of the same size
+ * (in Node; elsewhere those are plain arrays and this does nothing). Returns whether it did; false for any other
+ * array or a second release. Do not use the array afterwards: its memory may become another array.
+ */
+export function releaseKernelArray(a: Float32Array | Uint8Array): boolean {
+  return wasm()?.releaseResident(a) ?? false;
+}
+
+/**
  * A Uint8Array of `length` zero bytes for quantized weights used many times: inside the WebAssembly kernels' memory
  * where they run with shared memory (Node), so products read the blocks in place; elsewhere a plain Uint8Array.
- * Never released, like kernelFloat32Array.
+ * Kept until releaseKernelArray, like kernelFloat32Array.
  * @example const bytes = kernelBytes(q.bytes.length); bytes.set(q.bytes); const w = { ...q, bytes };
  */
 export function kernelBytes(length: number): Uint8Array {

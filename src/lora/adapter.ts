@@ -99,6 +99,8 @@ export interface LayerFacts {
   seed: number;
   context: ReturnType<typeof variantContext>;
   has(name: string): boolean;
+  /** Allocates down and up (default: like the weight, in the JavaScript heap). */
+  allocLowRank?: (length: number) => FloatArray;
 }
 
 /** Validates options and builds a new adapter record; throws before any state exists. */
@@ -155,8 +157,8 @@ export function createAdapter(op: string, name: unknown, options: unknown, layer
   const seed = o.seed === undefined ? (layer.seed ^ hashName(name)) >>> 0 : requireFinite(op, "seed", o.seed);
   if (o.magnitude !== undefined) checkMagnitude(op, o.magnitude, useDora, layer);
 
-  const down = alloc(weight, dIn * r);
-  const up = alloc(weight, r * dOut);
+  const down = layer.allocLowRank ? layer.allocLowRank(dIn * r) : alloc(weight, dIn * r);
+  const up = layer.allocLowRank ? layer.allocLowRank(r * dOut) : alloc(weight, r * dOut);
   if (given) {
     down.set(o.down!.data);
     up.set(o.up!.data);

@@ -6,6 +6,7 @@
 
 import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
 import { unpackPanels } from "../kernels/panel.js";
+import { kernelFloat32Array, releaseKernelArray } from "../kernels/select.js";
 import { dtypeName, type FloatArray, type Matrix } from "../matrix.js";
 import { checkResultSize, fmtShape } from "../shape.js";
 import { type AdapterOptions, type AdapterRecord, createAdapter } from "./adapter.js";
@@ -119,6 +120,8 @@ export class LoraLinear {
       seed: this.seed,
       context: this.context(),
       has: (n) => this.adapters.has(n),
+      // a packed layer's adapters live in kernel memory too, so their products read them in place
+      allocLowRank: this.base.packed ? kernelFloat32Array : undefined,
     });
     this.adapters.set(name, rec);
     if (this.active.length === 0) this.active = [name];
@@ -139,6 +142,7 @@ export class LoraLinear {
       );
     }
     this.adapters.delete(name);
+    if (this.base.packed) for (const m of [rec.down, rec.up]) releaseKernelArray(m.data as Float32Array);
     this.active = this.active.filter((a) => a !== name);
     this.cache = null;
     return this;
@@ -351,6 +355,9 @@ export class LoraLinear {
   mergeAndUnload(options: { safe?: boolean } = {}): Matrix {
     this.refuseQuantized("LoraLinear.mergeAndUnload");
     this.merge(this.active.length > 0 ? this.active : [], options);
+    if (this.base.packed)
+      for (const rec of this.adapters.values())
+        for (const m of [rec.down, rec.up]) releaseKernelArray(m.data as Float32Array);
     this.adapters.clear();
     this.active = [];
     this.stack.length = 0;

@@ -111,3 +111,22 @@ describe("LoraLinear over a packed weight", () => {
     }
   });
 });
+
+describe("adapters of a packed layer live in kernel memory and give it back", () => {
+  it("removeAdapter releases down and up; the next array of that size reuses the space, zeroed first", async () => {
+    const { kernelFloat32Array: kf, releaseKernelArray } = await import("../../src/index.js");
+    const { packed } = pair();
+    const a = packed.adapter("a");
+    expect(a.down.data.buffer).toBe(packed.adapter("b").down.data.buffer); // one kernel memory
+    const down = a.down.data as Float32Array;
+    const at = down.byteOffset;
+    expect(down.some((v) => v !== 0)).toBe(true);
+    packed.removeAdapter("a");
+    expect(releaseKernelArray(down)).toBe(false); // already given back
+    const next = kf(down.length);
+    expect(next.byteOffset).toBe(at);
+    expect(next.every((v) => v === 0)).toBe(true);
+    expect(releaseKernelArray(next)).toBe(true);
+    expect(releaseKernelArray(new Float32Array(4))).toBe(false); // not a kernel array
+  });
+});

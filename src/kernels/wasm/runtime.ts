@@ -86,6 +86,9 @@ export class WasmGemm {
   threadError: string | null = null;
   // resident arrays (allocResident) occupy [BASE, top); per-call scratch starts at top
   private top = BASE;
+  // byte offset → aligned bytes of each resident array in use, and released blocks by aligned size
+  private readonly live = new Map<number, number>();
+  private readonly free = new Map<number, number[]>();
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   /** Pool timeout (ms); tests shorten it. */
   timeoutMs = TIMEOUT_BASE_MS;
@@ -106,7 +109,7 @@ export class WasmGemm {
   /**
    * A float32 array of `length` elements inside this instance's memory (shared builds only, whose views survive
    * memory growth; null otherwise). Products read such operands in place and write such an out in place instead
-   * of copying. The space is never reused: allocate long-lived arrays (weights) once.
+   * of copying. The space is reused only after releaseResident: allocate long-lived arrays (weights) once.
    */
   allocResident(length: number, op = "kernelFloat32Array"): Float32Array | null {
     const ptr = this.take(length, 4, op);
@@ -119,9 +122,33 @@ export class WasmGemm {
     return ptr < 0 ? null : new Uint8Array(this.memory.buffer, ptr, length);
   }
 
+  /**
+   * Gives a resident array's space back for a later allocation of the same size (allocResident's free list).
+   * Returns false (and does nothing) for anything else: not resident, not from allocResident, or already released.
+   * The array must not be used afterwards: its memory may become another array.
+   */
+  releaseResident(x: Float32Array | Uint8Array): boolean {
+    const at = this.resident(x);
+    const bytes = at >= 0 ? this.live.get(at) : undefined;
+    if (bytes === undefined || bytes !== align(x.byteLength)) return false;
+    this.live.delete(at);
+    const list = this.free.get(bytes);
+    if (list) list.push(at);
+    else this.free.set(bytes, [at]);
+    return true;
+  }
+
   // Reserves length elements of `size` bytes for resident arrays; returns their byte offset (-1: private memory).
+  // A released block of the same aligned size is reused first (zeroed), so arrays allocated and released over and
+  // over (a runtime's adapters) do not grow the memory.
   private take(length: number, size: number, op: string): number {
     if (!this.shared) return -1;
+    const reuse = this.free.get(align(size * length))?.pop();
+    if (reuse !== undefined) {
+      new Uint8Array(this.memory.buffer, reuse, size * length).fill(0);
+      this.live.set(reuse, align(size * length));
+      return reuse;
+    }
     const ptr = this.top;
     const bytes = size * length;
     const top = ptr + align(bytes);
@@ -144,6 +171,7 @@ export class WasmGemm {
       );
     }
     this.top = top;
+    this.live.set(ptr, align(bytes));
     return ptr;
   }
 
