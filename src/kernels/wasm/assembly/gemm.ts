@@ -51,8 +51,13 @@ export function gemm(
     if (beta == 0) for (let i = 0; i < m; i++) memory.fill(out + ((<usize>i * n + j0) << 2), 0, <usize>(j1 - j0) << 2);
     return;
   }
-  if (m < GEMV_ROWS && panel) {
-    for (let i = 0; i < m; i++) gemvPanelRow(out, a, b, m, k, n, transA, alpha, beta, a2, b2, k2, j0, j1, work, i);
+  if (m == 1 && panel) {
+    // one row streams the panels; 2 and 3 rows take gemmSmall's tiles below, which read each panel once for all rows
+    gemvPanelRow(out, a, b, m, k, n, transA, alpha, beta, a2, b2, k2, j0, j1, work, 0);
+    return;
+  }
+  if (panel && m <= SMALL_ROWS) {
+    gemmSmall(out, a, b, m, k, n, transA, transB, bType, panel, alpha, beta, a2, b2, k2, j0, j1, work);
     return;
   }
   if (m < GEMV_ROWS && bType) {
@@ -100,7 +105,7 @@ export function gemm(
   }
 }
 
-// Few rows (batched decode, GEMV_ROWS <= m <= SMALL_ROWS): the same packing, register tiles and summation order as
+// Few rows (batched decode, GEMV_ROWS <= m <= SMALL_ROWS; 2 <= m with a packed b): the same packing, register tiles and summation order as
 // gemm() above, in another loop order. gemm() packs a 2048-column panel of b (up to 2 MiB at KC = 256, out of L1 and
 // often of L2), then reads it back once per MC row block; with few rows that write and re-read costs about as much
 // as the arithmetic. Here, per KC block, all m rows of a are packed once (m·kc floats), and b is packed one NR-column
