@@ -75,6 +75,49 @@ describe("ThreadPool", () => {
     w.close();
   });
 
+  it("chunks: the caller claims what a serving worker never takes, then reports the worker's timeout", () => {
+    const w = WasmGemm.createSync("simd", true);
+    const pool = w.poolForTest(1, STARTS_THEN_HANGS)!;
+    expect(pool.waitReady(1, 30_000)).toEqual([0]);
+    const ran: [number, number][] = [];
+    const e = thrown(() =>
+      pool.run({
+        args: [0, 0, 0, 1, 1, 100, 0, 0, 1, 0, 0, 0, 0],
+        ranges: [
+          [0, 64, 0],
+          [64, 100, 0],
+        ],
+        runOwn: (j0, j1) => ran.push([j0, j1]),
+        timeoutMs: 300,
+        chunks: { j0: 0, j1: 100, width: 16 },
+      }),
+    );
+    expect(ran).toEqual([
+      [0, 16],
+      [16, 32],
+      [32, 48],
+      [48, 64],
+      [64, 80],
+      [80, 96],
+      [96, 100],
+    ]);
+    expect(e.code).toBe("kernel_timeout");
+    w.close();
+  });
+
+  it("chunks: every column is computed exactly once, with the bits of one thread", () => {
+    const w = WasmGemm.createSync("simd", true);
+    const [m, k, n] = [8, 300, 1000]; // 8 chunks of 128 columns over two threads (WasmGemm takes threads as given)
+    const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i));
+    const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.7));
+    const one = w.gemm(new Float32Array(m * n), a, b, m, k, n, false, false, 1, 0, 1);
+    for (let rep = 0; rep < 5; rep++) {
+      const out = new Float32Array(m * n).fill(Number.NaN);
+      expect(w.gemm(out, a, b, m, k, n, false, false, 1, 0, 2)).toEqual(one);
+    }
+    w.close();
+  });
+
   it("a worker that cannot instantiate the module turns threads off at once: the call finishes on the caller", () => {
     const w = WasmGemm.createSync("simd", true);
     const one = product(w, A, 1);

@@ -9,7 +9,10 @@
 // Elsewhere there are no workers and calls stay single-threaded.
 // Control block (int32 indices from ctrlOffset): 0 generation, 1 pending, 2 failed worker + 1, 3 shutdown,
 // 4..16 the 13 job arguments (12 is alpha as float32), 20 a counter bumped on every start-up state change, 21 the
-// first worker that failed to start + 1, 32 + 4w .. 35 + 4w worker w's j0, j1, work, active flag, 224 + w worker
+// first worker that failed to start + 1, 22 the next chunk to claim, 23 chunks, 24 their first column, 25 their
+// width, 26 their end, 32 + 4w .. 35 + 4w worker w's j0, j1, work, mode (0 idle, 1 its range, 2 claim chunks:
+// every thread, the caller included, takes the next chunk until none is left, so a thread that starts late or
+// runs slower, on a busy core, does less instead of holding the others up), 224 + w worker
 // w's start-up state (0 starting, 1 serving, −1 failed), 256.. a job error message, 512.. a start-up error message
 // (char codes). A job goes only to workers in state 1; ranges meant for workers not serving yet (still starting
 // after a short wait, or failed) are run by the caller itself, so no call waits for a worker that never started.
@@ -28,6 +31,11 @@ const EVENTS = 20;
 const START_FAILED = 21;
 const STATE = 224;
 const START_MSG = 512;
+const NEXT = 22;
+const CHUNKS = 23;
+const CHUNK_J0 = 24;
+const CHUNK_WIDTH = 25;
+const CHUNK_J1 = 26;
 /** Longest a call waits for a fresh pool's workers to start before running their share itself. */
 export const START_WAIT_MS = 2000;
 
@@ -104,6 +112,11 @@ export interface PoolJob {
   timeoutMs: number;
   /** Longest wait for workers still starting (default START_WAIT_MS); their ranges then run on the caller. */
   startWaitMs?: number;
+  /**
+   * Columns [j0, j1) cut into chunks of `width` (the last one shorter): every thread claims chunks until none is left,
+   * each with the work scratch of its range (ranges then only give the scratch). Absent: one range per thread.
+   */
+  chunks?: { j0: number; j1: number; width: number };
 }
 
 /** Kernel threads bound to one module and shared memory. */
@@ -280,6 +293,7 @@ export class ThreadPool {
   /**
    * Runs a job: range 0 on the caller, the others on serving workers; ranges left without a serving worker (workers
    * still starting after START_WAIT_MS, or a start-up failure) run on the caller too, so the result is the same.
+   * With job.chunks every thread claims chunks instead (the caller runs whatever is left).
    * Throws KernelError on a failed job or a timeout.
    */
   run(job: PoolJob): void {
@@ -288,13 +302,21 @@ export class ThreadPool {
     for (let i = 0; i < job.args.length; i++) c[4 + i] = job.args[i]!;
     this.fctl[12] = job.args[8]!;
     for (let w = 0; w < this.size; w++) c[32 + 4 * w + 3] = 0;
+    const ch = job.chunks;
+    if (ch) {
+      c[NEXT] = 0;
+      c[CHUNKS] = Math.ceil((ch.j1 - ch.j0) / ch.width);
+      c[CHUNK_J0] = ch.j0;
+      c[CHUNK_WIDTH] = ch.width;
+      c[CHUNK_J1] = ch.j1;
+    }
     helpers.forEach((w, i) => {
       const r = job.ranges[i + 1]!;
       const s = 32 + 4 * w;
       c[s] = r[0];
       c[s + 1] = r[1];
       c[s + 2] = r[2];
-      c[s + 3] = 1;
+      c[s + 3] = ch ? 2 : 1;
     });
     Atomics.store(c, 2, 0);
     Atomics.store(c, 1, helpers.length);
@@ -304,10 +326,19 @@ export class ThreadPool {
     }
     let ownError: unknown = null;
     try {
-      // the caller's range, then every range no worker took
-      for (const i of [0, ...rangeIndices(job.ranges.length, helpers.length)]) {
-        const r = job.ranges[i];
-        if (r) job.runOwn(r[0], r[1], r[2]);
+      if (ch) {
+        // claim chunks with the caller's scratch until none is left (workers that never woke leave theirs to us)
+        const work = job.ranges[0]![2];
+        for (let i = Atomics.add(c, NEXT, 1); i < c[CHUNKS]!; i = Atomics.add(c, NEXT, 1)) {
+          const j0 = ch.j0 + i * ch.width;
+          job.runOwn(j0, Math.min(ch.j1, j0 + ch.width), work);
+        }
+      } else {
+        // the caller's range, then every range no worker took
+        for (const i of [0, ...rangeIndices(job.ranges.length, helpers.length)]) {
+          const r = job.ranges[i];
+          if (r) job.runOwn(r[0], r[1], r[2]);
+        }
       }
     } catch (e) {
       ownError = e;

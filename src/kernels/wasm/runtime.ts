@@ -45,6 +45,8 @@ const CTRL_OFFSET = 8192; // CTRL_OFFSET + CTRL_BYTES stays below BASE
 const UNSHARED_MAX_PAGES = 65536;
 /** Columns per thread are a multiple of this (keeps every thread's tail identical to the single-thread run). */
 const COL_ALIGN = 16;
+/** Column chunks per thread of a threaded call, claimed dynamically (pool.ts). */
+const CHUNKS_PER_THREAD = 4;
 /** Timeout of a threaded call: a fixed allowance plus 1 ms per 10 MFLOP (far slower than any kernel here). */
 const TIMEOUT_BASE_MS = 20_000;
 /** Timeout for a browser pool's workers to start and instantiate the module. */
@@ -378,11 +380,15 @@ export class WasmGemm {
       for (let i = 0; i < t && i * chunk < n; i++)
         ranges.push([i * chunk, Math.min(n, (i + 1) * chunk), scratch + i * work]);
       const flops = 2 * m * n * (k + k2);
+      // CHUNKS_PER_THREAD column chunks per thread, claimed dynamically: a thread that wakes late or shares its
+      // core does fewer (same bits: chunks start at multiples of colAlign, like the ranges)
+      const width = Math.max(colAlign, Math.ceil(n / (t * CHUNKS_PER_THREAD) / colAlign) * colAlign);
       pool.run({
         args,
         ranges,
         runOwn: (j0, j1, w) => this.fn.gemm(...args, j0, j1, w),
         timeoutMs: Math.round(this.timeoutMs + flops / 1e7),
+        chunks: ranges.length > 1 ? { j0: 0, j1: n, width } : undefined,
       });
     }
     if (!outInPlace) out.set(this.heap.subarray(offOut / 4, offOut / 4 + m * n));

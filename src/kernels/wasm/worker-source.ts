@@ -1,6 +1,7 @@
 // Source of a kernel thread. It instantiates the shared-memory GEMM module on the pool's memory and serves jobs
 // described in the control block (layout in pool.ts): announce itself (state 1, or −1 and a message when the
-// module does not instantiate), then wait for a new generation, run its column range if it is active in the job,
+// module does not instantiate), then wait for a new generation, run its column range (or claim column chunks) if
+// it is active in the job,
 // count down `pending`, notify. Every wait has a timeout so a shutdown flag is seen; an exception is recorded in
 // the control block (error slot + message) instead of escaping. Two preludes hand it module, memory, index and
 // ctrlOffset: Node's workerData (run with `new Worker(source, { eval: true, workerData, execArgv: [] })`; it reaches
@@ -42,10 +43,20 @@ function serve(make, memory, index, ctrlOffset, onReady, onFail) {
     seen = g;
     if (Atomics.load(ctrl, 3) !== 0) break;
     const s = 32 + 4 * index;
-    if (ctrl[s + 3] !== 1) continue;
+    const mode = ctrl[s + 3];
+    if (mode !== 1 && mode !== 2) continue;
     try {
-      gemm(ctrl[4], ctrl[5], ctrl[6], ctrl[7], ctrl[8], ctrl[9], ctrl[10], ctrl[11], fctl[12], ctrl[13],
-        ctrl[14], ctrl[15], ctrl[16], ctrl[s], ctrl[s + 1], ctrl[s + 2]);
+      if (mode === 1) {
+        gemm(ctrl[4], ctrl[5], ctrl[6], ctrl[7], ctrl[8], ctrl[9], ctrl[10], ctrl[11], fctl[12], ctrl[13],
+          ctrl[14], ctrl[15], ctrl[16], ctrl[s], ctrl[s + 1], ctrl[s + 2]);
+      } else {
+        // claim chunks (22: next, 23: count, 24: first column, 25: width, 26: end) until none is left
+        for (let i = Atomics.add(ctrl, 22, 1); i < ctrl[23]; i = Atomics.add(ctrl, 22, 1)) {
+          const j0 = ctrl[24] + i * ctrl[25];
+          gemm(ctrl[4], ctrl[5], ctrl[6], ctrl[7], ctrl[8], ctrl[9], ctrl[10], ctrl[11], fctl[12], ctrl[13],
+            ctrl[14], ctrl[15], ctrl[16], j0, Math.min(ctrl[26], j0 + ctrl[25]), ctrl[s + 2]);
+        }
+      }
     } catch (e) {
       if (Atomics.compareExchange(ctrl, 2, 0, index + 1) === 0) {
         const text = String(e && e.message ? e.message : e).slice(0, MSG_LEN - 1);
