@@ -21,7 +21,7 @@
 //   "in_out" (qgemvRow): per element, acc = acc + (x[p]·d)·q for increasing p, then the k2 terms.
 
 import { fma } from "./common";
-import { qgemvRowTWide, qgemvRowWide } from "./quant";
+import { qgemvRowTWide, qgemvRowWide, stripTail } from "./quant";
 
 /** Columns of one accumulator strip of qgemvRow (16 KiB, in L1); 32 bytes of scales follow it in work. */
 const QCOLS = 4096;
@@ -278,20 +278,6 @@ function row<T>(
         acc += 128;
       }
     }
-    for (let q = 0; q < k2; q++) {
-      const vs = f32x4.splat(load<f32>(a2 + ((<usize>i * k2 + q) << 2)));
-      const r = b2 + ((<usize>q * n + jc) << 2);
-      for (let j = 0; j < nc; j += 4) {
-        const o: usize = <usize>j << 2;
-        v128.store(acc0 + o, fma(vs, v128.load(r + o), v128.load(acc0 + o)));
-      }
-    }
-    const va = f32x4.splat(alpha);
-    const c = out + ((<usize>i * n + jc) << 2);
-    for (let j = 0; j < nc; j += 4) {
-      const o: usize = <usize>j << 2;
-      const x = f32x4.mul(va, v128.load(acc0 + o));
-      v128.store(c + o, beta ? f32x4.add(v128.load(c + o), x) : x);
-    }
+    stripTail(out, acc0, a2, b2, k2, i, n, jc, nc, alpha, beta);
   }
 }

@@ -237,20 +237,30 @@ export function qgemvRowWide(
         acc += 128;
       }
     }
-    for (let q = 0; q < k2; q++) {
-      const vs = f32x4.splat(load<f32>(a2 + ((<usize>i * k2 + q) << 2)));
-      const row = b2 + ((<usize>q * n + jc) << 2);
-      for (let j = 0; j < nc; j += 4) {
-        const o: usize = <usize>j << 2;
-        v128.store(acc0 + o, fma(vs, v128.load(row + o), v128.load(acc0 + o)));
-      }
-    }
-    const va = f32x4.splat(alpha);
-    const c = out + ((<usize>i * n + jc) << 2);
+    stripTail(out, acc0, a2, b2, k2, i, n, jc, nc, alpha, beta);
+  }
+}
+
+/**
+ * The end of an accumulator strip acc0[0 .. nc) of row i (nc a multiple of 4): the k2 extension (acc += a2[i, q]·
+ * b2[q, jc ..] for each q), then out[i, jc ..] = alpha·acc (+ out when beta = 1). Shared by the [k, n] GEMVs.
+ */
+@inline export function stripTail(
+  out: usize, acc0: usize, a2: usize, b2: usize, k2: i32, i: i32, n: i32, jc: i32, nc: i32, alpha: f32, beta: i32,
+): void {
+  for (let q = 0; q < k2; q++) {
+    const vs = f32x4.splat(load<f32>(a2 + ((<usize>i * k2 + q) << 2)));
+    const row = b2 + ((<usize>q * n + jc) << 2);
     for (let j = 0; j < nc; j += 4) {
       const o: usize = <usize>j << 2;
-      const x = f32x4.mul(va, v128.load(acc0 + o));
-      v128.store(c + o, beta ? f32x4.add(v128.load(c + o), x) : x);
+      v128.store(acc0 + o, fma(vs, v128.load(row + o), v128.load(acc0 + o)));
     }
+  }
+  const va = f32x4.splat(alpha);
+  const c = out + ((<usize>i * n + jc) << 2);
+  for (let j = 0; j < nc; j += 4) {
+    const o: usize = <usize>j << 2;
+    const x = f32x4.mul(va, v128.load(acc0 + o));
+    v128.store(c + o, beta ? f32x4.add(v128.load(c + o), x) : x);
   }
 }
