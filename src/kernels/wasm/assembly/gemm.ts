@@ -16,7 +16,7 @@
 // stream b once, in order, and never pack it. The pool passes the same arguments to every thread, so no other entry
 // point is needed.
 
-import { fma, KC } from "./common";
+import { fma, KC, NR, transpose4 } from "./common";
 import { GEMV_COLS, GEMV_SLACK, gemvRow, gemvRowT } from "./gemv";
 import { gemvPanelRow, packBPanel } from "./panel";
 import { PACKQ_BYTES, packBQ } from "./quant";
@@ -24,7 +24,6 @@ import { qdotRowT } from "./quant-dot";
 import { qgemvRow, qgemvRowT } from "./quant-gemv";
 
 const MR = 2; // rows of the register tile
-const NR = 16; // columns of the register tile (four f32x4)
 const MC = 128; // rows of a packed A block (MC·KC·4 = 128 KiB, in L2)
 const NC = 2048; // columns of a packed B panel
 const GEMV_ROWS = 4; // m below this streams b without packing (gemv.ts)
@@ -363,20 +362,4 @@ function packB(dst: usize, b: usize, b2: usize, k: i32, n: i32, transB: i32, pc:
   }
 }
 
-// Stores the 4×4 block q[c·ld + t] (row c, p-offset t) transposed: dst[t·NR + c] = q[c·ld + t], i.e. four p-rows
-// of a packed B strip, four columns each.
-@inline function transpose4(dst: usize, q: usize, ld: usize): void {
-  const v0 = v128.load(q);
-  const v1 = v128.load(q + ld);
-  const v2 = v128.load(q + 2 * ld);
-  const v3 = v128.load(q + 3 * ld);
-  const l01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
-  const l23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-  const h01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
-  const h23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<f32>(l01, l23, 0, 1, 4, 5));
-  v128.store(dst + (NR << 2), v128.shuffle<f32>(l01, l23, 2, 3, 6, 7));
-  v128.store(dst + (NR << 3), v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
-  v128.store(dst + 3 * (NR << 2), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
-}
 export { geluNew } from "./gelu";

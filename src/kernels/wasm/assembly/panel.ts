@@ -4,9 +4,8 @@
 // header (per KC block from +0 in increasing p, the k2 extension after the last block's k values, then out =
 // alpha·acc or out + alpha·acc), so a panel product has exactly the bits of the same product on b unpacked.
 
-import { fma, KC } from "./common";
+import { fma, KC, NR } from "./common";
 
-const NR = 16;
 
 /**
  * Row i of out over [j0, j1) (j0 a multiple of 16): one panel at a time, its 16 columns in four f32x4

@@ -10,9 +10,8 @@
 // widening kernels below as their fallback) scale per block instead (x·d·q, or d·Σ q·x) and stay within the float32
 // error bound of the same product.
 
-import { fma, KC } from "./common";
+import { fma, KC, NR, transpose4 } from "./common";
 
-const NR = 16; // columns of gemm.ts's packed B strips
 /** Columns of one accumulator strip of qgemvRow (16 KiB, in L1). */
 const QCOLS = 4096;
 
@@ -138,22 +137,6 @@ export function packBQ(
       d += NR << 2;
     }
   }
-}
-
-// dst[t·NR + c] = q[c·ld + t] for a 4×4 block (as in gemm.ts).
-@inline function transpose4(dst: usize, q: usize, ld: usize): void {
-  const v0 = v128.load(q);
-  const v1 = v128.load(q + ld);
-  const v2 = v128.load(q + 2 * ld);
-  const v3 = v128.load(q + 3 * ld);
-  const l01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
-  const l23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-  const h01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
-  const h23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<f32>(l01, l23, 0, 1, 4, 5));
-  v128.store(dst + (NR << 2), v128.shuffle<f32>(l01, l23, 2, 3, 6, 7));
-  v128.store(dst + (NR << 3), v128.shuffle<f32>(h01, h23, 0, 1, 4, 5));
-  v128.store(dst + 3 * (NR << 2), v128.shuffle<f32>(h01, h23, 2, 3, 6, 7));
 }
 
 // The two GEMVs below widen each quant int8 → int16 → int32 → f32: the general kernels for any x, used by
