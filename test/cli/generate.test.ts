@@ -7,30 +7,13 @@ import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
 import { generateAll } from "../../src/model/generate.js";
 import { CausalLM } from "../../src/model/model.js";
+import { wordLevelTokenizer } from "../helpers/tokenizer.js";
 import { lorakit } from "./helpers.js";
 
 const WORDS = "the a cat dog sat on mat ran far and then it was big small red".split(" ");
 
 // A WordLevel tokenizer.json over WORDS (ids 2…), "<unk>" 0 and "<eos>" 1.
-function tokenizerJson() {
-  const vocab: Record<string, number> = { "<unk>": 0, "<eos>": 1 };
-  WORDS.forEach((w, i) => {
-    vocab[w] = i + 2;
-  });
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: [
-      { id: 1, content: "<eos>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
-    ],
-    normalizer: null,
-    pre_tokenizer: { type: "Whitespace" },
-    post_processor: null,
-    decoder: null,
-    model: { type: "WordLevel", vocab, unk_token: "<unk>" },
-  };
-}
+const tokenizerJson = () => wordLevelTokenizer(WORDS);
 
 describe("lorakit generate", () => {
   const dir = mkdtempSync(join(tmpdir(), "lorakit-generate-"));

@@ -1,21 +1,9 @@
 // loadTokenizer: text ⇄ ids through @huggingface/tokenizers (imported on demand), and its refusal as a coded error.
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../src/model/tokenizer.js";
+import { wordLevelTokenizer } from "../helpers/tokenizer.js";
 
-const vocab: Record<string, number> = { "<unk>": 0, "<eos>": 1, the: 2, cat: 3, sat: 4 };
-const json = {
-  version: "1.0",
-  truncation: null,
-  padding: null,
-  added_tokens: [
-    { id: 1, content: "<eos>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
-  ],
-  normalizer: null,
-  pre_tokenizer: { type: "Whitespace" },
-  post_processor: null,
-  decoder: null,
-  model: { type: "WordLevel", vocab, unk_token: "<unk>" },
-};
+const json = wordLevelTokenizer(["the", "cat", "sat"]); // <unk> 0, <eos> 1, the 2, cat 3, sat 4
 
 describe("loadTokenizer", () => {
   it("encodes and decodes (special tokens skipped)", async () => {
