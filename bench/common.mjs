@@ -1,5 +1,11 @@
 // Shared by the kernel benchmarks: seeded data, the float64 reference of sampled rows with its error gauge, the
-// check a kernel must pass before it is timed, the timer and the result table.
+// check a kernel must pass before it is timed, the timer and the result table, and the random model of the model benches.
+
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 let seed = 1;
 export const rand = (len) => {
@@ -65,4 +71,19 @@ export function record(shape, system, op, threads, check, time, flops) {
   }
   const s = time();
   results.push({ shape, system, op, threads, s, gflops: flops / s / 1e9 });
+}
+
+/**
+ * The folder of a random-weight model of `preset` (scripts/random-model.mjs) with 8 adapters r = 16, in the
+ * temporary directory: written once, by a child process, so that making it does not count in the caller's memory.
+ */
+export function ensureRandomModel(preset) {
+  const dir = join(tmpdir(), `lorakit-bench-${preset}`);
+  if (!existsSync(join(dir, "adapter-7", "adapter_model.safetensors"))) {
+    const script = fileURLToPath(new URL("../scripts/random-model.mjs", import.meta.url));
+    const args = [script, "--preset", preset, "--out", dir, "--adapters", "8", "--rank", "16"];
+    const r = spawnSync(process.execPath, args, { stdio: "inherit" });
+    if (r.status !== 0) throw new Error("random-model.mjs failed");
+  }
+  return dir;
 }

@@ -6,15 +6,14 @@
 // Not a test: `npm run build` first, then `node bench/model-llamacpp.bench.mjs [--tokens 32] [--prompt 8] [--reps 3]
 // [--threads 1]`.
 
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { configureKernels, kernelInfo } from "../dist/src/index.js";
 import { convertModelToGguf, loadModelDir } from "../dist/src/node/index.js";
 import { PRESETS } from "../scripts/random-model.mjs";
+import { ensureRandomModel } from "./common.mjs";
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,13 +34,7 @@ if (!existsSync(ENTRY)) {
 
 const preset = "gpt2-small";
 const spec = PRESETS[preset];
-const dir = join(tmpdir(), `lorakit-bench-${preset}`);
-if (!existsSync(join(dir, "adapter-7", "adapter_model.safetensors"))) {
-  const script = fileURLToPath(new URL("../scripts/random-model.mjs", import.meta.url));
-  const args = [script, "--preset", preset, "--out", dir, "--adapters", "8", "--rank", "16"];
-  const r = spawnSync(process.execPath, args, { stdio: "inherit" });
-  if (r.status !== 0) throw new Error("random-model.mjs failed");
-}
+const dir = ensureRandomModel(preset); // written once, by a child process
 const gguf = join(dir, "model-f32.gguf");
 if (!existsSync(gguf)) await convertModelToGguf(dir, gguf, { dtype: "F32" });
 

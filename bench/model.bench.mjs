@@ -5,15 +5,12 @@
 // peak memory against the weights' size. Checks first that the batched rows equal their solo runs. Not a test:
 // `npm run build` first, then `node bench/model.bench.mjs [--tokens 16] [--prompt 8] [--reps 3] [--threads N]`.
 
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { configureKernels, kernelInfo } from "../dist/src/index.js";
 import { attachAdapterDir, loadModelDir } from "../dist/src/node/index.js";
 import { PRESETS } from "../scripts/random-model.mjs";
+import { ensureRandomModel } from "./common.mjs";
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,14 +24,7 @@ const preset = "gpt2-small";
 const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 const spec = PRESETS[preset];
-// the model folder is written once by a child process, so making it does not count in this process's memory
-const dir = join(tmpdir(), `lorakit-bench-${preset}`);
-if (!existsSync(join(dir, "adapter-7", "adapter_model.safetensors"))) {
-  const script = fileURLToPath(new URL("../scripts/random-model.mjs", import.meta.url));
-  const args = [script, "--preset", preset, "--out", dir, "--adapters", "8", "--rank", "16"];
-  const r = spawnSync(process.execPath, args, { stdio: "inherit" });
-  if (r.status !== 0) throw new Error("random-model.mjs failed");
-}
+const dir = ensureRandomModel(preset); // written once, by a child process
 const t0 = performance.now();
 const { model } = await loadModelDir(dir);
 const loadMs = performance.now() - t0;
