@@ -60,6 +60,15 @@ export class AdapterSet {
     return [...this.map.keys()];
   }
 
+  // The attached names for messages: "a", "b" (or none)
+  private knownList(): string {
+    return (
+      this.names()
+        .map((n) => `"${n}"`)
+        .join(", ") || "none"
+    );
+  }
+
   info(name: string): AdapterInfo {
     return { ...this.get("CausalLM.adapterInfo", name).info };
   }
@@ -171,13 +180,9 @@ export class AdapterSet {
   /** Refuses an adapter name that is not attached. */
   checkUse(op: string, what: string, adapter: string | null): void {
     if (adapter !== null && !this.map.has(adapter)) {
-      const known =
-        this.names()
-          .map((n) => `"${n}"`)
-          .join(", ") || "none";
       throw new AdapterStateError(
         "unknown_adapter",
-        `${op}: ${what} is ${JSON.stringify(adapter)}, which is not attached (adapters: ${known})`,
+        `${op}: ${what} is ${JSON.stringify(adapter)}, which is not attached (adapters: ${this.knownList()})`,
         {
           name: adapter,
         },
@@ -226,13 +231,9 @@ export class AdapterSet {
   private get(op: string, name: string): Attached {
     const a = this.map.get(name);
     if (!a) {
-      const known =
-        this.names()
-          .map((n) => `"${n}"`)
-          .join(", ") || "none";
       throw new AdapterStateError(
         "unknown_adapter",
-        `${op}: no adapter named ${JSON.stringify(name)} (adapters: ${known})`,
+        `${op}: no adapter named ${JSON.stringify(name)} (adapters: ${this.knownList()})`,
         {
           name,
         },
