@@ -6,6 +6,7 @@
 // kernels until it resolves.
 
 import { ArgumentError, KernelError } from "../errors.js";
+import { attentionScalar } from "./attention.js";
 import type { AddLowRankKernel, GemmKernel, KernelArray, LoraGemmKernel, QuantLoraGemmKernel } from "./contract.js";
 import { PANEL, unpackPanels } from "./panel.js";
 import { dequantizeBlocks } from "./quant-scalar.js";
@@ -395,3 +396,27 @@ export function geluNew(x: Float32Array): Float32Array {
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
+
+/**
+ * Causal attention of a sequence's t new rows over its KV cache (arguments: kernels/attention.ts). Float32
+ * WebAssembly where K and V live in kernel memory (kernelFloat32Array: the model runtime's caches under Node), else
+ * the float64 TypeScript kernel; the choice depends only on where the cache lives, never on t or the batch.
+ */
+export function attention(
+  out: Float32Array,
+  q: Float32Array,
+  qStride: number,
+  K: Float32Array,
+  V: Float32Array,
+  W: number,
+  past: number,
+  t: number,
+  numHeads: number,
+  numKvHeads: number,
+  D: number,
+  scale: number,
+): void {
+  const w = backendSetting === "typescript" ? null : (runtime ?? null);
+  if (w?.attend(out, q, qStride, K, V, W, past, t, numHeads, numKvHeads, D, scale)) return;
+  attentionScalar(out, q, qStride, K, V, W, past, t, numHeads, numKvHeads, D, scale);
+}

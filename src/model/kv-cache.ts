@@ -1,6 +1,35 @@
 // The key/value cache of one sequence: per layer, keys and values of every position seen so far, row-major
-// [capacity, numKvHeads·headDim] (rotary models store keys after rotation). Grows by doubling; `length` is the
-// number of positions filled, which is also the position of the next token.
+// [capacity, numKvHeads·headDim] (rotary models store keys after rotation). `length` is the number of positions
+// filled, which is also the position of the next token. The arrays live in kernel memory where the WebAssembly
+// kernels have it (kernelFloat32Array), so attention reads them in place. Capacities are powers of two, so the
+// space a finished sequence gives back (dispose(), or when the cache is garbage-collected) fits the next sequences
+// and a long-running server's kernel memory stays flat. Arrays from keysOf/valuesOf are valid while the cache is.
+
+import { ArgumentError, KernelError } from "../errors.js";
+import { kernelFloat32Array, releaseKernelArray } from "../kernels/select.js";
+
+const MIN_CAPACITY = 1;
+
+// Gives a collected cache's kernel arrays back (a cache dropped without dispose()).
+const registry =
+  typeof FinalizationRegistry === "function"
+    ? new FinalizationRegistry<Float32Array[]>((arrays) => {
+        for (const a of arrays) releaseKernelArray(a);
+      })
+    : null;
+
+// A zeroed array in kernel memory, or a plain one where that memory is full (attention then runs in TypeScript).
+function allocate(length: number): Float32Array {
+  try {
+    return kernelFloat32Array(length);
+  } catch (e) {
+    if ((e instanceof ArgumentError && e.code === "too_large") || e instanceof KernelError)
+      return new Float32Array(length);
+    throw e;
+  }
+}
+
+const powerOfTwo = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(MIN_CAPACITY, n)));
 
 /** One sequence's cache. Create it with `model.createCache()`; reuse it across forward calls to decode. */
 export class KvCache {
@@ -10,32 +39,37 @@ export class KvCache {
   /** Positions filled. */
   length = 0;
   private capacity: number;
-  private readonly keys: Float32Array[];
-  private readonly values: Float32Array[];
+  private keys: Float32Array[];
+  private values: Float32Array[];
+  // every array held, for the finalizer (the same array objects as keys and values)
+  private held: Float32Array[] = [];
 
-  constructor(numLayers: number, width: number, initialCapacity = 16) {
+  constructor(numLayers: number, width: number, initialCapacity = MIN_CAPACITY) {
     this.numLayers = numLayers;
     this.width = width;
-    this.capacity = Math.max(1, initialCapacity);
-    this.keys = Array.from({ length: numLayers }, () => new Float32Array(this.capacity * width));
-    this.values = Array.from({ length: numLayers }, () => new Float32Array(this.capacity * width));
+    this.capacity = powerOfTwo(initialCapacity);
+    this.keys = Array.from({ length: numLayers }, () => allocate(this.capacity * width));
+    this.values = Array.from({ length: numLayers }, () => allocate(this.capacity * width));
+    this.hold();
   }
 
   /** Makes room for `extra` more positions (keeps what is stored). */
   reserve(extra: number): void {
     const need = this.length + extra;
     if (need <= this.capacity) return;
-    let cap = this.capacity;
-    while (cap < need) cap *= 2;
-    for (let l = 0; l < this.numLayers; l++) {
-      const k = new Float32Array(cap * this.width);
-      k.set(this.keys[l]!.subarray(0, this.length * this.width));
-      this.keys[l] = k;
-      const v = new Float32Array(cap * this.width);
-      v.set(this.values[l]!.subarray(0, this.length * this.width));
-      this.values[l] = v;
-    }
+    const cap = powerOfTwo(need);
+    const grow = (old: Float32Array): Float32Array => {
+      const a = allocate(cap * this.width);
+      a.set(old.subarray(0, this.length * this.width));
+      return a;
+    };
+    const keys = this.keys.map(grow);
+    const values = this.values.map(grow);
+    this.release();
+    this.keys = keys;
+    this.values = values;
     this.capacity = cap;
+    this.hold();
   }
 
   /** Layer l's keys: [capacity, width] (rows 0 … length − 1 are valid). */
@@ -52,8 +86,31 @@ export class KvCache {
     this.length = Math.max(0, Math.min(this.length, Math.floor(length)));
   }
 
+  /**
+   * Gives the cache's kernel memory back now (rather than when it is garbage-collected). The cache is empty
+   * afterwards and grows again if used.
+   */
+  dispose(): void {
+    this.release();
+    this.capacity = 0;
+    this.length = 0;
+    this.keys = this.keys.map(() => new Float32Array(0));
+    this.values = this.values.map(() => new Float32Array(0));
+  }
+
   /** Bytes held. */
   get bytes(): number {
     return 2 * this.numLayers * this.capacity * this.width * 4;
+  }
+
+  private hold(): void {
+    this.held = [...this.keys, ...this.values];
+    registry?.register(this, this.held, this);
+  }
+
+  private release(): void {
+    registry?.unregister(this);
+    for (const a of this.held) releaseKernelArray(a);
+    this.held = [];
   }
 }

@@ -74,6 +74,7 @@ export class ModelEngine implements Engine {
   }
 
   release(seq: number): void {
+    this.caches.get(seq)?.dispose(); // its kernel memory serves the next sequences
     this.caches.delete(seq);
   }
 

@@ -3,8 +3,9 @@
 // mixed-adapter completions equal their solo runs and the runtime's own generate(); adapters load from the golden
 // folder at run time. Skips when the golden set is absent.
 import { dirname } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { generateAll } from "../../src/model/index.js";
+import { KvCache } from "../../src/model/kv-cache.js";
 import { openModelEngine } from "../../src/node/serve/model.js";
 import type { RunningServer } from "../../src/node/serve/server.js";
 import type { ModelEngine } from "../../src/serve/model-engine.js";
@@ -60,7 +61,10 @@ suite("serve over the model runtime (PEFT golden llama)", () => {
         maxD = Math.max(maxD, Math.abs(logits[k]! - expected[k]!));
       }
       expect(maxD / maxE, v).toBeLessThanOrEqual(1e-4);
+      const dispose = vi.spyOn(KvCache.prototype, "dispose");
       engine.release(1000 + i);
+      expect(dispose, "a released sequence gives its cache's kernel memory back").toHaveBeenCalledTimes(1);
+      dispose.mockRestore();
     }
     expect(engine.liveSequences).toBe(0);
   });

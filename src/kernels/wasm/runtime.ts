@@ -37,6 +37,21 @@ interface GemmExports {
   ): void;
   workBytes(k2: number): number;
   geluNew(x: number, n: number): void;
+  attend(
+    out: number,
+    q: number,
+    qStride: number,
+    K: number,
+    V: number,
+    W: number,
+    past: number,
+    t: number,
+    numHeads: number,
+    numKvHeads: number,
+    D: number,
+    scale: number,
+    scores: number,
+  ): void;
 }
 
 const PAGE = 65536;
@@ -470,6 +485,40 @@ export class WasmGemm {
     this.fn.geluNew(off, x.length);
     x.set(this.heap.subarray(off / 4, off / 4 + x.length));
     return x;
+  }
+
+  /**
+   * Attention of t new rows over a KV cache (assembly/attention.ts; arguments as kernels/attention.ts), on the
+   * caller's thread. K and V must be resident (allocResident): returns false, doing nothing, when they are not.
+   */
+  attend(
+    out: Float32Array,
+    q: Float32Array,
+    qStride: number,
+    K: Float32Array,
+    V: Float32Array,
+    W: number,
+    past: number,
+    t: number,
+    numHeads: number,
+    numKvHeads: number,
+    D: number,
+    scale: number,
+  ): boolean {
+    const offK = this.resident(K);
+    const offV = this.resident(V);
+    if (offK < 0 || offV < 0) return false;
+    if (t === 0) return true;
+    const width = numHeads * D; // q's heads and out's row
+    const offQ = this.top;
+    const offOut = offQ + align(4 * t * width);
+    const offScores = offOut + align(4 * t * width);
+    this.reserve(offScores + align(4 * (past + t)));
+    const h = this.heap;
+    for (let i = 0; i < t; i++) h.set(q.subarray(i * qStride, i * qStride + width), offQ / 4 + i * width);
+    this.fn.attend(offOut, offQ, width, offK, offV, W, past, t, numHeads, numKvHeads, D, scale, offScores);
+    out.set(h.subarray(offOut / 4, offOut / 4 + t * width));
+    return true;
   }
 
   /** Stops the pool's workers (in Node they are unref'd, so this is optional; a browser page needs startWebPool again). */

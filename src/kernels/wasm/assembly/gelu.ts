@@ -10,7 +10,7 @@ const LOG2E: f32 = 1.4426950408889634;
 const LN2_HI: f32 = 0.693145751953125; // 12 significant bits: k·LN2_HI is exact for |k| ≤ 2^11
 const LN2_LO: f32 = 1.428606765330187e-6;
 
-@inline function exp4(t: v128): v128 {
+@inline export function exp4(t: v128): v128 {
   t = f32x4.min(f32x4.max(t, f32x4.splat(-88)), f32x4.splat(89));
   const k = f32x4.nearest(f32x4.mul(t, f32x4.splat(LOG2E)));
   const r = f32x4.sub(f32x4.sub(t, f32x4.mul(k, f32x4.splat(LN2_HI))), f32x4.mul(k, f32x4.splat(LN2_LO)));
