@@ -2,11 +2,15 @@
 // per-token latency (median gap between a stream's token chunks) at 1, 2, 4, 8 and 16 concurrent streaming clients,
 // all on one adapter and each on its own adapter. A GPT-2-small-shaped model with random weights (124M parameters,
 // scripts/random-model.mjs, made in memory) and 16 adapters r = 16 on attn.c_attn + attn.c_proj, served over HTTP on
-// 127.0.0.1 by the real server. Checks first that a mixed-adapter greedy completion under load equals its solo run.
+// 127.0.0.1 by the real server to clients in a child process (bench/serve-client.mjs). Checks first that a
+// mixed-adapter greedy completion under load equals its solo run.
 // Not a test: `npm run build` first, then
-//   node bench/serve.bench.mjs [--tokens 32] [--prompt 16] [--preset gpt2-small] [--threads N]
+//   node bench/serve.bench.mjs [--tokens 32] [--prompt 16] [--preset gpt2-small] [--threads N] [--streams 1,2,4,8,16]
+//   [--reps 1] (passes over every concurrency, interleaved; each cell is the median pass by throughput)
 
-import { performance } from "node:perf_hooks";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { configureKernels, kernelInfo, loadPeftAdapter, parseSafetensors } from "../dist/src/index.js";
 import { CausalLM } from "../dist/src/model/index.js";
 import { startServer } from "../dist/src/node/index.js";
@@ -22,7 +26,7 @@ const PROMPT = Number(arg("prompt", 16));
 const preset = arg("preset", "gpt2-small");
 const threads = arg("threads", undefined);
 if (threads !== undefined) configureKernels({ threads: Number(threads) });
-const CONCURRENCY = [1, 2, 4, 8, 16];
+const CONCURRENCY = String(arg("streams", "1,2,4,8,16")).split(",").map(Number);
 
 const spec = { type: "gpt2", ...PRESETS[preset], seed: 1 };
 const rm = randomModel(spec);
@@ -40,62 +44,49 @@ const server = await startServer({ engine, modelName: "base", port: 0, maxBatch:
 
 const prompt = (k) => Array.from({ length: PROMPT }, (_, i) => (17 * i + 31 * k + 5) % spec.vocab);
 
-// One streamed completion; returns its token ids and the arrival time of each token chunk.
-async function stream(model, k, maxTokens = TOKENS) {
-  const res = await fetch(`${server.url}/v1/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt: prompt(k), max_tokens: maxTokens, temperature: 0, stream: true }),
-  });
-  if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  const ids = [];
-  const times = [];
-  let buffer = "";
-  const decoder = new TextDecoder();
-  for await (const bytes of res.body) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let end = buffer.indexOf("\n\n");
-    while (end >= 0) {
-      const data = buffer.slice(6, end);
-      buffer = buffer.slice(end + 2);
-      end = buffer.indexOf("\n\n");
-      if (data === "[DONE]") continue;
-      const chunk = JSON.parse(data);
-      if (chunk.error) throw new Error(chunk.error.message);
-      const got = chunk.choices[0]?.token_ids ?? [];
-      if (got.length > 0) {
-        ids.push(...got);
-        times.push(performance.now());
-      }
-    }
-  }
-  return { ids, times };
+// The clients run in a child process (bench/serve-client.mjs): one command per round, answered with every
+// stream's token ids and chunk arrival times.
+const client = spawn(process.execPath, [fileURLToPath(new URL("./serve-client.mjs", import.meta.url))], {
+  stdio: ["pipe", "pipe", "inherit"],
+});
+const replies = createInterface({ input: client.stdout })[Symbol.asyncIterator]();
+async function round(streams) {
+  client.stdin.write(`${JSON.stringify({ url: server.url, streams })}\n`);
+  const { value, done } = await replies.next();
+  if (done) throw new Error("the client process ended");
+  const reply = JSON.parse(value);
+  if (reply.error) throw new Error(reply.error);
+  return reply;
 }
+const streamOf = (model, k, maxTokens = TOKENS) => ({ model, prompt: prompt(k), maxTokens });
 
 // correctness first: a mixed-adapter greedy completion under load equals the same request alone
 {
-  const solo = await stream("a3", 3, 8);
-  const loaded = await Promise.all(adapters.slice(0, 8).map((a, k) => stream(a, k, 8)));
+  const solo = (await round([streamOf("a3", 3, 8)])).results[0];
+  const loaded = (await round(adapters.slice(0, 8).map((a, k) => streamOf(a, k, 8)))).results;
   if (JSON.stringify(loaded[3].ids) !== JSON.stringify(solo.ids))
     throw new Error("a completion under load differs from its solo run");
 }
 
 async function run(n, mixed) {
-  const t0 = performance.now();
-  const results = await Promise.all(Array.from({ length: n }, (_, k) => stream(mixed ? adapters[k] : "a0", k)));
-  const seconds = (performance.now() - t0) / 1000;
+  const { seconds, results } = await round(Array.from({ length: n }, (_, k) => streamOf(mixed ? adapters[k] : "a0", k)));
   const tokens = results.reduce((s, r) => s + r.ids.length, 0);
   const gaps = results.flatMap((r) => r.times.slice(1).map((t, i) => t - r.times[i]));
   gaps.sort((a, b) => a - b);
   return { tps: tokens / seconds, latency: gaps[Math.floor(gaps.length / 2)] ?? Number.NaN, tokens };
 }
 
-const rows = [];
-for (const n of CONCURRENCY) {
-  const same = await run(n, false);
-  const mixed = await run(n, true);
-  rows.push({ n, same, mixed });
-}
+// REPS interleaved passes over every concurrency (the machine may be shared); each cell is the median pass
+const REPS = Number(arg("reps", 1));
+const passes = CONCURRENCY.map(() => ({ same: [], mixed: [] }));
+for (let rep = 0; rep < REPS; rep++)
+  for (const [i, n] of CONCURRENCY.entries()) {
+    passes[i].same.push(await run(n, false));
+    passes[i].mixed.push(await run(n, true));
+  }
+const median = (list) => [...list].sort((a, b) => a.tps - b.tps)[Math.floor(list.length / 2)];
+const rows = CONCURRENCY.map((n, i) => ({ n, same: median(passes[i].same), mixed: median(passes[i].mixed) }));
+client.stdin.end();
 await server.close(0);
 
 const info = kernelInfo();
@@ -104,7 +95,7 @@ const out = [];
 out.push(
   `model: ${preset} shape, ${(model.parameterCount / 1e6).toFixed(1)}M float32 weights; 16 adapters r = 16 on attn.c_attn + attn.c_proj; kernels: ${info.backend}, ${info.threads} thread(s)`,
 );
-out.push(`each stream: prompt ${PROMPT} tokens, ${TOKENS} generated (greedy), streamed over HTTP on 127.0.0.1`);
+out.push(`each stream: prompt ${PROMPT} tokens, ${TOKENS} generated (greedy), streamed over HTTP on 127.0.0.1 from a client process; median of ${REPS} interleaved passes`);
 out.push("");
 out.push(
   "| streams | one adapter: tokens/s | ms/token | each its own adapter: tokens/s | ms/token | mixed / one | × 1 stream |",
