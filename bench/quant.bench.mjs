@@ -5,8 +5,12 @@
 // Every kernel's output is checked before it is timed — against a float64 reference computed from the dequantized
 // weight, or for the opt-in rows against the float64 model of ggml's arithmetic (test/kernels/ggml-dot-model.mjs) —
 // and a wrong result is reported as WRONG and never timed.
-// Run: npm run build && node bench/quant.bench.mjs [--threads N]   (one thread by default)
+// --cold reads a buffer of three times the last-level cache (768 MiB where its size is unknown) before every timed
+// decode call, so every weight comes from DRAM, as in decoding a model larger than the cache; without it a 64 MiB
+// float32 weight may be partly served from a large L3 between calls (this machine's is 260 MiB).
+// Run: npm run build && node bench/quant.bench.mjs [--threads N] [--cold]   (one thread, warm, by default)
 
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import {
   configureKernels,
@@ -26,6 +30,40 @@ const threadsArg = process.argv.indexOf("--threads");
 const threads = threadsArg > 0 ? Number(process.argv[threadsArg + 1]) : 1;
 configureKernels({ threads });
 const ceiling = await measureCeiling();
+const cold = process.argv.includes("--cold");
+
+// The last-level cache's size (Linux sysfs), or null.
+function lastLevelCache() {
+  for (const index of [3, 2]) {
+    try {
+      const text = readFileSync(`/sys/devices/system/cpu/cpu0/cache/index${index}/size`, "utf8").trim();
+      const m = /^(\d+)([KMG]?)$/.exec(text);
+      if (m) return Number(m[1]) * { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[m[2]];
+    } catch {}
+  }
+  return null;
+}
+const flushBytes = 3 * (lastLevelCache() ?? 256 * 2 ** 20);
+const flushBuffer = cold ? new Float64Array(flushBytes / 8).fill(1) : null;
+let flushSink = 0;
+// reads every cache line of the flush buffer (evicting the weights from every cache level)
+function flush() {
+  let s = 0;
+  for (let i = 0; i < flushBuffer.length; i += 8) s += flushBuffer[i];
+  flushSink += s;
+}
+// the minimum over reps calls, each one after a flush
+function bestCold(f, reps) {
+  f();
+  let t = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < reps; i++) {
+    flush();
+    const t0 = performance.now();
+    f();
+    t = Math.min(t, performance.now() - t0);
+  }
+  return t / 1e3;
+}
 
 // float64 reference of rows [0, rows) of h = x·W + s·(x·down)·up, W given by at(p, j), with its gauge
 function reference(x, at, down, up, s, dIn, dOut, r, rows) {
@@ -87,9 +125,9 @@ function prepare(label, n, dIn, dOut, r, weight, at, bytesOfW, q8 = false) {
   return row;
 }
 
-function timeRounds(group, rounds, reps) {
+function timeRounds(group, rounds, reps, timer = best) {
   for (let k = 0; k < rounds; k++)
-    for (const row of group) if (!row.wrong) row.s = Math.min(row.s, best(row.call, reps));
+    for (const row of group) if (!row.wrong) row.s = Math.min(row.s, timer(row.call, reps));
   for (const row of group) {
     if (row.wrong) continue;
     // bytes of W per second only where W is read once per call (decode); a batch re-reads it from cache
@@ -126,7 +164,10 @@ for (const type of ["q8_0", "q4_0"]) {
       decode.push(prepare(`${type} (${layout}), x as Q8_0 (opt-in)`, 1, D, D, R, q.w, q.at, q.bytes, true));
   }
 }
-timeRounds(decode, 25, 6); // ~5 s: the minimum of 150 calls per case, robust to a shared machine
+// warm: ~5 s, the minimum of 150 calls per case, robust to a shared machine; cold: 40 calls per case, each after
+// a flush of ~0.1 s
+if (cold) timeRounds(decode, 8, 5, bestCold);
+else timeRounds(decode, 25, 6);
 const q8 = quantized("q8_0", "out_in", D, D);
 const q8b = quantized("q8_0", "in_out", D, D);
 const batch = [
@@ -152,6 +193,11 @@ console.log(
     .join(" ")}`,
 );
 console.log(describeCeiling(ceiling).join("\n"));
+console.log(
+  cold
+    ? `Decode timed cold: ${(flushBytes / 2 ** 20).toFixed(0)} MiB read before every call (three times the last-level cache; checksum ${flushSink > 0 ? "ok" : "?"}), so W comes from DRAM.`
+    : "Decode timed warm: calls back to back (W may be partly served from the last-level cache).",
+);
 console.log("");
 console.log("| shape | weight | time | GFLOP/s | W read GB/s | of measured read bandwidth |");
 console.log("|---|---|---|---|---|---|");

@@ -69,7 +69,9 @@ const streamOf = (model, k, maxTokens = TOKENS) => ({ model, prompt: prompt(k), 
 }
 
 async function run(n, mixed) {
-  const { seconds, results } = await round(Array.from({ length: n }, (_, k) => streamOf(mixed ? adapters[k] : "a0", k)));
+  const { seconds, results } = await round(
+    Array.from({ length: n }, (_, k) => streamOf(mixed ? adapters[k] : "a0", k)),
+  );
   const tokens = results.reduce((s, r) => s + r.ids.length, 0);
   const gaps = results.flatMap((r) => r.times.slice(1).map((t, i) => t - r.times[i]));
   gaps.sort((a, b) => a - b);
@@ -95,7 +97,9 @@ const out = [];
 out.push(
   `model: ${preset} shape, ${(model.parameterCount / 1e6).toFixed(1)}M float32 weights; 16 adapters r = 16 on attn.c_attn + attn.c_proj; kernels: ${info.backend}, ${info.threads} thread(s)`,
 );
-out.push(`each stream: prompt ${PROMPT} tokens, ${TOKENS} generated (greedy), streamed over HTTP on 127.0.0.1 from a client process; median of ${REPS} interleaved passes`);
+out.push(
+  `each stream: prompt ${PROMPT} tokens, ${TOKENS} generated (greedy), streamed over HTTP on 127.0.0.1 from a client process; median of ${REPS} interleaved passes`,
+);
 out.push("");
 out.push(
   "| streams | one adapter: tokens/s | ms/token | each its own adapter: tokens/s | ms/token | mixed / one | × 1 stream |",

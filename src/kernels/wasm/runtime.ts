@@ -331,7 +331,11 @@ export class WasmGemm {
     q8Activations = false,
   ): Float32Array {
     const flags = (type << 1) | (transB ? 1 : 0) | (q8Activations ? 16 : 0);
-    return this.run(out, x, bq, bq.byteLength, m, k, n, false, flags, 1, 0, threads, a2, b2, k2, 2 * COL_ALIGN);
+    // decode over blocks along n (m < 4, not transB) stays on one thread: split by columns, every thread reads a
+    // short segment of each of the k rows (544 bytes per row at 512 Q8_0 columns), a strided pattern that streamed
+    // 1.5–2.3× slower on two threads than one thread reading whole rows in order (bench/quant.bench.mjs)
+    const t = m < 4 && !transB ? 1 : threads;
+    return this.run(out, x, bq, bq.byteLength, m, k, n, false, flags, 1, 0, t, a2, b2, k2, 2 * COL_ALIGN);
   }
 
   private run(
