@@ -33,6 +33,8 @@ const STATE = 224;
 const START_MSG = 512;
 const NEXT = 22;
 const CHUNKS = 23;
+/** How long the caller polls for the workers to finish before it sleeps in Atomics.wait (ms). */
+const AWAIT_SPIN_MS = 0.5;
 const CHUNK_J0 = 24;
 const CHUNK_WIDTH = 25;
 const CHUNK_J1 = 26;
@@ -350,6 +352,9 @@ export class ThreadPool {
   private await(timeoutMs: number): void {
     const c = this.ctrl;
     const deadline = Date.now() + timeoutMs;
+    // the workers' last chunks end within a chunk's time: poll briefly before sleeping (a wake-up costs more)
+    const spinUntil = performance.now() + AWAIT_SPIN_MS;
+    while (Atomics.load(c, 1) !== 0 && performance.now() < spinUntil);
     for (;;) {
       const pending = Atomics.load(c, 1);
       if (pending === 0) break;
