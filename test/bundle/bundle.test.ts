@@ -31,7 +31,7 @@ import * as source from "../../src/index.js";
  * of base64 in the two modules) and the opt-in llama.cpp arithmetic (decodeActivations, about 20 KB).
  * Raise it on purpose, in this line and in docs/playground.md, when a feature needs more.
  */
-const BUNDLE_CEILING_BYTES = 292 * 1024;
+const BUNDLE_CEILING_BYTES = 300 * 1024;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
