@@ -67,6 +67,7 @@ export function* generate(
     next: readonly number[];
     made: number;
   }
+  if (maxTokens === 0) return;
   let live: Live[] = requests.map((r, index) => ({
     index,
     cache: model.createCache(Math.min(model.config.maxPositions, r.ids.length + maxTokens)),
@@ -75,23 +76,28 @@ export function* generate(
     next: r.ids,
     made: 0,
   }));
-  if (maxTokens === 0) return;
   const limit = model.config.maxPositions;
-  while (live.length > 0) {
-    const logits = model.forward(live.map((s) => ({ ids: s.next, cache: s.cache, adapter: s.adapter })));
-    const still: Live[] = [];
-    for (let i = 0; i < live.length; i++) {
-      const s = live[i]!;
-      const token = sampleToken(logits[i]!, sampling, s.rng);
-      s.made++;
-      const finish = stop.has(token) ? "stop" : s.made >= maxTokens || s.cache.length >= limit ? "length" : null;
-      yield { index: s.index, token, finish };
-      if (finish === null) {
-        s.next = [token];
-        still.push(s);
+  try {
+    while (live.length > 0) {
+      const logits = model.forward(live.map((s) => ({ ids: s.next, cache: s.cache, adapter: s.adapter })));
+      const still: Live[] = [];
+      for (let i = 0; i < live.length; i++) {
+        const s = live[i]!;
+        const token = sampleToken(logits[i]!, sampling, s.rng);
+        s.made++;
+        const finish = stop.has(token) ? "stop" : s.made >= maxTokens || s.cache.length >= limit ? "length" : null;
+        if (finish === null) {
+          s.next = [token];
+          still.push(s);
+        }
+        yield { index: s.index, token, finish };
+        if (finish !== null) s.cache.dispose(); // its kernel memory serves the next sequences
       }
+      live = still;
     }
-    live = still;
+  } finally {
+    // a consumer that stops early (break, return, throw) leaves the unfinished caches here
+    for (const s of live) s.cache.dispose();
   }
 }
 

@@ -1,13 +1,14 @@
 // Sampling (greedy, temperature, top-k, top-p from a seeded generator), batched generation with stop tokens and
 // length limits, and the byte-bounded adapter cache.
 
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { randomModel, randomPeftAdapter, toSafetensors } from "../../scripts/random-model.mjs";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
 import { createRng } from "../../src/lora/rng.js";
 import { AdapterCache } from "../../src/model/adapter-cache.js";
 import { generate, generateAll } from "../../src/model/generate.js";
+import { KvCache } from "../../src/model/kv-cache.js";
 import { CausalLM } from "../../src/model/model.js";
 import { argmax, readSampling, sampleToken } from "../../src/model/sampling.js";
 
@@ -121,6 +122,20 @@ describe("generate", () => {
     expect(long.length).toBe(spec.positions - 4 + 1);
     expect(long.at(-1)!.finish).toBe("length");
     expect(long.slice(0, -1).every((e) => e.finish === null)).toBe(true);
+  });
+
+  it("gives each sequence's cache back (dispose) when it finishes, and every unfinished one when the caller stops early", () => {
+    const dispose = vi.spyOn(KvCache.prototype, "dispose");
+    try {
+      generateAll(model, [{ ids: [1, 2] }, { ids: [3] }, { ids: [4, 5, 6] }], { maxTokens: 3, stop: [] });
+      expect(dispose).toHaveBeenCalledTimes(3);
+      dispose.mockClear();
+      for (const e of generate(model, [{ ids: [1, 2] }, { ids: [3] }], { maxTokens: 50, stop: [] }))
+        if (e.index === 1) break; // both still running
+      expect(dispose).toHaveBeenCalledTimes(2);
+    } finally {
+      dispose.mockRestore();
+    }
   });
 });
 
