@@ -5,11 +5,11 @@
 // finite f16 scale (±0, subnormal, the largest, negative), and ±Inf / NaN in x must propagate as in float32.
 
 import { describe, expect, it } from "vitest";
-import { dequantizeMatrix, matmul, type QuantMatrix, quantizeMatrix } from "../../src/index.js";
-import { expectClose, U_F32 } from "../helpers/close.js";
+import { matmul, type QuantMatrix, quantizeMatrix } from "../../src/index.js";
+import { expectClose } from "../helpers/close.js";
 import { fill } from "../helpers/random.js";
+import { dequantizedAt, type Layout, reference } from "./reference.js";
 
-type Layout = "in_out" | "out_in";
 const CASES = (["q8_0", "q4_0"] as const).flatMap((t) =>
   (["in_out", "out_in"] as Layout[]).map((l) => [t, l] as const),
 );
@@ -26,27 +26,7 @@ function weight(type: "q8_0" | "q4_0", layout: Layout, dIn: number, dOut: number
       q.bytes[b * bb + 1] = h >> 8;
     }
   }
-  const wd = dequantizeMatrix(q).data;
-  const at = (p: number, j: number) => (layout === "in_out" ? wd[p * dOut + j]! : wd[j * dIn + p]!);
-  return { q, at };
-}
-
-// float64 x·W with the bound 2u·(dIn + 2)·Σ|x||W| + u·|h|
-function reference(x: Float32Array, at: (p: number, j: number) => number, n: number, dIn: number, dOut: number) {
-  const h = new Float64Array(n * dOut);
-  const bound = new Float64Array(n * dOut);
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < dOut; j++) {
-      let s = 0;
-      let g = 0;
-      for (let p = 0; p < dIn; p++) {
-        s += x[i * dIn + p]! * at(p, j);
-        g += Math.abs(x[i * dIn + p]! * at(p, j));
-      }
-      h[i * dOut + j] = s;
-      bound[i * dOut + j] = 2 * U_F32 * (dIn + 2) * g + U_F32 * Math.abs(s);
-    }
-  return { h, bound };
+  return { q, at: dequantizedAt(q, layout, dIn, dOut).at };
 }
 
 function decode(q: QuantMatrix, x: Float32Array, n: number, dIn: number) {
