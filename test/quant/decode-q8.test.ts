@@ -11,6 +11,7 @@ import { decodeF16 } from "../../src/dtype/f16.js";
 import { ArgumentError, configureKernels, loraForward, matmul, quantizeMatrix } from "../../src/index.js";
 import { canRun } from "../../src/kernels/wasm/runtime.js";
 import { expectClose } from "../helpers/close.js";
+import { caught } from "../helpers/errors.js";
 import { fill } from "../helpers/random.js";
 import { ggmlDotModel } from "../kernels/ggml-dot-model.mjs";
 
@@ -131,16 +132,9 @@ describe('decodeActivations: "q8_0" (llama.cpp\'s arithmetic, opt-in)', () => {
   });
 
   it("refuses an unknown decodeActivations value, naming it", () => {
-    let caught: unknown;
-    try {
-      configureKernels({ decodeActivations: "q4_0" as never });
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBeInstanceOf(ArgumentError);
-    expect((caught as ArgumentError).code).toBe("invalid_argument");
-    expect((caught as Error).message).toBe(
-      'configureKernels: options.decodeActivations is "q4_0", expected "float32" or "q8_0"',
-    );
+    const e = caught(() => configureKernels({ decodeActivations: "q4_0" as never }));
+    expect(e).toBeInstanceOf(ArgumentError);
+    expect(e.code).toBe("invalid_argument");
+    expect(e.message).toBe('configureKernels: options.decodeActivations is "q4_0", expected "float32" or "q8_0"');
   });
 });
