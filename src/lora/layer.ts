@@ -142,7 +142,7 @@ export class LoraLinear {
       );
     }
     this.adapters.delete(name);
-    if (this.base.packed) for (const m of [rec.down, rec.up]) releaseKernelArray(m.data as Float32Array);
+    this.releaseLowRank(rec);
     this.active = this.active.filter((a) => a !== name);
     this.cache = null;
     return this;
@@ -355,9 +355,7 @@ export class LoraLinear {
   mergeAndUnload(options: { safe?: boolean } = {}): Matrix {
     this.refuseQuantized("LoraLinear.mergeAndUnload");
     this.merge(this.active.length > 0 ? this.active : [], options);
-    if (this.base.packed)
-      for (const rec of this.adapters.values())
-        for (const m of [rec.down, rec.up]) releaseKernelArray(m.data as Float32Array);
+    for (const rec of this.adapters.values()) this.releaseLowRank(rec);
     this.adapters.clear();
     this.active = [];
     this.stack.length = 0;
@@ -426,6 +424,11 @@ export class LoraLinear {
 
   private unmergedActive(): AdapterRecord[] {
     return this.active.map((n) => this.adapters.get(n)!).filter((rec) => !this.stack.some((e) => e.rec === rec));
+  }
+
+  // gives a removed adapter's down and up back to kernel memory (a packed layer allocates them there: addAdapter)
+  private releaseLowRank(rec: AdapterRecord): void {
+    if (this.base.packed) for (const m of [rec.down, rec.up]) releaseKernelArray(m.data as Float32Array);
   }
 
   private checkRows(op: string, name: string, m: Matrix, cols: number): Matrix {
