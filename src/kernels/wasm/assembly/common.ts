@@ -2,6 +2,8 @@
 
 /** Depth of a k block: every path sums each output element block by block, from +0, in this size. */
 export const KC = 256;
+/** Rows of the register tile (gemm.ts's micro, panel.ts's slice). */
+export const MR = 2;
 /** Columns of a packed B strip, of the register tile and of a pre-packed panel (four f32x4). */
 export const NR = 16;
 

@@ -16,14 +16,13 @@
 // stream b once, in order, and never pack it. The pool passes the same arguments to every thread, so no other entry
 // point is needed.
 
-import { fma, KC, NR, transpose4 } from "./common";
+import { fma, KC, MR, NR, transpose4 } from "./common";
 import { GEMV_COLS, GEMV_SLACK, gemvRow, gemvRowT } from "./gemv";
-import { gemvPanelRow, packBPanel } from "./panel";
+import { gemvPanelRow, packBPanel, panelRows } from "./panel";
 import { PACKQ_BYTES, packBQ } from "./quant";
 import { qdotRowT } from "./quant-dot";
 import { qgemvRow, qgemvRowT } from "./quant-gemv";
 
-const MR = 2; // rows of the register tile
 const MC = 128; // rows of a packed A block (MC·KC·4 = 128 KiB, in L2)
 const NC = 2048; // columns of a packed B panel
 const GEMV_ROWS = 4; // m below this streams b without packing (gemv.ts)
@@ -125,15 +124,7 @@ function gemmSmall(
     // its blocks, so b streams from memory in order, panel after panel (block by block over all panels jumped
     // k·64 bytes after each 16 KiB and streamed 1.3–1.9× slower). Same per-element sums and combines as below.
     for (let pc = 0; pc < k; pc += KC) packA(bufA + ((<usize>mp * pc) << 2), a, a2, m, k, 0, transA, pc, min(k, pc + KC), 0, 0, m);
-    for (let jc = j0; jc < j1; jc += NR) {
-      const pan = b + ((<usize>(jc >> 4) * k) << 6);
-      const nr = min(NR, j1 - jc);
-      for (let pc = 0; pc < k; pc += KC) {
-        const kc = min(KC, k - pc);
-        const c = out + (<usize>jc << 2);
-        tiles(bufA + ((<usize>mp * pc) << 2), pan + (<usize>pc << 6), kc, m, nr, c, n, alpha, pc == 0 && beta == 0, tile);
-      }
-    }
+    panelRows(bufA, b, k, m, mp, n, j0, j1, out, alpha, beta, bufB);
     return;
   }
   let pc = 0;

@@ -4,8 +4,10 @@
 // header (per KC block from +0 in increasing p, the k2 extension after the last block's k values, then out =
 // alpha·acc or out + alpha·acc), so a panel product has exactly the bits of the same product on b unpacked.
 
-import { fma, KC, NR } from "./common";
+import { fma, KC, MR, NR } from "./common";
 
+/** k steps of a slice in panelRows: 32 rows of a panel, 2 KiB (32 cache lines). */
+const KS = 32;
 
 /**
  * Row i of out over [j0, j1) (j0 a multiple of 16): one panel at a time, its 16 columns in four f32x4
@@ -80,6 +82,88 @@ export function gemvPanelRow(
       pc = pe;
     }
   }
+}
+
+/**
+ * Rows [0, m) of out over [j0, j1) (j0 a multiple of 16) from a packed by gemm.ts's packA for every KC block (block
+ * pc at bufA + mp·pc·4, mp = m rounded up to MR) and pre-packed panels of b, k2 = 0. One panel at a time; each of its
+ * KC blocks in KS-deep slices, and each slice through every MR-row register tile before the next slice. So the
+ * panel is consumed evenly while the arithmetic runs and the hardware prefetcher streams it alongside: running one
+ * tile over the whole block (tiles() in gemm.ts) read the panel from memory in the first tile while the arithmetic
+ * waited, then computed the other tiles from L1 while memory idled, and a product of 8 rows took the sum of the two
+ * times. Between slices a tile's 8 accumulators wait in acc (mp·64 bytes; row i's 16 at acc + 64·i), stored and
+ * reloaded exactly, so every element gets the per-block sums and combines of tiles(), bit for bit.
+ */
+export function panelRows(
+  bufA: usize, b: usize, k: i32, m: i32, mp: i32, n: i32, j0: i32, j1: i32, out: usize, alpha: f32, beta: i32,
+  acc: usize,
+): void {
+  const va = f32x4.splat(alpha);
+  for (let jc = j0; jc < j1; jc += NR) {
+    const nr = min(NR, j1 - jc);
+    const pan = b + ((<usize>(jc >> 4) * k) << 6);
+    const c0 = out + (<usize>jc << 2);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      const blockA = bufA + ((<usize>mp * pc) << 2);
+      for (let ps = 0; ps < kc; ps += KS) {
+        const ks = min(KS, kc - ps);
+        const pb = pan + (<usize>(pc + ps) << 6);
+        // strip of rows ir, ir + 1 at blockA + ir·kc floats; its p-th pair at + 2p floats
+        for (let ir = 0; ir < mp; ir += MR) {
+          slice(blockA + ((<usize>(ir * kc + ps * MR)) << 2), pb, ks, acc + (<usize>ir << 6), ps == 0);
+        }
+      }
+      const overwrite = pc == 0 && beta == 0;
+      for (let i = 0; i < m; i++) {
+        const c = c0 + ((<usize>i * n) << 2);
+        const row = acc + (<usize>i << 6);
+        if (nr == NR) {
+          combine(c, f32x4.mul(va, v128.load(row)), overwrite);
+          combine(c + 16, f32x4.mul(va, v128.load(row, 16)), overwrite);
+          combine(c + 32, f32x4.mul(va, v128.load(row, 32)), overwrite);
+          combine(c + 48, f32x4.mul(va, v128.load(row, 48)), overwrite);
+        } else {
+          // the same two roundings (multiply, then add) per column as the vector lanes
+          for (let j = 0; j < nr; j++) {
+            const x = alpha * load<f32>(row + (<usize>j << 2));
+            const cj = c + (<usize>j << 2);
+            store<f32>(cj, overwrite ? x : load<f32>(cj) + x);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ks steps of gemm.ts's 2×16 register tile (micro) from the accumulators at acc (zero when fresh), stored back.
+@inline function slice(pa: usize, pb: usize, ks: i32, acc: usize, fresh: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+  if (!fresh) {
+    c00 = v128.load(acc); c01 = v128.load(acc, 16); c02 = v128.load(acc, 32); c03 = v128.load(acc, 48);
+    c10 = v128.load(acc, 64); c11 = v128.load(acc, 80); c12 = v128.load(acc, 96); c13 = v128.load(acc, 112);
+  }
+  for (let p = 0; p < ks; p++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    const b2 = v128.load(pb, 32);
+    const b3 = v128.load(pb, 48);
+    let av = v128.load32_splat(pa);
+    c00 = fma(av, b0, c00);
+    c01 = fma(av, b1, c01);
+    c02 = fma(av, b2, c02);
+    c03 = fma(av, b3, c03);
+    av = v128.load32_splat(pa, 4);
+    c10 = fma(av, b0, c10);
+    c11 = fma(av, b1, c11);
+    c12 = fma(av, b2, c12);
+    c13 = fma(av, b3, c13);
+    pa += 8;
+    pb += 64;
+  }
+  v128.store(acc, c00); v128.store(acc, c01, 16); v128.store(acc, c02, 32); v128.store(acc, c03, 48);
+  v128.store(acc, c10, 64); v128.store(acc, c11, 80); v128.store(acc, c12, 96); v128.store(acc, c13, 112);
 }
 
 @inline function combine(c: usize, x: v128, overwrite: bool): void {
