@@ -88,13 +88,23 @@ export function gemm(
       const last = pe >= k;
       const ext = last ? k2 : 0;
       const kc = pe - pc + ext;
-      if (panel) packBPanel(bufB, b, b2, k, n, pc, pe, ext, jc, nc);
+      // pre-packed panels without the k2 extension are already the strips the tiles read: read in place, not copied
+      const direct = panel && ext == 0;
+      if (direct) {
+        // nothing to pack
+      } else if (panel) packBPanel(bufB, b, b2, k, n, pc, pe, ext, jc, nc);
       else if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
       else packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packA(bufA, a, a2, m, k, k2, transA, pc, pe, ext, ic, mc);
-        tiles(bufA, bufB, kc, mc, nc, out + ((<usize>ic * n + jc) << 2), n, alpha, first && beta == 0, tile);
+        const c = out + ((<usize>ic * n + jc) << 2);
+        if (!direct) tiles(bufA, bufB, kc, mc, nc, c, n, alpha, first && beta == 0, tile);
+        else
+          for (let jr = 0; jr < nc; jr += NR) {
+            const strip = b + ((<usize>((jc + jr) >> 4) * k + pc) << 6);
+            tiles(bufA, strip, kc, mc, min(NR, nc - jr), c + (<usize>jr << 2), n, alpha, first && beta == 0, tile);
+          }
       }
       first = false;
       if (last) break;
