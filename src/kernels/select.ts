@@ -387,7 +387,7 @@ export function panelGemm(
  */
 export function geluNew(x: Float32Array): Float32Array {
   const w = wasm();
-  if (w && 4 * x.length <= w.maxBytes() / 4) return w.gelu(x);
+  if (w && 4 * x.length <= w.maxBytes() / 4 && w.scratchFits(4 * x.length + 64)) return w.gelu(x);
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
     x[i] = v / (1 + Math.exp(-2 * GELU_C * (v + 0.044715 * v * v * v)));

@@ -87,6 +87,9 @@ export function canRun(build: WasmBuild, shared: boolean): boolean {
 let warned = false; // the warning of disableThreads is given once per process
 
 const align = (x: number): number => Math.ceil(x / 64) * 64;
+// Resident arrays (allocResident) stop this far below the maximum, so that when long-lived arrays (weights, KV
+// caches) have taken what they can, the per-call scratch of later products, gelu and attention still fits.
+const SCRATCH_HEADROOM = 64 * 2 ** 20;
 
 /** A float32 GEMM backed by one WebAssembly instance. */
 export class WasmGemm {
@@ -169,8 +172,9 @@ export class WasmGemm {
     const ptr = this.top;
     const bytes = size * length;
     const top = ptr + align(bytes);
-    if (top > this.maxBytes()) {
-      const available = Math.max(0, Math.floor((this.maxBytes() - ptr) / size));
+    const limit = this.maxBytes() - SCRATCH_HEADROOM;
+    if (top > limit) {
+      const available = Math.max(0, Math.floor((limit - ptr) / size));
       throw new ArgumentError(
         "too_large",
         `${op}: length ${length} (${bytes} bytes) does not fit in the kernel memory, expected at most ${available} more elements (${this.maxBytes() / 2 ** 30} GiB in all)`,
@@ -178,7 +182,7 @@ export class WasmGemm {
       );
     }
     try {
-      this.reserve(top);
+      this.grow(top);
     } catch (e) {
       // the memory did not grow: nothing was taken, later products still fit as before
       throw new KernelError(
@@ -257,6 +261,11 @@ export class WasmGemm {
       align(4 * m * k2) +
       align(4 * k2 * n)
     );
+  }
+
+  /** Whether `bytes` of per-call scratch (gelu, attention) fit above the resident arrays. */
+  scratchFits(bytes: number): boolean {
+    return this.top + bytes <= this.maxBytes();
   }
 
   /** Largest memory this instance can have. */
@@ -377,7 +386,7 @@ export class WasmGemm {
     const offOut = place(out, 4 * m * n);
     const offA2 = place(a2, 4 * m * k2);
     const offB2 = place(b2, 4 * k2 * n);
-    this.reserve(end);
+    this.reserve(end, "gemm");
     const h = this.heap;
     if (this.resident(a) < 0) h.set(a.subarray(0, m * k), offA / 4);
     if (this.resident(b) < 0) {
@@ -484,7 +493,7 @@ export class WasmGemm {
       return x;
     }
     const off = this.top;
-    this.reserve(off + align(4 * x.length));
+    this.reserve(off + align(4 * x.length), "gelu");
     this.heap.set(x, off / 4);
     this.fn.geluNew(off, x.length);
     x.set(this.heap.subarray(off / 4, off / 4 + x.length));
@@ -517,7 +526,9 @@ export class WasmGemm {
     const offQ = this.top;
     const offOut = offQ + align(4 * t * width);
     const offScores = offOut + align(4 * t * width);
-    this.reserve(offScores + align(4 * (past + t)));
+    const end = offScores + align(4 * (past + t));
+    if (end > this.maxBytes()) return false; // no room for the scratch: the TypeScript kernel instead
+    this.reserve(end, "attention");
     const h = this.heap;
     for (let i = 0; i < t; i++) h.set(q.subarray(i * qStride, i * qStride + width), offQ / 4 + i * width);
     this.fn.attend(offOut, offQ, width, offK, offV, W, past, t, numHeads, numKvHeads, D, scale, offScores);
@@ -531,7 +542,23 @@ export class WasmGemm {
     this.pool = null;
   }
 
-  private reserve(bytes: number): void {
+  // Grows the memory to at least `bytes`. A memory that cannot grow (the host refuses the pages) is KernelError
+  // out_of_memory, not the engine's RangeError; nothing was written yet.
+  private reserve(bytes: number, op: string): void {
+    const have = this.memory.buffer.byteLength;
+    try {
+      this.grow(bytes);
+    } catch (e) {
+      throw new KernelError(
+        "out_of_memory",
+        `${op}: the kernel memory could not grow from ${have} to ${bytes} bytes (${e instanceof Error ? e.message : String(e)})`,
+        { bytes, have },
+      );
+    }
+  }
+
+  // Grows the memory to at least `bytes` (the engine's RangeError when it cannot) and refreshes the heap view.
+  private grow(bytes: number): void {
     const have = this.memory.buffer.byteLength;
     if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
     if (this.heap.buffer.byteLength !== this.memory.buffer.byteLength || this.heap.length === 0) {
