@@ -1,7 +1,7 @@
 // Mixed-adapter batches (PEFT's adapter_names, the per-row adapter index of Punica/S-LoRA/vLLM): row i of
 // x [n, dIn] uses adapter ids[i] (null = base only). The base product x·W runs once over all rows; rows sharing an
-// adapter are gathered into one [g, dIn] block and computed together by the variant's forward (gemm kernels),
-// then scattered back. Each row gets the same operations as a single-adapter forward on that row alone.
+// adapter are gathered into one [g, dIn] block (a view when they are consecutive) and computed together by the
+// variant's forward (gemm kernels), then scattered back. Each row gets the same operations as a single-adapter forward on that row alone.
 
 import { AdapterStateError, ShapeError } from "../errors.js";
 import type { FloatArray } from "../matrix.js";
@@ -79,6 +79,20 @@ export function addGroups(
   const { dIn, dOut } = ctx;
   for (const [rec, rows] of groups) {
     const g = rows.length;
+    const i0 = rows[0]!;
+    if (rows[g - 1]! - i0 === g - 1) {
+      // consecutive rows (rows are in increasing order: a sequence's prompt, a batch on one adapter): views of x and
+      // h, no gather or scatter; the same values in the same order, so the same bits
+      rec.variant.forward(
+        ctx,
+        rec,
+        x.subarray(i0 * dIn, (i0 + g) * dIn),
+        g,
+        h.subarray(i0 * dOut, (i0 + g) * dOut),
+        false,
+      );
+      continue;
+    }
     const xg = alloc(x, g * dIn); // gathered rows of x: [g, dIn]
     const hg = alloc(h, g * dOut); // gathered rows of h: [g, dOut]
     for (let q = 0; q < g; q++) {

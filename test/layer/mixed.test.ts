@@ -54,6 +54,31 @@ describe("mixed batch grouping", () => {
       expect(Array.from(h.data.subarray(i * 5, i * 5 + 5))).toEqual(Array.from(base.subarray(i * 5, i * 5 + 5)));
   });
 
+  it("a group of consecutive rows (computed on views of x and h) gets the bits it gets gathered", () => {
+    const layer = new LoraLinear({ weight: matrix("float32", 40, 30, 1), bias: new Float32Array(30).fill(0.25) });
+    for (const [k, name] of ["a", "b"].entries())
+      layer.addAdapter(name, {
+        down: matrix("float32", 40, 4, 10 + k),
+        up: matrix("float32", 4, 30, 20 + k),
+        alpha: 8,
+      });
+    const x = matrix("float32", 8, 40, 3);
+    const ids = ["a", "a", "a", "b", "b", null, null, "a"]; // "a" is not consecutive (rows 0–2, 7); "b" is (3, 4)
+    const spy = vi.spyOn(LORA_VARIANT, "forward");
+    const h = layer.forward(x, { adapterIds: ids }).data;
+    const views = spy.mock.calls.map((call) => (call[2] as Float32Array).buffer === x.data.buffer);
+    spy.mockRestore();
+    expect(views).toEqual([false, true]); // "a" gathered, "b" a view of x
+    // the same rows once more, now each group consecutive: rows 0–2 and 7 of "a" as rows 0–3 of a new batch
+    const order = [0, 1, 2, 7, 3, 4, 5, 6];
+    const x2 = new Float32Array(x.data.length);
+    order.forEach((src, i) => x2.set(x.data.subarray(src * 40, src * 40 + 40), i * 40));
+    const h2 = layer.forward({ data: x2, rows: 8, cols: 40 }, { adapterIds: order.map((i) => ids[i]!) }).data;
+    order.forEach((src, i) => {
+      expect(Array.from(h2.subarray(i * 30, i * 30 + 30))).toEqual(Array.from(h.subarray(src * 30, src * 30 + 30)));
+    });
+  });
+
   it("16 adapters over 64 rows equal 16 separate single-adapter runs", () => {
     const dIn = 12;
     const dOut = 10;
