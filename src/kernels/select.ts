@@ -256,12 +256,36 @@ export const addLowRank: AddLowRankKernel = (out, t, up, n, r, dOut, s) => {
   if (!wasmFor(out, n, r, dOut, 0)) return addLowRankScalar(out, t, up, n, r, dOut, s);
   const low = new Float32Array(n * dOut) as unknown as typeof out; // out is a Float32Array here (wasmFor)
   gemm(low, t, up, n, r, dOut, false, false, 1, 0); // t·up: [n, dOut]
+  const w = wasm();
+  // the loop below in WebAssembly, with the same float64 arithmetic (rows.ts addScaled): the same bits
+  if (w?.scratchFits(8 * low.length + 128)) {
+    w.addScaled(out as Float32Array, low as Float32Array, low.length, s);
+    return out;
+  }
   for (let i = 0; i < low.length; i++) {
     const d = s * low[i]!;
     if (d !== 0) out[i] = out[i]! + d;
   }
   return out;
 };
+
+/**
+ * h [rows, d] += v [d] on every row (a bias), in place: one float32 add per element (computed in float64 and
+ * rounded, which for a sum of two float32 values is the float32 sum), in WebAssembly (four lanes) where the kernels
+ * run there and the scratch fits, else in TypeScript; both give the same bits. Returns h.
+ */
+export function addRowVector(h: Float32Array, rows: number, d: number, v: Float32Array): Float32Array {
+  const w = rows * d >= ROW_VECTOR_MIN ? wasm() : null;
+  if (w?.scratchFits(4 * (rows * d + d) + 128)) return w.addRowVector(h, rows, d, v);
+  for (let i = 0; i < rows; i++) {
+    const o = i * d;
+    for (let j = 0; j < d; j++) h[o + j] = h[o + j]! + v[j]!;
+  }
+  return h;
+}
+
+// Below this many elements the copies into and out of the kernel memory cost more than the TypeScript loop saves.
+const ROW_VECTOR_MIN = 256;
 
 /**
  * out = x·w + s·t·up (contract.ts, LoraGemmKernel). In WebAssembly the low-rank term is fused into the GEMM: s·t

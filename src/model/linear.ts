@@ -5,7 +5,7 @@
 // (QuantMatrix from a GGUF base) is always [dOut, dIn] ("out_in"), whatever the architecture.
 
 import { AdapterStateError } from "../errors.js";
-import { WASM_MIN_MACS } from "../kernels/select.js";
+import { addRowVector, WASM_MIN_MACS } from "../kernels/select.js";
 import { LoraLinear } from "../lora/layer.js";
 import type { QuantMatrix } from "../lora/quant.js";
 
@@ -111,14 +111,19 @@ export class ModelLinear {
     return rows > n ? h.slice(0, n * this.dOut) : h;
   }
 
+  // Each row's bias (its adapter's override, else the module's), added to runs of consecutive rows sharing one.
   private addBias(h: Float32Array, n: number, ids: readonly (string | null)[]): void {
     const d = this.dOut;
-    for (let i = 0; i < n; i++) {
+    const biasOf = (i: number): Float32Array | null => {
       const id = ids[i];
-      const b = (id !== null && id !== undefined ? this.biasOverrides.get(id) : undefined) ?? this.bias;
-      if (b === null) continue;
-      const o = i * d;
-      for (let j = 0; j < d; j++) h[o + j] = h[o + j]! + b[j]!;
+      return (id !== null && id !== undefined ? this.biasOverrides.get(id) : undefined) ?? this.bias;
+    };
+    for (let i = 0; i < n; ) {
+      const b = biasOf(i);
+      let end = i + 1;
+      while (end < n && biasOf(end) === b) end++;
+      if (b !== null) addRowVector(h.subarray(i * d, end * d), end - i, d, b);
+      i = end;
     }
   }
 }

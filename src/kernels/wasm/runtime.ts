@@ -37,6 +37,8 @@ interface GemmExports {
   ): void;
   workBytes(k2: number): number;
   geluNew(x: number, n: number): void;
+  addRowVector(h: number, rows: number, d: number, v: number): void;
+  addScaled(out: number, low: number, n: number, s: number): void;
   attend(
     out: number,
     q: number,
@@ -482,6 +484,44 @@ export class WasmGemm {
   /** Lets threads be tried again after a start-up failure (initKernels). */
   retryThreads(): void {
     this.threadError = null;
+  }
+
+  /**
+   * h [rows, d] += v [d] on every row, in place (assembly/rows.ts), on the caller's thread: one float32 add per
+   * element, the bits of the TypeScript loop. Returns h.
+   */
+  addRowVector(h: Float32Array, rows: number, d: number, v: Float32Array): Float32Array {
+    const len = rows * d;
+    if (len === 0) return h;
+    const [offH, offV] = this.scratch("addRowVector", h, len, v, d);
+    this.fn.addRowVector(offH, rows, d, offV);
+    if (this.resident(h) < 0) h.set(this.heap.subarray(offH / 4, offH / 4 + len));
+    return h;
+  }
+
+  /**
+   * out[i] += s·low[i] for i < n where s·low[i] ≠ 0, with JavaScript's float64 product and sum rounded to float32
+   * once (assembly/rows.ts), on the caller's thread. Returns out.
+   */
+  addScaled(out: Float32Array, low: Float32Array, n: number, s: number): Float32Array {
+    if (n === 0) return out;
+    const [offOut, offLow] = this.scratch("addScaled", out, n, low, n);
+    this.fn.addScaled(offOut, offLow, n, s);
+    if (this.resident(out) < 0) out.set(this.heap.subarray(offOut / 4, offOut / 4 + n));
+    return out;
+  }
+
+  // Byte offsets of the first la floats of a and lb of b: in place when resident, else copied into scratch above
+  // the resident arrays (the caller checks scratchFits first).
+  private scratch(op: string, a: Float32Array, la: number, b: Float32Array, lb: number): [number, number] {
+    const ra = this.resident(a);
+    const rb = this.resident(b);
+    const offA = ra >= 0 ? ra : this.top;
+    const offB = rb >= 0 ? rb : ra >= 0 ? this.top : offA + align(4 * la);
+    this.reserve(Math.max(offA + align(4 * la), offB + align(4 * lb)), op);
+    if (ra < 0) this.heap.set(a.subarray(0, la), offA / 4);
+    if (rb < 0) this.heap.set(b.subarray(0, lb), offB / 4);
+    return [offA, offB];
   }
 
   /** GPT-2's gelu_new in place over x (assembly/gelu.ts), on the caller's thread. Returns x. */
