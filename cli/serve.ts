@@ -8,7 +8,7 @@ import { type CliIo, type Command, parseCount, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit serve --model DIR [--adapter NAME=DIR]... [--host H] [--port P] [--api-key KEY]
                      [--adapter-dir DIR] [--served-name NAME] [--max-batch N] [--max-queue N] [--timeout S]
-                     [--max-body BYTES] [--shutdown-grace S]
+                     [--max-body BYTES] [--batch-window MS] [--shutdown-grace S]
 
 Serves a causal LM folder and its LoRA adapters over HTTP with OpenAI's API: POST /v1/completions (model = the base
 or an adapter's name), GET /v1/models, POST /v1/load_lora_adapter and /v1/unload_lora_adapter (vLLM's), GET /health.
@@ -26,6 +26,8 @@ Options:
   --max-queue N         most sequences waiting before 429 (default 64)
   --timeout S           seconds per request, queueing included (default 300)
   --max-body BYTES      largest request body (default 4194304)
+  --batch-window MS     ms a request that finds the server idle waits for others to share its first step
+                        (default 5; 0: none)
   --shutdown-grace S    seconds running requests get on SIGINT/SIGTERM (default 30)
   --debug               print stack traces on errors
   --help                show this help
@@ -44,6 +46,7 @@ const OPTIONS = {
   "max-queue": { type: "string" },
   timeout: { type: "string" },
   "max-body": { type: "string" },
+  "batch-window": { type: "string" },
   "shutdown-grace": { type: "string" },
   debug: { type: "boolean" },
   help: { type: "boolean" },
@@ -84,6 +87,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     maxQueue: parseCount("--max-queue", values["max-queue"], 64),
     requestTimeoutMs: 1000 * positive("--timeout", values.timeout, 300),
     maxBodyBytes: positive("--max-body", values["max-body"], 4 * 2 ** 20),
+    batchWindowMs: parseCount("--batch-window", values["batch-window"], 5),
   };
   const graceMs = 1000 * parseCount("--shutdown-grace", values["shutdown-grace"], 30);
   const { engine, name } = await openModelEngine(values.model, { adapters });

@@ -28,7 +28,7 @@ describe("rows.ts epilogues equal the TypeScript loops bit for bit", () => {
       [5, 16],
       [4, 33],
       [9, 2304],
-    ]) {
+    ] as const) {
       for (const resident of [false, true]) {
         const h0 = values(rows * d, rows + d);
         const v = values(d, 7 * d + 1);

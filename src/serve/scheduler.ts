@@ -55,6 +55,12 @@ export interface SchedulerOptions {
   maxWaiting: number;
   /** Lets other work (I/O) run between steps; Node passes setImmediate. */
   yieldToEvents?: () => Promise<void>;
+  /**
+   * Awaited once when a request finds the loop idle, before its first step, so that the rest of a burst of requests
+   * (sent together, arriving a few ms apart) joins that step instead of the next one (a dynamic-batching delay, as
+   * Triton's max_queue_delay or Ray Serve's batch_wait_timeout). None: the first step starts at once.
+   */
+  batchWindow?: () => Promise<void>;
 }
 
 interface Sequence {
@@ -158,6 +164,7 @@ export class Scheduler {
   }
 
   private async run(): Promise<void> {
+    if (this.options.batchWindow) await this.options.batchWindow();
     while (this.waiting.length > 0 || this.running.size > 0) {
       while (this.running.size < this.options.maxBatch && this.waiting.length > 0) {
         const seq = this.waiting.shift()!;

@@ -72,7 +72,9 @@ describe("mixed batch grouping", () => {
     // the same rows once more, now each group consecutive: rows 0–2 and 7 of "a" as rows 0–3 of a new batch
     const order = [0, 1, 2, 7, 3, 4, 5, 6];
     const x2 = new Float32Array(x.data.length);
-    order.forEach((src, i) => x2.set(x.data.subarray(src * 40, src * 40 + 40), i * 40));
+    order.forEach((src, i) => {
+      x2.set(x.data.subarray(src * 40, src * 40 + 40), i * 40);
+    });
     const h2 = layer.forward({ data: x2, rows: 8, cols: 40 }, { adapterIds: order.map((i) => ids[i]!) }).data;
     order.forEach((src, i) => {
       expect(Array.from(h2.subarray(i * 30, i * 30 + 30))).toEqual(Array.from(h.subarray(src * 30, src * 30 + 30)));

@@ -41,9 +41,64 @@ let engine: FakeEngine;
 
 beforeAll(async () => {
   engine = new BusyEngine({ adapters: ADAPTERS });
-  ({ server } = await startFake({ engine, maxBatch: 16 }));
+  ({ server } = await startFake({ engine, maxBatch: 16, batchWindowMs: 0 }));
 });
 afterAll(() => server.close(0));
+
+// Runs the client against `url`; returns the prefill steps of its burst: the number of prompts of each.
+async function burst(url: string, engine: FakeEngine): Promise<number[]> {
+  const child = spawn(process.execPath, ["-e", CLIENT, url], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  const saw = (word: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => (out.includes(word) ? resolve() : undefined);
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
+      child.once("exit", (code) => reject(new Error(`client exited ${code} before "${word}": ${out}`)));
+      check();
+    });
+  await saw("warm");
+  const before = engine.steps.length;
+  child.stdin!.write("go\n");
+  await saw("done");
+  return engine.steps
+    .slice(before)
+    .map((s) => s.rows.filter((r) => r.tokens > 1).length)
+    .filter((n) => n > 0);
+}
+
+describe("a burst of requests from another process, the server idle when it starts", () => {
+  it("with a batch window of 300 ms: every prompt prefilled in the first step", async () => {
+    const busy = new BusyEngine({ adapters: ADAPTERS });
+    const { server: s } = await startFake({ engine: busy, maxBatch: 16, batchWindowMs: 300 });
+    try {
+      expect(await burst(s.url, busy)).toEqual([BURST]);
+    } finally {
+      await s.close(0);
+    }
+  }, 30_000);
+
+  it("without one (batchWindowMs 0): the first request's step starts alone", async () => {
+    const prefills = await burst(server.url, engine);
+    expect(prefills.reduce((a, b) => a + b, 0)).toBe(BURST);
+    expect(prefills[0]).toBe(1);
+  }, 30_000);
+
+  it("refuses a batch window that is not a number of milliseconds ≥ 0", async () => {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const e = await startFake({ batchWindowMs: bad }).then(
+        () => null,
+        (err: unknown) => err as { code: string; message: string },
+      );
+      expect(e?.code).toBe("invalid_argument");
+      expect(e?.message).toBe(
+        `startServer: batchWindowMs is ${JSON.stringify(bad)}, expected a number of milliseconds ≥ 0`,
+      );
+    }
+  });
+});
 
 describe("a burst of requests from another process", () => {
   it(`joins the running batch together: ${BURST} prompts prefilled in at most three steps, not one step each`, async () => {

@@ -172,7 +172,7 @@ describe("under load", () => {
     const release = engine.hold();
     const first = client.completions.create({ model: "a1", prompt: "one", max_tokens: 3, temperature: 0 });
     const second = client.completions.create({ model: "a2", prompt: "two", max_tokens: 3, temperature: 0 });
-    await until(() => s.service.stats().running + s.service.stats().waiting === 2);
+    await until(() => s.service.stats().running === 1 && s.service.stats().waiting === 1);
     const third = await postJson(s.url, C, { model: "a3", prompt: "three" });
     expect(third.status).toBe(429);
     expect(third.headers["retry-after"]).toBe("1");

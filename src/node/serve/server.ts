@@ -41,6 +41,11 @@ export interface ServeOptions {
   requestTimeoutMs?: number;
   /** Largest request body in bytes (default 4 MiB). */
   maxBodyBytes?: number;
+  /**
+   * Milliseconds a request that finds the server idle waits before its first step, so that requests sent together
+   * share it (default 5; 0: none). Requests that arrive while steps run join the next step without waiting.
+   */
+  batchWindowMs?: number;
 }
 
 /** A listening server. */
@@ -62,6 +67,13 @@ type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
 /** Starts the server and resolves once it listens. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 2 ** 20;
+  const batchWindowMs = options.batchWindowMs ?? 5;
+  if (!(Number.isFinite(batchWindowMs) && batchWindowMs >= 0))
+    throw new ArgumentError(
+      "invalid_argument",
+      `startServer: batchWindowMs is ${JSON.stringify(batchWindowMs)}, expected a number of milliseconds ≥ 0`,
+      { name: "batchWindowMs", value: batchWindowMs },
+    );
   if (options.engine.adapters().includes(options.modelName))
     throw new ArgumentError(
       "invalid_argument",
@@ -77,6 +89,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     yieldToEvents: async () => {
       for (let i = 0; i < YIELD_ROUNDS; i++) await new Promise((resolve) => setImmediate(resolve));
     },
+    batchWindow: batchWindowMs > 0 ? () => new Promise((resolve) => setTimeout(resolve, batchWindowMs)) : undefined,
   });
   const started = Math.floor(Date.now() / 1000);
   const live = new Set<CompletionHandle>();
