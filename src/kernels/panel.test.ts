@@ -91,6 +91,7 @@ describe("panelGemm equals the product on the unpacked weight bit for bit", () =
       [3, 513, 33, 8],
       [8, 768, 48, 16],
       [17, 100, 40, 5],
+      [20, 600, 40, 4], // more than 16 rows over three KC blocks: the first two read in place, the last copied with the term
     ] as const) {
       const wt = fill(new Float32Array(n * k), k); // stored [n, k]: op(b) = wtᵀ
       const x = fill(new Float32Array(m * k), m);
