@@ -49,7 +49,10 @@ describe("lorakit serve: usage", () => {
     const b = lorakit(["serve", "--model", ".", "--max-batch", "0"]);
     expect([b.code, b.stderr]).toEqual([2, "lorakit serve: --max-batch must be at least 1, got 0\n"]);
     const w = lorakit(["serve", "--model", ".", "--batch-window", "5ms"]);
-    expect([w.code, w.stderr]).toEqual([2, 'lorakit serve: --batch-window must be a non-negative integer, got "5ms"\n']);
+    expect([w.code, w.stderr]).toEqual([
+      2,
+      'lorakit serve: --batch-window must be a non-negative integer, got "5ms"\n',
+    ]);
     const c = lorakit(["serve", "--model", "/nonexistent-model-dir"]);
     expect(c.code).toBe(2);
     expect(c.stderr).toContain("is not a model folder (no config.json) [missing_file]");
