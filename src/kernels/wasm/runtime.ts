@@ -379,20 +379,13 @@ export class WasmGemm {
     if (!pool) t = 1;
     const work = align(this.fn.workBytes(k2));
     const scratch = this.top;
-    let end = scratch + t * work;
-    const place = (x: Float32Array | Uint8Array | null, bytes: number): number => {
-      const at = this.resident(x);
-      if (at >= 0) return at;
-      const off = end;
-      end += align(bytes);
-      return off;
-    };
-    const offA = place(a, 4 * m * k);
-    const offB = place(b, bBytes);
-    const offOut = place(out, 4 * m * n);
-    const offA2 = place(a2, 4 * m * k2);
-    const offB2 = place(b2, 4 * k2 * n);
-    this.reserve(end, "gemm");
+    const place = this.placer(scratch + t * work);
+    const offA = place.at(a, 4 * m * k);
+    const offB = place.at(b, bBytes);
+    const offOut = place.at(out, 4 * m * n);
+    const offA2 = place.at(a2, 4 * m * k2);
+    const offB2 = place.at(b2, 4 * k2 * n);
+    this.reserve(place.end(), "gemm");
     const h = this.heap;
     if (this.resident(a) < 0) h.set(a.subarray(0, m * k), offA / 4);
     if (this.resident(b) < 0) {
@@ -518,14 +511,29 @@ export class WasmGemm {
   // Byte offsets of the first la floats of a and lb of b: in place when resident, else copied into scratch above
   // the resident arrays (the caller checks scratchFits first).
   private scratch(op: string, a: Float32Array, la: number, b: Float32Array, lb: number): [number, number] {
-    const ra = this.resident(a);
-    const rb = this.resident(b);
-    const offA = ra >= 0 ? ra : this.top;
-    const offB = rb >= 0 ? rb : ra >= 0 ? this.top : offA + align(4 * la);
-    this.reserve(Math.max(offA + align(4 * la), offB + align(4 * lb)), op);
-    if (ra < 0) this.heap.set(a.subarray(0, la), offA / 4);
-    if (rb < 0) this.heap.set(b.subarray(0, lb), offB / 4);
+    const place = this.placer(this.top);
+    const offA = place.at(a, 4 * la);
+    const offB = place.at(b, 4 * lb);
+    this.reserve(place.end(), op);
+    if (this.resident(a) < 0) this.heap.set(a.subarray(0, la), offA / 4);
+    if (this.resident(b) < 0) this.heap.set(b.subarray(0, lb), offB / 4);
     return [offA, offB];
+  }
+
+  // Where a call's operands go: a resident array (or null) at its own offset, the others one after another from
+  // `start`, each 64-byte aligned; end() is the first byte after them (what the call must reserve).
+  private placer(start: number) {
+    let end = start;
+    return {
+      at: (x: Float32Array | Uint8Array | null, bytes: number): number => {
+        const at = this.resident(x);
+        if (at >= 0) return at;
+        const off = end;
+        end += align(bytes);
+        return off;
+      },
+      end: () => end,
+    };
   }
 
   /** GPT-2's gelu_new in place over x (assembly/gelu.ts), on the caller's thread. Returns x. */
