@@ -253,12 +253,12 @@ export const gemm: GemmKernel = (out, a, b, m, k, n, transA, transB, alpha, beta
  */
 export const addLowRank: AddLowRankKernel = (out, t, up, n, r, dOut, s) => {
   if (s === 0 || r === 0 || isZeroArray(up, r * dOut)) return out; // the exactly-zero term: skipped (contract.ts)
-  if (!wasmFor(out, n, r, dOut, 0)) return addLowRankScalar(out, t, up, n, r, dOut, s);
+  const w = wasmFor(out, n, r, dOut, 0);
+  if (!w) return addLowRankScalar(out, t, up, n, r, dOut, s);
   const low = new Float32Array(n * dOut) as unknown as typeof out; // out is a Float32Array here (wasmFor)
   gemm(low, t, up, n, r, dOut, false, false, 1, 0); // t·up: [n, dOut]
-  const w = wasm();
   // the loop below in WebAssembly, with the same float64 arithmetic (rows.ts addScaled): the same bits
-  if (w?.scratchFits(8 * low.length + 128)) {
+  if (w.scratchFits(8 * low.length + 128)) {
     w.addScaled(out as Float32Array, low as Float32Array, low.length, s);
     return out;
   }
