@@ -90,11 +90,11 @@ export function gemm(
       const kc = pe - pc + ext;
       // pre-packed panels without the k2 extension are already the strips the tiles read: read in place, not copied
       const direct = panel && ext == 0;
-      if (direct) {
-        // nothing to pack
-      } else if (panel) packBPanel(bufB, b, b2, k, n, pc, pe, ext, jc, nc);
-      else if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
-      else packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
+      if (!direct) {
+        if (panel) packBPanel(bufB, b, b2, k, n, pc, pe, ext, jc, nc);
+        else if (bType) packBQ(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc, bType, tile + ((<usize>MR * NR) << 2));
+        else packB(bufB, b, b2, k, n, transB, pc, pe, ext, jc, nc);
+      }
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packA(bufA, a, a2, m, k, k2, transA, pc, pe, ext, ic, mc);
