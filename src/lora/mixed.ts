@@ -1,7 +1,8 @@
 // Mixed-adapter batches (PEFT's adapter_names, the per-row adapter index of Punica/S-LoRA/vLLM): row i of
 // x [n, dIn] uses adapter ids[i] (null = base only). The base product x·W runs once over all rows; rows sharing an
 // adapter are gathered into one [g, dIn] block (a view when they are consecutive) and computed together by the
-// variant's forward (gemm kernels), then scattered back. Each row gets the same operations as a single-adapter forward on that row alone.
+// variant's forward (gemm kernels), then scattered back. Each row gets the same operations as a single-adapter
+// forward on that row alone.
 
 import { AdapterStateError, ShapeError } from "../errors.js";
 import type { FloatArray } from "../matrix.js";
