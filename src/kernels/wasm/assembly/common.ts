@@ -13,6 +13,17 @@ export const NR = 16;
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+/**
+ * v itself, made opaque to the compilers for a loop's vector constants; n must be >= 0 (a dimension). Node 24's V8
+ * rebuilds a v128 constant at every use inside a loop (a 64-bit immediate, vmovq, vpinsrq or vpunpcklqdq: 3–5
+ * instructions each), which doubled the quantized decode loops' time there; a value the engine cannot fold is
+ * computed once before the loop and kept in a register, or reloaded from the stack in one instruction.
+ */
+@inline export function hoist(v: v128, n: i32): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return v;
+  return v128.or(v, i32x4.splat(n >> 31));
+}
+
 // Stores the 4×4 block q[c·ld + t] (row c, p-offset t) transposed: dst[t·NR + c] = q[c·ld + t], i.e. four p-rows
 // of a packed B strip, four columns each.
 @inline export function transpose4(dst: usize, q: usize, ld: usize): void {

@@ -12,7 +12,7 @@
 // Rows of x the exact kernels would not take fast (see quant-gemv.ts: huge, tiny, ±Inf, NaN), and k above K_MAX,
 // use the exact kernel instead.
 
-import { fma } from "./common";
+import { fma, hoist } from "./common";
 import { bb, finish, half1, half4, qgemvRowT, xInRange } from "./quant-gemv";
 
 /** Largest k: the quantized row (2.125 bytes per value) must fit in work (over 2 MiB). */
@@ -54,8 +54,9 @@ function quantizeRow(x: usize, k: i32, xq: usize, dx: usize): void {
   }
 }
 
-// exact integer dot product of the block at blk with the row's 32 quants (int16 at xp), in four int32 lanes
-@inline function idot<T>(blk: usize, xp: usize): v128 {
+// exact integer dot product of the block at blk with the row's 32 quants (int16 at xp), in four int32 lanes;
+// m0f = i8x16.splat(15), m08 = i8x16.splat(8), hoisted (unused for Q8_0)
+@inline function idot<T>(blk: usize, xp: usize, m0f: v128, m08: v128): v128 {
   let lo: v128;
   let hi: v128;
   if (isSigned<T>()) {
@@ -63,8 +64,8 @@ function quantizeRow(x: usize, k: i32, xq: usize, dx: usize): void {
     hi = v128.load(blk, 18);
   } else {
     const raw = v128.load(blk, 2);
-    lo = i8x16.sub(v128.and(raw, i8x16.splat(15)), i8x16.splat(8));
-    hi = i8x16.sub(v128.and(i16x8.shr_u(raw, 4), i8x16.splat(15)), i8x16.splat(8));
+    lo = i8x16.sub(v128.and(raw, m0f), m08);
+    hi = i8x16.sub(v128.and(i16x8.shr_u(raw, 4), m0f), m08);
   }
   let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xp));
   s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xp, 16)));
@@ -78,12 +79,15 @@ function quantizeRow(x: usize, k: i32, xq: usize, dx: usize): void {
   return i32x4.add(v128.shuffle<i32>(u0, u1, 0, 1, 4, 5), v128.shuffle<i32>(u0, u1, 2, 3, 6, 7));
 }
 // Σ over blocks q .. q + 3 of one row of b: acc + [sumi_q .. sumi_q+3]·[d_w·d_x] (the exact block sums in the lanes,
-// so the result does not depend on how the integer dot product groups its lanes)
-@inline function chunk<T>(acc: v128, blk: usize, bt: usize, xp: usize, vx: v128): v128 {
-  const s0 = idot<T>(blk, xp);
-  const s1 = idot<T>(blk + bt, xp + 64);
-  const s = reduce4(s0, s1, idot<T>(blk + 2 * bt, xp + 128), idot<T>(blk + 3 * bt, xp + 192));
-  const d = f32x4.mul(half4(blk, bt, reinterpret<f32>(0x77800000), 1), vx);
+// so the result does not depend on how the integer dot product groups its lanes); the hoisted constants of idot and
+// half4 (vmul = 2^112: the plain f16 value)
+@inline function chunk<T>(
+  acc: v128, blk: usize, bt: usize, xp: usize, vx: v128, m0f: v128, m08: v128, c7c00: v128, inf: v128, vmul: v128,
+): v128 {
+  const s0 = idot<T>(blk, xp, m0f, m08);
+  const s1 = idot<T>(blk + bt, xp + 64, m0f, m08);
+  const s = reduce4(s0, s1, idot<T>(blk + 2 * bt, xp + 128, m0f, m08), idot<T>(blk + 3 * bt, xp + 192, m0f, m08));
+  const d = f32x4.mul(half4(blk, bt, c7c00, inf, vmul), vx);
   return fma(f32x4.convert_i32x4_s(s), d, acc);
 }
 
@@ -109,6 +113,12 @@ function rowDot<T>(
   const bt = bb<T>();
   const rs = <usize>nb * bt;
   const M = reinterpret<f32>(0x77800000); // 2^112: the plain f16 value
+  // the loops' vector constants, hoisted (common.ts)
+  const m0f = hoist(i8x16.splat(15), k);
+  const m08 = hoist(i8x16.splat(8), k);
+  const c7c00 = hoist(i32x4.splat(0x7c00), k);
+  const inf = hoist(i32x4.splat(0x7f800000), k);
+  const vmul = hoist(f32x4.splat(M), k);
   let j = j0;
   // Q8_0: four rows of b per pass share the loads of x's quants; Q4_0: one (1.25× faster, measured interleaved)
   if (isSigned<T>()) {
@@ -122,19 +132,19 @@ function rowDot<T>(
       for (; q + 4 <= nb; q += 4) {
         const vx = v128.load(dx + (<usize>q << 2));
         const xp = xq + (<usize>q << 6);
-        acc0 = chunk<T>(acc0, blk, bt, xp, vx);
-        acc1 = chunk<T>(acc1, blk + rs, bt, xp, vx);
-        acc2 = chunk<T>(acc2, blk + 2 * rs, bt, xp, vx);
-        acc3 = chunk<T>(acc3, blk + 3 * rs, bt, xp, vx);
+        acc0 = chunk<T>(acc0, blk, bt, xp, vx, m0f, m08, c7c00, inf, vmul);
+        acc1 = chunk<T>(acc1, blk + rs, bt, xp, vx, m0f, m08, c7c00, inf, vmul);
+        acc2 = chunk<T>(acc2, blk + 2 * rs, bt, xp, vx, m0f, m08, c7c00, inf, vmul);
+        acc3 = chunk<T>(acc3, blk + 3 * rs, bt, xp, vx, m0f, m08, c7c00, inf, vmul);
         blk += 4 * bt;
       }
       for (; q < nb; q++) {
         const d = load<f32>(dx + (<usize>q << 2));
         const xp = xq + (<usize>q << 6);
-        acc0 = fma(half1(blk, M, d), f32x4.convert_i32x4_s(idot<T>(blk, xp)), acc0);
-        acc1 = fma(half1(blk + rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + rs, xp)), acc1);
-        acc2 = fma(half1(blk + 2 * rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + 2 * rs, xp)), acc2);
-        acc3 = fma(half1(blk + 3 * rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + 3 * rs, xp)), acc3);
+        acc0 = fma(half1(blk, M, d), f32x4.convert_i32x4_s(idot<T>(blk, xp, m0f, m08)), acc0);
+        acc1 = fma(half1(blk + rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + rs, xp, m0f, m08)), acc1);
+        acc2 = fma(half1(blk + 2 * rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + 2 * rs, xp, m0f, m08)), acc2);
+        acc3 = fma(half1(blk + 3 * rs, M, d), f32x4.convert_i32x4_s(idot<T>(blk + 3 * rs, xp, m0f, m08)), acc3);
         blk += bt;
       }
       finish(out, acc0, a2, b2, k2, n, alpha, beta, i, j);
@@ -148,12 +158,13 @@ function rowDot<T>(
     let blk = b + <usize>j * rs;
     let q = 0;
     for (; q + 4 <= nb; q += 4) {
-      acc = chunk<T>(acc, blk, bt, xq + (<usize>q << 6), v128.load(dx + (<usize>q << 2)));
+      const vx = v128.load(dx + (<usize>q << 2));
+      acc = chunk<T>(acc, blk, bt, xq + (<usize>q << 6), vx, m0f, m08, c7c00, inf, vmul);
       blk += 4 * bt;
     }
     for (; q < nb; q++) {
       const d = load<f32>(dx + (<usize>q << 2));
-      acc = fma(half1(blk, M, d), f32x4.convert_i32x4_s(idot<T>(blk, xq + (<usize>q << 6))), acc);
+      acc = fma(half1(blk, M, d), f32x4.convert_i32x4_s(idot<T>(blk, xq + (<usize>q << 6), m0f, m08)), acc);
       blk += bt;
     }
     finish(out, acc, a2, b2, k2, n, alpha, beta, i, j);

@@ -14,13 +14,16 @@
 // The f16 scales are converted four blocks at a time with SIMD inside the loop over blocks (kept in 64 bytes of
 // work and read back splatted), not one at a time: 1.3–1.6× faster than scalar conversion, and than a separate
 // pass over a row's scales, which reads b's cache lines while no arithmetic runs.
+// The relaxed build (Node 22+) hoists the loops' vector constants (common.ts hoist) and swizzles with
+// i8x16.relaxed_swizzle (plain pshufb: the indices are 0..15 or have the top bit set, which relaxed SIMD defines as
+// 0): Node 24's V8 rebuilt each constant at every use, which made these loops 1.3–2.0× slower there than on Node 22.
 //
 // Summation (within the float32 bound of the product on the dequantized weight, and independent of [j0, j1)):
 //   "out_in" (qgemvRowT): per column, per block, two f32x4 chains over the 32 products, added, then
 //     acc = acc + d·block (relaxed build: one relaxed_madd); the lanes of acc summed at the end, then the k2 terms.
 //   "in_out" (qgemvRow): per element, acc = acc + (x[p]·d)·q for increasing p, then the k2 terms.
 
-import { fma } from "./common";
+import { fma, hoist } from "./common";
 import { qgemvRowTWide, qgemvRowWide, stripTail } from "./quant";
 
 /** Columns of one accumulator strip of qgemvRow (16 KiB, in L1); 32 bytes of scales follow it in work. */
@@ -36,9 +39,10 @@ const QCOLS = 4096;
   const t = g << 26;
   return i32x4(0x00808080 | t, 0x01808080 | t, 0x02808080 | t, 0x03808080 | t);
 }
-// signed top bytes of lanes 4g .. 4g + 3 of v as float32 (value·2^24)
-@inline function top(v: v128, g: i32): v128 {
-  return f32x4.convert_i32x4_s(i8x16.swizzle(v, idx(g)));
+// signed top bytes of lanes 4g .. 4g + 3 of v as float32 (value·2^24), ix = idx(g)
+@inline function top(v: v128, ix: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.convert_i32x4_s(i8x16.relaxed_swizzle(v, ix));
+  return f32x4.convert_i32x4_s(i8x16.swizzle(v, ix));
 }
 
 /** True when every x[0 .. k) is 0 or has 2^-64 <= |x| <= 2^64 (not NaN, not infinite). */
@@ -61,18 +65,18 @@ export function xInRange(x: usize, k: i32): bool {
   return ok;
 }
 
-// x·(f32 of the half at src + i·stride)·2^-s in lane i (i < 4), mul = 2^(112 − s): exact for every half (the
-// scaled value stays a normal float32), ±Inf and NaN kept
-@inline export function half4(src: usize, stride: usize, mul: f32, x: f32): v128 {
+// (f32 of the half at src + i·stride)·2^-s in lane i (i < 4), with c7c00 = i32x4.splat(0x7c00), inf =
+// i32x4.splat(0x7f800000), vmul = f32x4.splat(2^(112 − s)): exact for every half (the scaled value stays a normal
+// float32), ±Inf and NaN kept
+@inline export function half4(src: usize, stride: usize, c7c00: v128, inf: v128, vmul: v128): v128 {
   let h = i32x4.splat(<i32>load<u16>(src));
   h = i32x4.replace_lane(h, 1, <i32>load<u16>(src + stride));
   h = i32x4.replace_lane(h, 2, <i32>load<u16>(src + 2 * stride));
   h = i32x4.replace_lane(h, 3, <i32>load<u16>(src + 3 * stride));
-  const mag = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  const bits = v128.or(mag, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
-  const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
-  const v = v128.bitselect(v128.or(bits, i32x4.splat(0x7f800000)), f32x4.mul(bits, f32x4.splat(mul)), special);
-  return f32x4.mul(v, f32x4.splat(x));
+  // (h & 0x7fff) << 13 | (h & 0x8000) << 16, by shifts (no constants)
+  const bits = v128.or(i32x4.shr_u(i32x4.shl(h, 17), 4), i32x4.shl(i32x4.shr_u(h, 15), 31));
+  const special = i32x4.eq(v128.and(h, c7c00), c7c00);
+  return v128.bitselect(v128.or(bits, inf), f32x4.mul(bits, vmul), special);
 }
 // the same for one half, splatted
 @inline export function half1(src: usize, mul: f32, x: f32): v128 {
@@ -85,29 +89,29 @@ export function xInRange(x: usize, k: i32): bool {
 
 // The 32 quants of the block at blk as two vectors of bytes whose top-of-lane placement gives value·2^s:
 // Q8_0: q (s = 24), lo = bytes 0..15, hi = 16..31. Q4_0: ((nib ^ 8) << 4) = (nib − 8)·16 as int8 (s = 28).
-@inline function qlo<T>(blk: usize): v128 {
+// m88 = i8x16.splat(0x88), mf0 = i8x16.splat(0xf0) (hoisted; unused for Q8_0)
+@inline function qlo<T>(blk: usize, m88: v128, mf0: v128): v128 {
   if (isSigned<T>()) return v128.load(blk, 2);
-  const v = v128.xor(v128.load(blk, 2), i8x16.splat(-120));
-  return v128.and(i16x8.shl(v, 4), i8x16.splat(-16));
+  return v128.and(i16x8.shl(v128.xor(v128.load(blk, 2), m88), 4), mf0);
 }
-@inline function qhi<T>(blk: usize): v128 {
+@inline function qhi<T>(blk: usize, m88: v128, mf0: v128): v128 {
   if (isSigned<T>()) return v128.load(blk, 18);
-  return v128.and(v128.xor(v128.load(blk, 2), i8x16.splat(-120)), i8x16.splat(-16));
+  return v128.and(v128.xor(v128.load(blk, 2), m88), mf0);
 }
 @inline function dmul<T>(): f32 {
   return isSigned<T>() ? reinterpret<f32>(0x6b800000) : reinterpret<f32>(0x69800000); // 2^88, 2^84
 }
 
-// Σ over the block of value·x·2^s, x at xp (32 floats)
-@inline function blockDot(lo: v128, hi: v128, xp: usize): v128 {
-  let s0 = f32x4.mul(top(lo, 0), v128.load(xp));
-  let s1 = f32x4.mul(top(lo, 1), v128.load(xp, 16));
-  s0 = fma(top(lo, 2), v128.load(xp, 32), s0);
-  s1 = fma(top(lo, 3), v128.load(xp, 48), s1);
-  s0 = fma(top(hi, 0), v128.load(xp, 64), s0);
-  s1 = fma(top(hi, 1), v128.load(xp, 80), s1);
-  s0 = fma(top(hi, 2), v128.load(xp, 96), s0);
-  s1 = fma(top(hi, 3), v128.load(xp, 112), s1);
+// Σ over the block of value·x·2^s, x at xp (32 floats), ig = idx(g) hoisted
+@inline function blockDot(lo: v128, hi: v128, xp: usize, i0: v128, i1: v128, i2: v128, i3: v128): v128 {
+  let s0 = f32x4.mul(top(lo, i0), v128.load(xp));
+  let s1 = f32x4.mul(top(lo, i1), v128.load(xp, 16));
+  s0 = fma(top(lo, i2), v128.load(xp, 32), s0);
+  s1 = fma(top(lo, i3), v128.load(xp, 48), s1);
+  s0 = fma(top(hi, i0), v128.load(xp, 64), s0);
+  s1 = fma(top(hi, i1), v128.load(xp, 80), s1);
+  s0 = fma(top(hi, i2), v128.load(xp, 96), s0);
+  s1 = fma(top(hi, i3), v128.load(xp, 112), s1);
   return f32x4.add(s0, s1);
 }
 
@@ -153,6 +157,16 @@ function rowT<T>(
   const rs = <usize>(k >> 5) * bt; // bytes per stored row
   const nb = k >> 5;
   const dm = dmul<T>();
+  // the loops' vector constants, hoisted (common.ts)
+  const i0 = hoist(idx(0), k);
+  const i1 = hoist(idx(1), k);
+  const i2 = hoist(idx(2), k);
+  const i3 = hoist(idx(3), k);
+  const m88 = hoist(i8x16.splat(-120), k);
+  const mf0 = hoist(i8x16.splat(-16), k);
+  const c7c00 = hoist(i32x4.splat(0x7c00), k);
+  const inf = hoist(i32x4.splat(0x7f800000), k);
+  const vmul = hoist(f32x4.splat(dm), k);
   let j = j0;
   // Q8_0: four rows of b per pass (2.9× float32, 2.2× one at a time); Q4_0: one (2.3–2.8× float32, against
   // 2.1–2.7× with four and 2.3× with two), measured interleaved in one process
@@ -167,24 +181,34 @@ function rowT<T>(
       let q = 0;
       // four blocks at a time: their scales (four per row) converted together, kept in sc, read back splatted
       for (; q + 4 <= nb; q += 4) {
-        v128.store(sc, half4(blk, bt, dm, 1));
-        v128.store(sc, half4(blk + rs, bt, dm, 1), 16);
-        v128.store(sc, half4(blk + 2 * rs, bt, dm, 1), 32);
-        v128.store(sc, half4(blk + 3 * rs, bt, dm, 1), 48);
+        v128.store(sc, half4(blk, bt, c7c00, inf, vmul));
+        v128.store(sc, half4(blk + rs, bt, c7c00, inf, vmul), 16);
+        v128.store(sc, half4(blk + 2 * rs, bt, c7c00, inf, vmul), 32);
+        v128.store(sc, half4(blk + 3 * rs, bt, c7c00, inf, vmul), 48);
         for (let u: usize = 0; u < 16; u += 4) {
-          acc0 = fma(v128.load32_splat(sc + u), blockDot(qlo<T>(blk), qhi<T>(blk), xp), acc0);
-          acc1 = fma(v128.load32_splat(sc + u, 16), blockDot(qlo<T>(blk + rs), qhi<T>(blk + rs), xp), acc1);
-          acc2 = fma(v128.load32_splat(sc + u, 32), blockDot(qlo<T>(blk + 2 * rs), qhi<T>(blk + 2 * rs), xp), acc2);
-          acc3 = fma(v128.load32_splat(sc + u, 48), blockDot(qlo<T>(blk + 3 * rs), qhi<T>(blk + 3 * rs), xp), acc3);
+          const d0 = blockDot(qlo<T>(blk, m88, mf0), qhi<T>(blk, m88, mf0), xp, i0, i1, i2, i3);
+          acc0 = fma(v128.load32_splat(sc + u), d0, acc0);
+          const b1 = blk + rs;
+          const d1 = blockDot(qlo<T>(b1, m88, mf0), qhi<T>(b1, m88, mf0), xp, i0, i1, i2, i3);
+          acc1 = fma(v128.load32_splat(sc + u, 16), d1, acc1);
+          const b2 = blk + 2 * rs;
+          const d2 = blockDot(qlo<T>(b2, m88, mf0), qhi<T>(b2, m88, mf0), xp, i0, i1, i2, i3);
+          acc2 = fma(v128.load32_splat(sc + u, 32), d2, acc2);
+          const b3 = blk + 3 * rs;
+          const d3 = blockDot(qlo<T>(b3, m88, mf0), qhi<T>(b3, m88, mf0), xp, i0, i1, i2, i3);
+          acc3 = fma(v128.load32_splat(sc + u, 48), d3, acc3);
           blk += bt;
           xp += 128;
         }
       }
       for (; q < nb; q++) {
-        acc0 = fma(half1(blk, dm, 1), blockDot(qlo<T>(blk), qhi<T>(blk), xp), acc0);
-        acc1 = fma(half1(blk + rs, dm, 1), blockDot(qlo<T>(blk + rs), qhi<T>(blk + rs), xp), acc1);
-        acc2 = fma(half1(blk + 2 * rs, dm, 1), blockDot(qlo<T>(blk + 2 * rs), qhi<T>(blk + 2 * rs), xp), acc2);
-        acc3 = fma(half1(blk + 3 * rs, dm, 1), blockDot(qlo<T>(blk + 3 * rs), qhi<T>(blk + 3 * rs), xp), acc3);
+        acc0 = fma(half1(blk, dm, 1), blockDot(qlo<T>(blk, m88, mf0), qhi<T>(blk, m88, mf0), xp, i0, i1, i2, i3), acc0);
+        const b1 = blk + rs;
+        acc1 = fma(half1(b1, dm, 1), blockDot(qlo<T>(b1, m88, mf0), qhi<T>(b1, m88, mf0), xp, i0, i1, i2, i3), acc1);
+        const b2 = blk + 2 * rs;
+        acc2 = fma(half1(b2, dm, 1), blockDot(qlo<T>(b2, m88, mf0), qhi<T>(b2, m88, mf0), xp, i0, i1, i2, i3), acc2);
+        const b3 = blk + 3 * rs;
+        acc3 = fma(half1(b3, dm, 1), blockDot(qlo<T>(b3, m88, mf0), qhi<T>(b3, m88, mf0), xp, i0, i1, i2, i3), acc3);
         blk += bt;
         xp += 128;
       }
@@ -200,15 +224,16 @@ function rowT<T>(
     let xp = ai;
     let q = 0;
     for (; q + 4 <= nb; q += 4) {
-      v128.store(sc, half4(blk, bt, dm, 1));
+      v128.store(sc, half4(blk, bt, c7c00, inf, vmul));
       for (let u: usize = 0; u < 16; u += 4) {
-        acc = fma(v128.load32_splat(sc + u), blockDot(qlo<T>(blk), qhi<T>(blk), xp), acc);
+        const d = blockDot(qlo<T>(blk, m88, mf0), qhi<T>(blk, m88, mf0), xp, i0, i1, i2, i3);
+        acc = fma(v128.load32_splat(sc + u), d, acc);
         blk += bt;
         xp += 128;
       }
     }
     for (; q < nb; q++) {
-      acc = fma(half1(blk, dm, 1), blockDot(qlo<T>(blk), qhi<T>(blk), xp), acc);
+      acc = fma(half1(blk, dm, 1), blockDot(qlo<T>(blk, m88, mf0), qhi<T>(blk, m88, mf0), xp, i0, i1, i2, i3), acc);
       blk += bt;
       xp += 128;
     }
@@ -232,18 +257,20 @@ export function qgemvRow(
   else row<u8>(out, ai, b, k, n, alpha, beta, a2, b2, k2, j0, j1, work, i);
 }
 
-// acc[0 .. 32) += vs·(values of the block at blk)
-@inline function axpy1<T>(acc: usize, vs: v128, blk: usize): void {
-  const lo = qlo<T>(blk);
-  const hi = qhi<T>(blk);
-  v128.store(acc, fma(vs, top(lo, 0), v128.load(acc)));
-  v128.store(acc, fma(vs, top(lo, 1), v128.load(acc, 16)), 16);
-  v128.store(acc, fma(vs, top(lo, 2), v128.load(acc, 32)), 32);
-  v128.store(acc, fma(vs, top(lo, 3), v128.load(acc, 48)), 48);
-  v128.store(acc, fma(vs, top(hi, 0), v128.load(acc, 64)), 64);
-  v128.store(acc, fma(vs, top(hi, 1), v128.load(acc, 80)), 80);
-  v128.store(acc, fma(vs, top(hi, 2), v128.load(acc, 96)), 96);
-  v128.store(acc, fma(vs, top(hi, 3), v128.load(acc, 112)), 112);
+// acc[0 .. 32) += vs·(values of the block at blk); the constants as in rowT
+@inline function axpy1<T>(
+  acc: usize, vs: v128, blk: usize, m88: v128, mf0: v128, i0: v128, i1: v128, i2: v128, i3: v128,
+): void {
+  const lo = qlo<T>(blk, m88, mf0);
+  const hi = qhi<T>(blk, m88, mf0);
+  v128.store(acc, fma(vs, top(lo, i0), v128.load(acc)));
+  v128.store(acc, fma(vs, top(lo, i1), v128.load(acc, 16)), 16);
+  v128.store(acc, fma(vs, top(lo, i2), v128.load(acc, 32)), 32);
+  v128.store(acc, fma(vs, top(lo, i3), v128.load(acc, 48)), 48);
+  v128.store(acc, fma(vs, top(hi, i0), v128.load(acc, 64)), 64);
+  v128.store(acc, fma(vs, top(hi, i1), v128.load(acc, 80)), 80);
+  v128.store(acc, fma(vs, top(hi, i2), v128.load(acc, 96)), 96);
+  v128.store(acc, fma(vs, top(hi, i3), v128.load(acc, 112)), 112);
 }
 
 function row<T>(
@@ -255,6 +282,15 @@ function row<T>(
   const bt = bb<T>();
   const rs = <usize>(n >> 5) * bt; // bytes per stored row
   const dm = dmul<T>();
+  const i0 = hoist(idx(0), k);
+  const i1 = hoist(idx(1), k);
+  const i2 = hoist(idx(2), k);
+  const i3 = hoist(idx(3), k);
+  const m88 = hoist(i8x16.splat(-120), k);
+  const mf0 = hoist(i8x16.splat(-16), k);
+  const c7c00 = hoist(i32x4.splat(0x7c00), k);
+  const inf = hoist(i32x4.splat(0x7f800000), k);
+  const vmul = hoist(f32x4.splat(dm), k);
   for (let jc = j0; jc < j1; jc += QCOLS) {
     const nc = min(QCOLS, j1 - jc);
     memory.fill(acc0, 0, <usize>nc << 2);
@@ -265,15 +301,15 @@ function row<T>(
       let acc = acc0;
       let q = 0;
       for (; q + 4 <= nbk; q += 4) {
-        v128.store(sc, half4(blk, bt, dm, x0));
+        v128.store(sc, f32x4.mul(half4(blk, bt, c7c00, inf, vmul), f32x4.splat(x0)));
         for (let u: usize = 0; u < 16; u += 4) {
-          axpy1<T>(acc, v128.load32_splat(sc + u), blk);
+          axpy1<T>(acc, v128.load32_splat(sc + u), blk, m88, mf0, i0, i1, i2, i3);
           blk += bt;
           acc += 128;
         }
       }
       for (; q < nbk; q++) {
-        axpy1<T>(acc, half1(blk, dm, x0), blk);
+        axpy1<T>(acc, half1(blk, dm, x0), blk, m88, mf0, i0, i1, i2, i3);
         blk += bt;
         acc += 128;
       }
