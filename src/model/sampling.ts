@@ -45,30 +45,170 @@ export function argmax(logits: Float32Array): number {
   return best;
 }
 
+// Scratch reused across calls (sampling is synchronous): probabilities [vocab], candidate indices, heap logits,
+// sort keys.
+let probBuf = new Float64Array(0);
+let idxBuf = new Int32Array(0);
+let heapBuf = new Float32Array(0);
+let keyBuf = new Float64Array(0);
+const bits = new Uint32Array(1);
+const bitsF = new Float32Array(bits.buffer);
+
+function scratch(n: number): void {
+  if (probBuf.length >= n) return;
+  probBuf = new Float64Array(n);
+  idxBuf = new Int32Array(n);
+  heapBuf = new Float32Array(n);
+  keyBuf = new Float64Array(n);
+}
+
+// rank order: a before b when its logit is larger, or equal with a lower index
+function before(la: number, a: number, lb: number, b: number): boolean {
+  return la > lb || (la === lb && a < b);
+}
+
+/** Vocabularies up to this size sort by one float64 key per token: 2^32 logit ranks × 2^21 indices < 2^53. */
+const KEY_INDICES = 2 ** 21;
+
+// idx[0 .. count) sorted in rank order. Up to KEY_INDICES tokens: each token becomes the exact float64
+// rank(logit)·2^21 + index, rank = 2^32 − 1 − (the float32's bits made unsigned-monotonic, −0 as +0), sorted by the
+// engine's numeric sort (~10× faster than a comparator); larger vocabularies use the comparator.
+function sortRanked(logits: Float32Array, idx: Int32Array, count: number): Int32Array {
+  const c = idx.subarray(0, count);
+  if (logits.length > KEY_INDICES) return c.sort((a, b) => logits[b]! - logits[a]! || a - b);
+  const keys = keyBuf.subarray(0, count);
+  for (let j = 0; j < count; j++) {
+    const i = c[j]!;
+    bitsF[0] = logits[i]! === 0 ? 0 : logits[i]!;
+    const b = bits[0]!;
+    const up = b >= 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0; // increasing with the value
+    keys[j] = (0xffffffff - up) * KEY_INDICES + i;
+  }
+  keys.sort();
+  for (let j = 0; j < count; j++) c[j] = keys[j]! % KEY_INDICES;
+  return c;
+}
+
+// The k first tokens in rank order (k < n), sorted: a heap of the best k seen (its root the worst of them), so a
+// token that does not beat the root costs one comparison. O(n log k) at worst, ~O(n) on real logits.
+function topK(logits: Float32Array, k: number): Int32Array {
+  const n = logits.length;
+  const idx = idxBuf;
+  const hl = heapBuf;
+  // the root (0) is the last in rank order among the heap's tokens
+  const sift = (i: number, size: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= size) return;
+      let w = l;
+      if (l + 1 < size && before(hl[w]!, idx[w]!, hl[l + 1]!, idx[l + 1]!)) w = l + 1;
+      if (!before(hl[i]!, idx[i]!, hl[w]!, idx[w]!)) return;
+      const ti = idx[i]!;
+      const tl = hl[i]!;
+      idx[i] = idx[w]!;
+      hl[i] = hl[w]!;
+      idx[w] = ti;
+      hl[w] = tl;
+      i = w;
+    }
+  };
+  for (let i = 0; i < k; i++) {
+    idx[i] = i;
+    hl[i] = logits[i]!;
+  }
+  for (let i = (k >> 1) - 1; i >= 0; i--) sift(i, k);
+  for (let i = k; i < n; i++) {
+    const l = logits[i]!;
+    if (before(l, i, hl[0]!, idx[0]!)) {
+      idx[0] = i;
+      hl[0] = l;
+      sift(0, k);
+    }
+  }
+  return sortRanked(logits, idx, k);
+}
+
+// The first tokens in rank order whose probabilities (probs, summing to total) reach p·total, sorted: only the tokens
+// with probability ≥ τ are sorted, a prefix of the rank order (exp is monotonic), with τ lowered until their mass
+// reaches the cut (a flat distribution ends in a sort of every token, as before).
+function topP(logits: Float32Array, probs: Float64Array, total: number, p: number): Int32Array {
+  const n = logits.length;
+  for (const tau of [1e-2, 1e-4, 1e-8, 1e-12, 0]) {
+    let count = 0;
+    for (let i = 0; i < n; i++) if (probs[i]! >= tau) idxBuf[count++] = i;
+    const ranked = sortRanked(logits, idxBuf, count);
+    let cum = 0;
+    let keep = 0;
+    while (keep < count && cum < p * total) cum += probs[ranked[keep++]!]!;
+    if (cum >= p * total || tau === 0) return ranked.subarray(0, keep);
+  }
+  throw new Error("unreachable");
+}
+
 /**
- * The next token from logits [vocab]. Greedy when temperature is 0; otherwise one uniform draw from `rng`.
+ * The tokens a draw chooses among, in rank order (logit descending, lower index first among equals), or null when
+ * no top-k or top-p cut applies (every token); a view of scratch memory, valid until the next call. Fills
+ * probs[i] = e^((logit_i − max)/T) for every returned token (for every token when null or top-p only).
+ * Exported for the tests.
+ */
+export function candidates(logits: Float32Array, s: Sampling): Int32Array | null {
+  const n = logits.length;
+  scratch(n);
+  const max = logits[argmax(logits)]!;
+  const T = s.temperature;
+  if (s.topK > 0 && s.topK < n) {
+    const kept = topK(logits, s.topK);
+    let sum = 0;
+    for (const i of kept) {
+      probBuf[i] = Math.exp((logits[i]! - max) / T);
+      sum += probBuf[i]!;
+    }
+    if (s.topP === 1) return kept;
+    let cum = 0;
+    let keep = 0;
+    while (keep < kept.length && cum < s.topP * sum) cum += probBuf[kept[keep++]!]!;
+    return kept.subarray(0, keep);
+  }
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const p = Math.exp((logits[i]! - max) / T);
+    probBuf[i] = p;
+    total += p;
+  }
+  return s.topP < 1 ? topP(logits, probBuf, total, s.topP) : null;
+}
+
+/**
+ * The next token from logits [vocab]. Greedy when temperature is 0; otherwise one uniform draw from `rng` over the
+ * candidates (all tokens, or the top-k / top-p cut, see candidates), each with probability e^((logit − max)/T) over
+ * their sum. Without a cut the draw walks the tokens in index order; with one, the cut in rank order. No call sorts
+ * the whole vocabulary unless top-p needs tokens below 10^-12 of the most likely one: 0.3–3 ms for GPT-2's 50,257
+ * tokens, against 23–29 ms for the sort of every token this replaced.
  * @example sampleToken(logits, { temperature: 0.8, topK: 40, topP: 0.95 }, createRng(1))
  */
 export function sampleToken(logits: Float32Array, s: Sampling, rng: Rng): number {
   if (s.temperature === 0) return argmax(logits);
-  // candidates sorted by logit, descending (ties: lower index first), cut to topK
-  let order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]! || a - b);
-  if (s.topK > 0 && s.topK < order.length) order = order.slice(0, s.topK);
-  const max = logits[order[0]!]!;
-  const probs = order.map((i) => Math.exp((logits[i]! - max) / s.temperature));
-  let total = probs.reduce((a, b) => a + b, 0);
-  if (s.topP < 1) {
-    let cum = 0;
-    let keep = 0;
-    while (keep < probs.length && cum < s.topP * total) cum += probs[keep++]!;
-    order = order.slice(0, keep);
-    probs.length = keep;
-    total = cum;
+  const kept = candidates(logits, s);
+  const probs = probBuf;
+  if (kept === null) {
+    let total = 0;
+    for (let i = 0; i < logits.length; i++) total += probs[i]!;
+    let u = rng.uniform() * total;
+    let last = 0;
+    for (let i = 0; i < logits.length; i++) {
+      if (probs[i]! === 0) continue;
+      u -= probs[i]!;
+      if (u < 0) return i;
+      last = i;
+    }
+    return last;
   }
+  let total = 0;
+  for (const i of kept) total += probs[i]!;
   let u = rng.uniform() * total;
-  for (let i = 0; i < order.length; i++) {
+  for (const i of kept) {
     u -= probs[i]!;
-    if (u < 0) return order[i]!;
+    if (u < 0) return i;
   }
-  return order[order.length - 1]!;
+  return kept[kept.length - 1]!;
 }
