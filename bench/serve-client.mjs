@@ -1,15 +1,15 @@
 // The HTTP clients of bench/serve.bench.mjs, in a process of their own (as real clients are), so that parsing the
-// server-sent events never runs on the server's thread. Reads one JSON command per line on stdin —
-// { url, streams: [{ model, prompt, maxTokens }] } — runs those streamed greedy completions concurrently and
-// writes one JSON line: { seconds, results: [{ ids, times }] } (times: arrival of each token chunk, ms).
+// server-sent events never runs on the server's thread. Reads one JSON command per line on stdin — { url, streams:
+// [{ model, prompt, maxTokens, temperature, seed }] } — runs those streamed completions concurrently and writes one
+// JSON line: { seconds, results: [{ ids, times }] } (times: arrival of each token chunk, ms).
 
 import { createInterface } from "node:readline";
 
-async function stream(url, { model, prompt, maxTokens }) {
+async function stream(url, { model, prompt, maxTokens, temperature = 0, seed = 0 }) {
   const res = await fetch(`${url}/v1/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true }),
+    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature, seed, stream: true }),
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const ids = [];

@@ -6,7 +6,7 @@
 // mixed-adapter greedy completion under load equals its solo run.
 // Not a test: `npm run build` first, then
 //   node bench/serve.bench.mjs [--tokens 32] [--prompt 16] [--preset gpt2-small] [--threads N] [--streams 1,2,4,8,16]
-//   [--reps 1] (passes over every concurrency, interleaved; each cell is the median pass by throughput)
+//   [--temperature 0] [--reps 1] (passes over every concurrency, interleaved; each cell is the median pass by throughput)
 
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -27,6 +27,8 @@ const preset = arg("preset", "gpt2-small");
 const threads = arg("threads", undefined);
 if (threads !== undefined) configureKernels({ threads: Number(threads) });
 const CONCURRENCY = String(arg("streams", "1,2,4,8,16")).split(",").map(Number);
+// 0: greedy (the default); > 0: sampled with top_p = 1 and a seed per stream (the OpenAI API's default is 1)
+const TEMPERATURE = Number(arg("temperature", 0));
 
 const spec = { type: "gpt2", ...PRESETS[preset], seed: 1 };
 const rm = randomModel(spec);
@@ -58,12 +60,18 @@ async function round(streams) {
   if (reply.error) throw new Error(reply.error);
   return reply;
 }
-const streamOf = (model, k, maxTokens = TOKENS) => ({ model, prompt: prompt(k), maxTokens });
+const streamOf = (model, k, maxTokens = TOKENS, temperature = TEMPERATURE) => ({
+  model,
+  prompt: prompt(k),
+  maxTokens,
+  temperature,
+  seed: k,
+});
 
 // correctness first: a mixed-adapter greedy completion under load equals the same request alone
 {
-  const solo = (await round([streamOf("a3", 3, 8)])).results[0];
-  const loaded = (await round(adapters.slice(0, 8).map((a, k) => streamOf(a, k, 8)))).results;
+  const solo = (await round([streamOf("a3", 3, 8, 0)])).results[0];
+  const loaded = (await round(adapters.slice(0, 8).map((a, k) => streamOf(a, k, 8, 0)))).results;
   if (JSON.stringify(loaded[3].ids) !== JSON.stringify(solo.ids))
     throw new Error("a completion under load differs from its solo run");
 }
@@ -98,7 +106,7 @@ out.push(
   `model: ${preset} shape, ${(model.parameterCount / 1e6).toFixed(1)}M float32 weights; 16 adapters r = 16 on attn.c_attn + attn.c_proj; kernels: ${info.backend}, ${info.threads} thread(s)`,
 );
 out.push(
-  `each stream: prompt ${PROMPT} tokens, ${TOKENS} generated (greedy), streamed over HTTP on 127.0.0.1 from a client process; median of ${REPS} interleaved passes`,
+  `each stream: prompt ${PROMPT} tokens, ${TOKENS} generated (${TEMPERATURE === 0 ? "greedy" : `temperature ${TEMPERATURE}, seeded`}), streamed over HTTP on 127.0.0.1 from a client process; median of ${REPS} interleaved passes`,
 );
 out.push("");
 out.push(
