@@ -188,14 +188,14 @@ function rowT<T>(
         for (let u: usize = 0; u < 16; u += 4) {
           const d0 = blockDot(qlo<T>(blk, m88, mf0), qhi<T>(blk, m88, mf0), xp, i0, i1, i2, i3);
           acc0 = fma(v128.load32_splat(sc + u), d0, acc0);
-          const b1 = blk + rs;
-          const d1 = blockDot(qlo<T>(b1, m88, mf0), qhi<T>(b1, m88, mf0), xp, i0, i1, i2, i3);
+          const r1 = blk + rs;
+          const d1 = blockDot(qlo<T>(r1, m88, mf0), qhi<T>(r1, m88, mf0), xp, i0, i1, i2, i3);
           acc1 = fma(v128.load32_splat(sc + u, 16), d1, acc1);
-          const b2 = blk + 2 * rs;
-          const d2 = blockDot(qlo<T>(b2, m88, mf0), qhi<T>(b2, m88, mf0), xp, i0, i1, i2, i3);
+          const r2 = blk + 2 * rs;
+          const d2 = blockDot(qlo<T>(r2, m88, mf0), qhi<T>(r2, m88, mf0), xp, i0, i1, i2, i3);
           acc2 = fma(v128.load32_splat(sc + u, 32), d2, acc2);
-          const b3 = blk + 3 * rs;
-          const d3 = blockDot(qlo<T>(b3, m88, mf0), qhi<T>(b3, m88, mf0), xp, i0, i1, i2, i3);
+          const r3 = blk + 3 * rs;
+          const d3 = blockDot(qlo<T>(r3, m88, mf0), qhi<T>(r3, m88, mf0), xp, i0, i1, i2, i3);
           acc3 = fma(v128.load32_splat(sc + u, 48), d3, acc3);
           blk += bt;
           xp += 128;
@@ -203,12 +203,12 @@ function rowT<T>(
       }
       for (; q < nb; q++) {
         acc0 = fma(half1(blk, dm, 1), blockDot(qlo<T>(blk, m88, mf0), qhi<T>(blk, m88, mf0), xp, i0, i1, i2, i3), acc0);
-        const b1 = blk + rs;
-        acc1 = fma(half1(b1, dm, 1), blockDot(qlo<T>(b1, m88, mf0), qhi<T>(b1, m88, mf0), xp, i0, i1, i2, i3), acc1);
-        const b2 = blk + 2 * rs;
-        acc2 = fma(half1(b2, dm, 1), blockDot(qlo<T>(b2, m88, mf0), qhi<T>(b2, m88, mf0), xp, i0, i1, i2, i3), acc2);
-        const b3 = blk + 3 * rs;
-        acc3 = fma(half1(b3, dm, 1), blockDot(qlo<T>(b3, m88, mf0), qhi<T>(b3, m88, mf0), xp, i0, i1, i2, i3), acc3);
+        const r1 = blk + rs;
+        acc1 = fma(half1(r1, dm, 1), blockDot(qlo<T>(r1, m88, mf0), qhi<T>(r1, m88, mf0), xp, i0, i1, i2, i3), acc1);
+        const r2 = blk + 2 * rs;
+        acc2 = fma(half1(r2, dm, 1), blockDot(qlo<T>(r2, m88, mf0), qhi<T>(r2, m88, mf0), xp, i0, i1, i2, i3), acc2);
+        const r3 = blk + 3 * rs;
+        acc3 = fma(half1(r3, dm, 1), blockDot(qlo<T>(r3, m88, mf0), qhi<T>(r3, m88, mf0), xp, i0, i1, i2, i3), acc3);
         blk += bt;
         xp += 128;
       }
