@@ -46,7 +46,7 @@ export function argmax(logits: Float32Array): number {
 }
 
 // Scratch reused across calls (sampling is synchronous): probabilities [vocab], candidate indices, heap logits,
-// sort keys.
+// sort keys; 24 bytes per token of the largest vocabulary seen (1.2 MB for GPT-2's), kept for the next call.
 let probBuf = new Float64Array(0);
 let idxBuf = new Int32Array(0);
 let heapBuf = new Float32Array(0);
@@ -131,9 +131,11 @@ function topK(logits: Float32Array, k: number): Int32Array {
 // The first tokens in rank order whose probabilities (probs, summing to total) reach p·total, sorted: only the tokens
 // with probability ≥ τ are sorted, a prefix of the rank order (exp is monotonic), with τ lowered until their mass
 // reaches the cut (a flat distribution ends in a sort of every token, as before).
+const TOP_P_THRESHOLDS = [1e-2, 1e-4, 1e-8, 1e-12, 0];
 function topP(logits: Float32Array, probs: Float64Array, total: number, p: number): Int32Array {
   const n = logits.length;
-  for (const tau of [1e-2, 1e-4, 1e-8, 1e-12, 0]) {
+  for (let t = 0; ; t++) {
+    const tau = TOP_P_THRESHOLDS[t]!;
     let count = 0;
     for (let i = 0; i < n; i++) if (probs[i]! >= tau) idxBuf[count++] = i;
     const ranked = sortRanked(logits, idxBuf, count);
@@ -142,7 +144,6 @@ function topP(logits: Float32Array, probs: Float64Array, total: number, p: numbe
     while (keep < count && cum < p * total) cum += probs[ranked[keep++]!]!;
     if (cum >= p * total || tau === 0) return ranked.subarray(0, keep);
   }
-  throw new Error("unreachable");
 }
 
 /**
