@@ -8,8 +8,9 @@
 // Types F32, F16, BF16, Q8_0, Q4_0 are decoded to float32 at load, except Q8_0 / Q4_0 weights of the block
 // projections (attn_q/k/v/qkv/output, ffn_gate/up/down): those stay quantized, stored [dOut, dIn] with blocks along
 // dIn (QuantMatrix layout "out_in", gpt2's included, never transposed to Conv1D), and run through the quantized
-// kernels with adapters unmerged on top. Embeddings, norms and lm_head (output) are dequantized. `dequantize: true`
-// decodes everything to float32 as before. Any other type is refused by tensor name before anything is allocated.
+// kernels with adapters unmerged on top. A Q8_0 / Q4_0 token_embd and output stay quantized as well ([vocab,
+// hidden]: the head's [dOut, dIn]; an embedding row is dequantized per token). Norms, biases and gpt2's positions
+// are decoded. `dequantize: true` decodes everything to float32 as before. Any other type is refused by tensor name before anything is allocated.
 // Architectures: llama, qwen2, gpt2 (others refused by name).
 
 import { GgufError, ModelError } from "../errors.js";
@@ -35,7 +36,10 @@ export interface GgufModelFile {
 
 /** Options of loadGgufModel / ggufTensorFile. */
 export interface GgufModelOptions {
-  /** Decode Q8_0 / Q4_0 projection weights to float32 at load instead of keeping them quantized. Default false. */
+  /**
+   * Decode Q8_0 / Q4_0 weights (the projections, token_embd and output) to float32 at load instead of keeping them
+   * quantized. Default false.
+   */
   dequantize?: boolean;
 }
 
@@ -44,6 +48,8 @@ const RUNTIME_ARCHS = ["llama", "qwen2", "gpt2"] as const;
 type RuntimeArch = (typeof RUNTIME_ARCHS)[number];
 const GPT2_CONV1D = /^blk\.\d+\.(attn_qkv|attn_output|ffn_up|ffn_down)\.weight$/;
 const PROJECTION = /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_qkv|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/;
+// kept quantized too: the token embedding (rows dequantized one token at a time) and the output head
+const KEPT_QUANTIZED = /^(token_embd|output)\.weight$/;
 const QUANT_TYPES: Record<string, QuantType> = { Q8_0: "q8_0", Q4_0: "q4_0" };
 
 // permuteHeadRows's inverse on whole stored rows of bytes (a quantized row is rowBytes bytes of blocks).
@@ -205,7 +211,9 @@ export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig, options: G
     let fix = (x: Float32Array) => x;
     const qType = QUANT_TYPES[info.type.name];
     let quant: Quant | null =
-      keepQuant && qType !== undefined && PROJECTION.test(name) ? { type: qType, rows, cols, fix: (b) => b } : null;
+      keepQuant && qType !== undefined && (PROJECTION.test(name) || KEPT_QUANTIZED.test(name))
+        ? { type: qType, rows, cols, fix: (b) => b }
+        : null;
     if (arch === "gpt2" && GPT2_CONV1D.test(name)) {
       shape = [cols, rows]; // Conv1D [in, out]
       fix = (x) => transpose(x, rows, cols);
@@ -249,8 +257,8 @@ export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig, options: G
 
 /**
  * Loads a GGUF base model (parseGguf's result, or lorakit/node's openGguf for a file read one tensor at a time).
- * Q8_0 / Q4_0 projection weights stay quantized (adapters run unmerged over them; mergeAdapter is refused with
- * "adapter_state") unless options.dequantize.
+ * Q8_0 / Q4_0 projection weights, token embedding and output head stay quantized (adapters run unmerged over the
+ * projections; mergeAdapter is refused with "adapter_state") unless options.dequantize.
  * @throws {ModelError} "unsupported_model"   @throws {GgufError} "unsupported_dtype"
  * @example const model = await loadGgufModel(parseGguf(bytes))
  */

@@ -6,7 +6,9 @@
 
 import { ArgumentError, ModelError } from "../errors.js";
 import { packPanels, panelIndex } from "../kernels/panel.js";
-import { gemm, panelGemm, WASM_MIN_MACS } from "../kernels/select.js";
+import { dequantizeBlocks, quantBlockBytes } from "../kernels/quant-scalar.js";
+import { gemm, panelGemm, quantLoraGemm, WASM_MIN_MACS } from "../kernels/select.js";
+import { type QuantMatrix, quantKernelType } from "../lora/quant.js";
 import { type AdapterInfo, AdapterSet, type AttachOptions, type RuntimeAdapter } from "./adapters.js";
 import { type AttentionShape, attendSequence } from "./attention.js";
 import { type ModelConfig, parseModelConfig } from "./config.js";
@@ -220,9 +222,10 @@ export class CausalLM {
     const x = new Float32Array(tokens.length * H);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i]!;
-      const table = this.adapters.embedTable(plan.ids[i]!) ?? w.embed;
-      if (table) x.set(table.subarray(t * H, (t + 1) * H), i * H);
-      else for (let p = 0; p < H; p++) x[i * H + p] = w.lmHead[panelIndex(H, p, t)]!; // tied: column t of the packed head
+      const table = this.adapters.embedTable(plan.ids[i]!) ?? w.embed ?? w.lmHead; // tied: the head holds it
+      if (!(table instanceof Float32Array)) quantRow(x, i * H, table, t);
+      else if (table !== w.lmHead) x.set(table.subarray(t * H, (t + 1) * H), i * H);
+      else for (let p = 0; p < H; p++) x[i * H + p] = table[panelIndex(H, p, t)]!; // column t of the packed head
       this.adapters.addEmbeddingDelta(plan.ids[i]!, tokens[i]!, x, i * H);
       if (w.positions) {
         const p = positions[i]! * H;
@@ -243,7 +246,7 @@ export class CausalLM {
   ): Float32Array[] {
     const { hiddenSize: H, vocabSize: V } = this.config;
     const xn = norm(new Float32Array(x.length), x, this.weights.finalNorm);
-    const groups = new Map<Float32Array, { seq: number; first: number; n: number }[]>();
+    const groups = new Map<Float32Array | QuantMatrix, { seq: number; first: number; n: number }[]>();
     let row = 0;
     steps.forEach((s, seq) => {
       const t = s.ids.length;
@@ -265,11 +268,13 @@ export class CausalLM {
         xs.set(xn.subarray(p.first * H, (p.first + p.n) * H), at * H);
         at += p.n;
       }
-      // [m, H]·[V, H]ᵀ → [m, V]: the model's head is packed (as [H, V]), an adapter's replacement plain [V, H]
-      const y =
-        head === this.weights.lmHead
-          ? panelGemm(new Float32Array(m * V), xs, head, m, H, V)
-          : gemm(new Float32Array(m * V), xs, head, m, H, V, false, true, 1, 0);
+      // [m, H]·[V, H]ᵀ → [m, V]: the model's head is packed (as [H, V]) or quantized (stored [V, H]), an adapter's
+      // replacement plain [V, H]
+      const y = new Float32Array(m * V);
+      if (!(head instanceof Float32Array))
+        quantLoraGemm(y, xs, head.bytes, quantKernelType(head.type), null, null, m, H, V, 0, 0, true);
+      else if (head === this.weights.lmHead) panelGemm(y, xs, head, m, H, V);
+      else gemm(y, xs, head, m, H, V, false, true, 1, 0);
       at = 0;
       for (const p of parts) {
         out[p.seq] = y.slice(at * V, (at + p.n) * V);
@@ -337,4 +342,11 @@ function addInto(x: Float32Array, y: Float32Array): void {
 
 function isModelConfig(c: unknown): c is ModelConfig {
   return c !== null && typeof c === "object" && "family" in c && "hiddenSize" in c;
+}
+
+// out[o .. o + cols) = row `row` of a QuantMatrix stored [rows, cols] (an embedding row; exact)
+function quantRow(out: Float32Array, o: number, q: QuantMatrix, row: number): void {
+  const t = quantKernelType(q.type);
+  const blocks = q.cols / 32;
+  dequantizeBlocks(out, q.bytes, t, blocks, row * blocks * quantBlockBytes(t), o);
 }

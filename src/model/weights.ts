@@ -65,14 +65,21 @@ export interface Block {
 }
 
 export interface ModelWeights {
-  /** [vocab, hidden]; null when tied to the lm_head, whose panels then hold it (embedRow). */
-  embed: Float32Array | null;
+  /**
+   * [vocab, hidden]: float32, or a QuantMatrix (a GGUF base's Q8_0 / Q4_0 token_embd, one stored row per token);
+   * null when tied to the lm_head, which then holds it (CausalLM's embed).
+   */
+  embed: Float32Array | QuantMatrix | null;
   /** gpt2 learned positions [maxPositions, hidden]; null for rotary models. */
   positions: Float32Array | null;
   blocks: Block[];
   finalNorm: Norm;
-  /** The lm_head [vocab, hidden] packed as its transpose [hidden, vocab] (panelLength(hidden, vocab) floats). */
-  lmHead: Float32Array;
+  /**
+   * The lm_head [vocab, hidden]: packed as its transpose [hidden, vocab] (panelLength(hidden, vocab) floats), or a
+   * QuantMatrix stored [vocab, hidden] ("out_in": a GGUF base's Q8_0 / Q4_0 output, or token_embd when tied), read in
+   * place by the quantized kernels as llama.cpp does (a float32 copy of a 128k-token head is 4 bytes a weight).
+   */
+  lmHead: Float32Array | QuantMatrix;
   /** Module path (HF name without ".weight") → projection, for attaching adapters. */
   linears: Map<string, ModelLinear>;
   /** Module path of the token embedding ("model.embed_tokens" or "transformer.wte"). */
@@ -173,16 +180,19 @@ function linear(r: Reader, path: string, dIn: number, dOut: number, hasBias: boo
   return new ModelLinear(path, w, dIn, dOut, b);
 }
 
-// The embedding table and the lm_head (packed); tied: only the head, which holds the embedding too.
+// The embedding table and the lm_head (packed, or kept quantized where the file keeps them: a GGUF base's Q8_0 /
+// Q4_0 token_embd and output, [vocab, hidden] = [dOut, dIn] of the head); tied: only the head, which holds the
+// embedding too.
 function embedAndHead(
   cfg: ModelConfig,
   r: Reader,
   embedName: string,
-): { embed: Float32Array | null; head: Float32Array } {
+): { embed: Float32Array | QuantMatrix | null; head: Float32Array | QuantMatrix } {
   const { vocabSize: V, hiddenSize: H } = cfg;
+  const head = (name: string) => r.quant(name, H, V) ?? r.readPacked(name, [V, H], H, V, true);
   if (r.has("lm_head.weight"))
-    return { embed: r.read(embedName, [V, H]), head: r.readPacked("lm_head.weight", [V, H], H, V, true) };
-  if (cfg.tieWordEmbeddings) return { embed: null, head: r.readPacked(embedName, [V, H], H, V, true) };
+    return { embed: r.quant(embedName, H, V) ?? r.read(embedName, [V, H]), head: head("lm_head.weight") };
+  if (cfg.tieWordEmbeddings) return { embed: null, head: head(embedName) };
   throw new ModelError(
     "missing_tensor",
     'loadCausalLM: the checkpoint has no tensor "lm_head.weight" and config.json has tie_word_embeddings false',

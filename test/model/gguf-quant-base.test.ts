@@ -1,21 +1,28 @@
 // Quantized GGUF bases in the runtime: the golden llama and gpt2 bases converted by lorakit to Q8_0 and Q4_0 keep
-// their projection weights quantized (QuantMatrix, layout "out_in") and run through the quantized kernels, adapters
-// unmerged on top. Against the same file decoded to float32 at load (dequantize: true) the weights are the same
+// their projection weights, token embedding and output head quantized (QuantMatrix, layout "out_in") and run through
+// the quantized kernels, adapters unmerged on top. Against the same file decoded to float32 at load (dequantize: true) the weights are the same
 // values (f16 scale × int8 or nibble is exact in float32), so logits differ only by float32 summation order.
 
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { randomModel, toSafetensors } from "../../scripts/random-model.mjs";
 import { parseGguf } from "../../src/io/gguf.js";
+import { panelIndex } from "../../src/kernels/panel.js";
+import { dequantizeMatrix, type QuantMatrix } from "../../src/lora/quant.js";
 import { loadGgufModel } from "../../src/model/gguf-base.js";
 import type { CausalLM } from "../../src/model/model.js";
+import type { ModelWeights } from "../../src/model/weights.js";
 import { loadAdapter } from "../../src/node/adapter-files.js";
 import { convertModelToGguf } from "../../src/node/gguf-file.js";
 import { loadModelDir } from "../../src/node/model-files.js";
 import { GOLDEN, goldenFile, inputIds, relError } from "./golden.js";
 
 const ADAPTER: Record<string, string> = { llama: "peft-llama-basic", gpt2: "peft-gpt2-conv1d" };
+
+// the model's weights (private to CausalLM; read here to check what stays quantized)
+const weightsOf = (m: CausalLM) => (m as unknown as { weights: ModelWeights }).weights;
 
 function logitsOf(model: CausalLM, adapter?: string, ids = inputIds()): Float32Array {
   const [l] = model.forward([{ ids, cache: model.createCache(), adapter }], { logits: "all" });
@@ -94,6 +101,26 @@ describe.skipIf(!GOLDEN)("quantized GGUF bases run unmerged through the quantize
     }
 
   for (const kind of ["llama", "gpt2"])
+    for (const dtype of ["Q8_0", "Q4_0"] as const)
+      it(`${kind} ${dtype}: token_embd and output stay quantized, holding the values the float32 load decodes`, async () => {
+        const file = parseGguf(readFileSync(gguf(kind, dtype)));
+        const q = weightsOf(await loadGgufModel(file));
+        const f = weightsOf(await loadGgufModel(file, { dequantize: true }));
+        const { vocabSize: V, hiddenSize: H } = (await loadGgufModel(file)).config;
+        // the head: [vocab, hidden] blocks ("out_in"), the values of the float32 head (packed as [hidden, vocab])
+        expect(q.lmHead).toMatchObject({ type: dtype.toLowerCase(), rows: V, cols: H, layout: "out_in" });
+        expect(f.lmHead).toBeInstanceOf(Float32Array);
+        const head = dequantizeMatrix(q.lmHead as QuantMatrix).data;
+        let same = 0;
+        for (let t = 0; t < V; t++)
+          for (let p = 0; p < H; p++) if (head[t * H + p] === (f.lmHead as Float32Array)[panelIndex(H, p, t)]) same++;
+        expect(same).toBe(V * H);
+        // untied (both goldens have an output tensor): the embedding table is quantized on its own
+        expect(q.embed).toMatchObject({ type: dtype.toLowerCase(), rows: V, cols: H });
+        expect(dequantizeMatrix(q.embed as QuantMatrix).data).toEqual(f.embed);
+      });
+
+  for (const kind of ["llama", "gpt2"])
     it(`${kind} Q4_0: mixed-adapter batch rows equal solo runs (within float32 rounding; bit-equal dequantized)`, async () => {
       const file = parseGguf(readFileSync(gguf(kind, "Q4_0")));
       const peft = await loadAdapter(goldenFile(ADAPTER[kind]!, "adapter"));
@@ -121,4 +148,38 @@ describe.skipIf(!GOLDEN)("quantized GGUF bases run unmerged through the quantize
         expect(relError(batch[0]!, logitsOf(q, undefined, ids))).toBeGreaterThan(10 * bound);
       }
     });
+});
+
+describe("a quantized GGUF base with tied embeddings", () => {
+  it("keeps token_embd quantized as both the embedding and the head: logits as the float32 load's", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "lorakit-gguf-tied-"));
+    const rm = randomModel({
+      type: "llama",
+      hidden: 64,
+      layers: 2,
+      heads: 4,
+      vocab: 96,
+      positions: 32,
+      tie: true,
+      seed: 9,
+    });
+    writeFileSync(join(tmp, "config.json"), JSON.stringify(rm.config));
+    writeFileSync(join(tmp, "model.safetensors"), toSafetensors(rm.tensors));
+    for (const dtype of ["Q8_0", "Q4_0"] as const) {
+      const out = join(tmp, `tied-${dtype}.gguf`);
+      await convertModelToGguf(tmp, out, { dtype });
+      const file = parseGguf(readFileSync(out));
+      expect(file.names()).not.toContain("output.weight");
+      const q = await loadGgufModel(file);
+      const f = await loadGgufModel(file, { dequantize: true });
+      expect(q.config.tieWordEmbeddings).toBe(true);
+      expect(weightsOf(q).embed).toBeNull();
+      expect(weightsOf(q).lmHead).toMatchObject({ type: dtype.toLowerCase(), layout: "out_in" });
+      // every position's logits (the embedding rows come out of the quantized head's blocks)
+      const ids = Array.from({ length: 12 }, (_, i) => (i * 37 + 5) % q.config.vocabSize);
+      const bound = roundingBound(q);
+      expect(relError(logitsOf(q, undefined, ids), logitsOf(f, undefined, ids))).toBeLessThan(bound);
+      expect(relError(logitsOf(q, undefined, [ids[3]!]), logitsOf(f, undefined, [ids[3]!]))).toBeLessThan(bound);
+    }
+  });
 });
