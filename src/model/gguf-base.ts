@@ -10,7 +10,8 @@
 // dIn (QuantMatrix layout "out_in", gpt2's included, never transposed to Conv1D), and run through the quantized
 // kernels with adapters unmerged on top. A Q8_0 / Q4_0 token_embd and output stay quantized as well ([vocab,
 // hidden]: the head's [dOut, dIn]; an embedding row is dequantized per token). Norms, biases and gpt2's positions
-// are decoded. `dequantize: true` decodes everything to float32 as before. Any other type is refused by tensor name before anything is allocated.
+// are decoded. `dequantize: true` decodes everything to float32 as before. Any other type is refused by tensor
+// name before anything is allocated.
 // Architectures: llama, qwen2, gpt2 (others refused by name).
 
 import { GgufError, ModelError } from "../errors.js";
