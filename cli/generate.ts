@@ -10,11 +10,12 @@ const HELP = `Usage: lorakit generate --model DIR [--adapter NAME=DIR]... [--use
                         [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
 
 Loads a Hugging Face causal LM folder (config.json + model.safetensors or sharded weights; llama, mistral, qwen2,
-gpt2) or a llama.cpp GGUF base model file (FILE.gguf: llama, qwen2, gpt2; F32/F16/BF16/Q8_0/Q4_0, ids only) in
-float32, attaches the adapters (PEFT or MLX-LM folders, or GGUF LoRA files) under their names, and generates with the one
-named by --use (default: the only adapter when exactly one is given, else none). Tokens are printed as they come:
-text when the folder has tokenizer.json, else space-separated ids. Generation ends at an end-of-sequence id of
-config.json, after --max-tokens tokens, or at the model's context length.
+gpt2) or a llama.cpp GGUF base model file (FILE.gguf: llama, qwen2, gpt2; F32/F16/BF16/Q8_0/Q4_0, ids only; its
+Q8_0/Q4_0 matrices stay quantized, the rest is float32), attaches the adapters (PEFT or MLX-LM folders, or GGUF
+LoRA files) under their names, and generates with the one named by --use (default: the only adapter when exactly
+one is given, else none). Tokens are printed as they come: text when the folder has tokenizer.json, else
+space-separated ids. Generation ends at an end-of-sequence id of config.json, after --max-tokens tokens, or at the
+model's context length.
 
 Options:
   --model DIR          model folder, or a GGUF base model file
