@@ -128,31 +128,44 @@ function topK(logits: Float32Array, k: number): Int32Array {
   return sortRanked(logits, idx, k);
 }
 
-// The first tokens in rank order whose probabilities (probs, summing to total) reach p·total, sorted: only the tokens
-// with probability ≥ τ are sorted, a prefix of the rank order (exp is monotonic), with τ lowered until their mass
-// reaches the cut (a flat distribution ends in a sort of every token, as before).
+// The shortest prefix of `ranked` whose probabilities (probBuf), summed in order, reach `mass`: its length, and that
+// sum (the whole of ranked when it falls short).
+function prefix(ranked: Int32Array, mass: number): { keep: number; sum: number } {
+  let sum = 0;
+  let keep = 0;
+  while (keep < ranked.length && sum < mass) sum += probBuf[ranked[keep++]!]!;
+  return { keep, sum };
+}
+
+// The first tokens in rank order whose probabilities (probBuf, summing to total) reach p·total, sorted, and their sum:
+// only the tokens with probability ≥ τ are sorted, a prefix of the rank order (exp is monotonic), with τ lowered
+// until their mass reaches the cut (a flat distribution ends in a sort of every token, as before).
 const TOP_P_THRESHOLDS = [1e-2, 1e-4, 1e-8, 1e-12, 0];
-function topP(logits: Float32Array, probs: Float64Array, total: number, p: number): Int32Array {
+function topP(logits: Float32Array, total: number, p: number): Candidates {
   const n = logits.length;
   for (let t = 0; ; t++) {
     const tau = TOP_P_THRESHOLDS[t]!;
     let count = 0;
-    for (let i = 0; i < n; i++) if (probs[i]! >= tau) idxBuf[count++] = i;
+    for (let i = 0; i < n; i++) if (probBuf[i]! >= tau) idxBuf[count++] = i;
     const ranked = sortRanked(logits, idxBuf, count);
-    let cum = 0;
-    let keep = 0;
-    while (keep < count && cum < p * total) cum += probs[ranked[keep++]!]!;
-    if (cum >= p * total || tau === 0) return ranked.subarray(0, keep);
+    const { keep, sum } = prefix(ranked, p * total);
+    if (sum >= p * total || tau === 0) return { tokens: ranked.subarray(0, keep), total: sum };
   }
 }
 
+/** The tokens a draw chooses among and the sum of their probabilities (candidates). */
+export interface Candidates {
+  /** In rank order (logit descending, lower index first among equals); null: every token (no cut). */
+  tokens: Int32Array | null;
+  /** Σ e^((logit − max)/T) over them, summed in that order (index order when null). */
+  total: number;
+}
+
 /**
- * The tokens a draw chooses among, in rank order (logit descending, lower index first among equals), or null when
- * no top-k or top-p cut applies (every token); a view of scratch memory, valid until the next call. Fills
- * probs[i] = e^((logit_i − max)/T) for every returned token (for every token when null or top-p only).
- * Exported for the tests.
+ * The candidates of a draw under s's top-k / top-p cut; `tokens` is a view of scratch memory, valid until the next
+ * call. Fills probBuf with the probabilities of those tokens. Exported for the tests.
  */
-export function candidates(logits: Float32Array, s: Sampling): Int32Array | null {
+export function candidates(logits: Float32Array, s: Sampling): Candidates {
   const n = logits.length;
   scratch(n);
   const max = logits[argmax(logits)]!;
@@ -164,11 +177,9 @@ export function candidates(logits: Float32Array, s: Sampling): Int32Array | null
       probBuf[i] = Math.exp((logits[i]! - max) / T);
       sum += probBuf[i]!;
     }
-    if (s.topP === 1) return kept;
-    let cum = 0;
-    let keep = 0;
-    while (keep < kept.length && cum < s.topP * sum) cum += probBuf[kept[keep++]!]!;
-    return kept.subarray(0, keep);
+    if (s.topP === 1) return { tokens: kept, total: sum };
+    const cut = prefix(kept, s.topP * sum);
+    return { tokens: kept.subarray(0, cut.keep), total: cut.sum };
   }
   let total = 0;
   for (let i = 0; i < n; i++) {
@@ -176,7 +187,7 @@ export function candidates(logits: Float32Array, s: Sampling): Int32Array | null
     probBuf[i] = p;
     total += p;
   }
-  return s.topP < 1 ? topP(logits, probBuf, total, s.topP) : null;
+  return s.topP < 1 ? topP(logits, total, s.topP) : { tokens: null, total };
 }
 
 /**
@@ -189,12 +200,10 @@ export function candidates(logits: Float32Array, s: Sampling): Int32Array | null
  */
 export function sampleToken(logits: Float32Array, s: Sampling, rng: Rng): number {
   if (s.temperature === 0) return argmax(logits);
-  const kept = candidates(logits, s);
+  const { tokens, total } = candidates(logits, s);
   const probs = probBuf;
-  if (kept === null) {
-    let total = 0;
-    for (let i = 0; i < logits.length; i++) total += probs[i]!;
-    let u = rng.uniform() * total;
+  let u = rng.uniform() * total;
+  if (tokens === null) {
     let last = 0;
     for (let i = 0; i < logits.length; i++) {
       if (probs[i]! === 0) continue;
@@ -204,12 +213,9 @@ export function sampleToken(logits: Float32Array, s: Sampling, rng: Rng): number
     }
     return last;
   }
-  let total = 0;
-  for (const i of kept) total += probs[i]!;
-  let u = rng.uniform() * total;
-  for (const i of kept) {
+  for (const i of tokens) {
     u -= probs[i]!;
     if (u < 0) return i;
   }
-  return kept[kept.length - 1]!;
+  return tokens[tokens.length - 1]!;
 }

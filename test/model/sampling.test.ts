@@ -57,7 +57,7 @@ describe("sampling candidates", () => {
             for (const topP of [1, 0.95, 0.5, 0.1]) {
               if (n > 1000 && topK !== 0 && topK !== 40) continue;
               const s = readSampling("t", { temperature, topK: Math.max(0, topK), topP });
-              const got = candidates(logits, s);
+              const got = candidates(logits, s).tokens;
               const want = reference(logits, s).order;
               if (got === null) {
                 // no cut: every token is a candidate
@@ -80,10 +80,10 @@ describe("sampling candidates", () => {
     logits[123] = 0;
     for (const topP of [0.5, 1 - 1e-12]) {
       const s = readSampling("t", { temperature: 1, topP });
-      const got = candidates(logits, s)!;
+      const got = candidates(logits, s).tokens!;
       expect(Array.from(got)).toEqual(reference(logits, s).order);
     }
-    expect(candidates(logits, readSampling("t", { temperature: 1, topP: 0.5 }))!.length).toBe(1);
+    expect(candidates(logits, readSampling("t", { temperature: 1, topP: 0.5 })).tokens!.length).toBe(1);
   });
 
   it("vocabularies beyond the float64 sort keys use the comparator, with the same result", () => {
@@ -92,7 +92,7 @@ describe("sampling candidates", () => {
     for (const i of [0, 5, n - 1, n - 2, 2 ** 21, 77777]) logits[i] = (i % 5) - 1;
     logits[n - 2] = logits[5]!; // a tie across the key limit
     const s = readSampling("t", { temperature: 1, topP: 0.999 });
-    const got = Array.from(candidates(logits, s)!);
+    const got = Array.from(candidates(logits, s).tokens!);
     const want = Array.from(logits.keys())
       .filter((i) => logits[i]! > -40)
       .sort((a, b) => logits[b]! - logits[a]! || a - b);
