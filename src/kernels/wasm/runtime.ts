@@ -579,7 +579,7 @@ export class WasmGemm {
     const offOut = offQ + align(4 * t * width);
     const offScores = offOut + align(4 * t * width);
     const end = offScores + align(4 * (past + t));
-    if (end > this.maxBytes()) return false; // no room for the scratch: the TypeScript kernel instead
+    if (!this.scratchFits(end - offQ)) return false; // no room for the scratch: the TypeScript kernel instead
     this.reserve(end, "attention");
     const h = this.heap;
     for (let i = 0; i < t; i++) h.set(q.subarray(i * qStride, i * qStride + width), offQ / 4 + i * width);
