@@ -1,7 +1,10 @@
 // What a client can get wrong, and what goes wrong under load: every ServeError code over real HTTP, with OpenAI's
 // error body ({error: {message, type, param, code}}) and the right status; the official client's error classes.
+import { connect } from "node:net";
+import { type Duplex, Writable } from "node:stream";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
+import { answerClientError } from "../../src/node/serve/http.js";
 import type { RunningServer } from "../../src/node/serve/server.js";
 import { FakeEngine } from "./fake-engine.js";
 import { ascii, postJson, raw, soloGreedy, startFake, until } from "./helpers.js";
@@ -96,6 +99,51 @@ describe("malformed and refused requests", () => {
       code: "payload_too_large",
       message: "completions: the body has 2028 bytes or more, expected at most 1000",
     });
+  });
+
+  it("bytes that are not HTTP get a 400 invalid_request body (not Node's empty answer); too-large headers 431", async () => {
+    const { server: s } = await fresh();
+    // what Node's own client sends for a DELETE with a body: the body unframed, read as the next request's start
+    const unframed = await socketAnswer(s.port, "DELETE /health HTTP/1.1\r\nhost: x\r\n\r\n{}");
+    expect(unframed).toContain("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json");
+    const garbage = await socketAnswer(s.port, "NOT HTTP AT ALL\r\n\r\n");
+    expect(garbage.startsWith("HTTP/1.1 400 Bad Request\r\n")).toBe(true);
+    const body = JSON.parse(garbage.slice(garbage.indexOf("\r\n\r\n") + 4));
+    expect(body.error).toMatchObject({ code: "invalid_request", type: "invalid_request_error", param: null });
+    expect(body.error.message.startsWith("HTTP: the bytes are not a valid HTTP request (HPE_")).toBe(true);
+    const big = await socketAnswer(s.port, `GET /health HTTP/1.1\r\nx-big: ${"a".repeat(70_000)}\r\n\r\n`);
+    expect(big.startsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n")).toBe(true);
+    expect(JSON.parse(big.slice(big.indexOf("\r\n\r\n") + 4)).error).toMatchObject({
+      code: "invalid_request",
+      message: "HTTP: the request's headers are over Node's size limit",
+    });
+    expect((await raw(s.url, "GET", "/health")).status).toBe(200);
+  });
+
+  it("a request that arrives too slowly gets 408 request_timeout; a reset connection gets nothing", () => {
+    // Node reports these through 'clientError' after server.requestTimeout (60 s): the handler is called directly
+    const written: string[] = [];
+    const sink = () =>
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          written.push(chunk.toString("utf8"));
+          done();
+        },
+      });
+    const slow = Object.assign(new Error("timed out"), { code: "ERR_HTTP_REQUEST_TIMEOUT" });
+    answerClientError(slow, sink() as unknown as Duplex);
+    const text = written.join("");
+    expect(text.startsWith("HTTP/1.1 408 Request Timeout\r\n")).toBe(true);
+    expect(JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)).error).toEqual({
+      message: "HTTP: the request did not arrive in time",
+      type: "server_error",
+      param: null,
+      code: "request_timeout",
+    });
+    written.length = 0;
+    const reset = sink();
+    answerClientError(Object.assign(new Error("reset"), { code: "ECONNRESET" }), reset as unknown as Duplex);
+    expect([written.length, reset.destroyed]).toEqual([0, true]);
   });
 
   it("unknown routes get 404 route_not_found, wrong methods 405 method_not_allowed", async () => {
@@ -309,3 +357,14 @@ describe("graceful shutdown", () => {
     expect(s.service.stats()).toMatchObject({ running: 0, waiting: 0, adapterUses: {} });
   });
 });
+
+// Writes raw bytes on a fresh connection and resolves with everything the server sent until it closed.
+function socketAnswer(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(bytes));
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+  });
+}

@@ -2,6 +2,7 @@
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { ServeError } from "../../errors.js";
 import { errorBody } from "../../serve/openai.js";
 
@@ -42,6 +43,37 @@ export function sendJson(res: ServerResponse, status: number, body: object, head
 export function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * Answers bytes that are not a request Node's HTTP parser accepts (its 'clientError': garbage, a body without
+ * framing, headers over Node's limit, a request that took over server.requestTimeout to arrive) with an OpenAI error
+ * body instead of Node's empty one, then closes the connection: after a parse error its bytes cannot be trusted.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, what]: [number, string, "request_timeout" | "invalid_request", string] =
+    err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, "Request Timeout", "request_timeout", "the request did not arrive in time"]
+      : err.code === "HPE_HEADER_OVERFLOW"
+        ? [
+            431,
+            "Request Header Fields Too Large",
+            "invalid_request",
+            "the request's headers are over Node's size limit",
+          ]
+        : [
+            400,
+            "Bad Request",
+            "invalid_request",
+            `the bytes are not a valid HTTP request (${err.code ?? err.message})`,
+          ];
+  const text = JSON.stringify(errorBody(new ServeError(code, status, `HTTP: ${what}`)).body);
+  const head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}`;
+  socket.end(`${head}\r\nconnection: close\r\n\r\n${text}`);
 }
 
 /** Sends `e` as an OpenAI error body, with Retry-After on 429 and WWW-Authenticate on 401. */

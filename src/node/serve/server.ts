@@ -12,7 +12,7 @@ import { modelBody, modelsBody } from "../../serve/openai.js";
 import { type CompletionHandle, CompletionService } from "../../serve/service.js";
 import { resolveAdapterPath } from "./adapter-dir.js";
 import { handleCompletion } from "./completions.js";
-import { checkApiKey, readJsonBody, sendError, sendJson, sendText } from "./http.js";
+import { answerClientError, checkApiKey, readJsonBody, sendError, sendJson, sendText } from "./http.js";
 
 // Event-loop turns between two steps. A request whose bytes arrived during a step needs several turns to reach the
 // scheduler (accept the connection, then read and parse it, then its body), so with one turn the requests of a
@@ -155,6 +155,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     handle(req, res).catch((e: unknown) => sendError(res, e));
   });
   server.requestTimeout = 60_000;
+  server.on("clientError", answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 8000, options.host ?? "127.0.0.1", () => resolve());
