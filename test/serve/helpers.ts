@@ -2,6 +2,7 @@
 // client pointed at it, raw HTTP for what no client would send, and a solo greedy decoder as the oracle.
 
 import { request } from "node:http";
+import { createRequire } from "node:module";
 import OpenAI from "openai";
 import { type RunningServer, type ServeOptions, startServer } from "../../src/node/serve/server.js";
 import { FakeEngine } from "./fake-engine.js";
@@ -84,3 +85,47 @@ export async function until(cond: () => boolean, turns = 5000): Promise<void> {
 
 /** Codes of ASCII text, as the FakeEngine tokenizes it. */
 export const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
+
+/** A byte-level BPE tokenizer.json whose 256 ids are the 256 bytes (GPT-2's byte → printable character table). */
+export function byteLevelTokenizer(): object {
+  const bs: number[] = [];
+  for (const [a, b] of [
+    [33, 126],
+    [161, 172],
+    [174, 255],
+  ] as const)
+    for (let i = a; i <= b; i++) bs.push(i);
+  const cs = [...bs];
+  let extra = 0;
+  for (let b = 0; b < 256; b++)
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + extra++);
+    }
+  const vocab: Record<string, number> = {};
+  bs.forEach((b, i) => {
+    vocab[String.fromCharCode(cs[i]!)] = b;
+  });
+  const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+  return {
+    version: "1.0",
+    truncation: null,
+    padding: null,
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: byteLevel,
+    post_processor: null,
+    decoder: byteLevel,
+    model: { type: "BPE", dropout: null, unk_token: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+  };
+}
+
+/** Whether the optional @huggingface/tokenizers package is installed. */
+export function hasTokenizers(): boolean {
+  try {
+    createRequire(import.meta.url).resolve("@huggingface/tokenizers");
+    return true;
+  } catch {
+    return false;
+  }
+}

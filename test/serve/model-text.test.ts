@@ -3,7 +3,6 @@
 // bytes. Text prompts equal their id prompts, whole and streamed text equal the tokenizer's decode of the ids, and
 // stop strings cut real text. Skips when the golden set or the tokenizer package is absent.
 import { copyFileSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,50 +10,7 @@ import { openModelEngine } from "../../src/node/serve/model.js";
 import type { RunningServer } from "../../src/node/serve/server.js";
 import type { ModelEngine } from "../../src/serve/model-engine.js";
 import { GOLDEN, goldenFile } from "../model/golden.js";
-import { startFake } from "./helpers.js";
-
-function hasTokenizers(): boolean {
-  try {
-    createRequire(import.meta.url).resolve("@huggingface/tokenizers");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-// GPT-2's byte → printable character table; vocab: that character → the byte's value
-function byteLevelTokenizer(): object {
-  const bs: number[] = [];
-  for (const [a, b] of [
-    [33, 126],
-    [161, 172],
-    [174, 255],
-  ] as const)
-    for (let i = a; i <= b; i++) bs.push(i);
-  const cs = [...bs];
-  let extra = 0;
-  for (let b = 0; b < 256; b++)
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + extra++);
-    }
-  const vocab: Record<string, number> = {};
-  bs.forEach((b, i) => {
-    vocab[String.fromCharCode(cs[i]!)] = b;
-  });
-  const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: [],
-    normalizer: null,
-    pre_tokenizer: byteLevel,
-    post_processor: null,
-    decoder: byteLevel,
-    model: { type: "BPE", dropout: null, unk_token: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
-  };
-}
+import { byteLevelTokenizer, hasTokenizers, startFake } from "./helpers.js";
 
 const suite = GOLDEN && hasTokenizers() ? describe : describe.skip;
 let server: RunningServer;
