@@ -76,6 +76,16 @@ class Reader {
     }
     return v;
   }
+  /** A finite number above `min` (or at least `min` when `orEqual`): an epsilon, a rotary base, a scaling factor. */
+  above(key: string, fallback: number, min: number, orEqual = false, v: unknown = this.doc[key]): number {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < min || (v === min && !orEqual)) {
+      const bound = `${orEqual ? "at least" : "above"} ${min}`;
+      this.issues.push({ path: [key], message: `${key} must be a finite number ${bound}, got ${JSON.stringify(v)}` });
+      return fallback;
+    }
+    return v;
+  }
   bool(key: string, fallback: boolean): boolean {
     const v = this.doc[key];
     if (v === undefined || v === null) return fallback;
@@ -159,7 +169,7 @@ function gpt2Config(r: Reader): ModelConfig {
     numKvHeads: heads,
     headDim,
     intermediateSize: r.int("n_inner", 4 * hidden),
-    normEps: r.num("layer_norm_epsilon", 1e-5),
+    normEps: r.above("layer_norm_epsilon", 1e-5, 0, true),
     ropeTheta: 0,
     ropeFactor: 1,
     maxPositions: r.int("n_positions", 1024),
@@ -198,7 +208,7 @@ function llamaConfig(r: Reader, type: ModelType): ModelConfig {
     numKvHeads: r.int("num_key_value_heads", heads),
     headDim,
     intermediateSize: r.int("intermediate_size"),
-    normEps: r.num("rms_norm_eps", 1e-6),
+    normEps: r.above("rms_norm_eps", 1e-6, 0, true),
     ropeTheta: theta,
     ropeFactor: factor,
     maxPositions: window === null ? maxPositions : Math.min(maxPositions, window),
@@ -218,13 +228,14 @@ function llamaConfig(r: Reader, type: ModelType): ModelConfig {
 function ropeOf(r: Reader): { theta: number; factor: number } {
   const d = r.doc;
   const params = (d.rope_parameters ?? d.rope_scaling ?? null) as Doc | null;
-  let theta = r.num("rope_theta", 10000);
+  const where = d.rope_parameters !== undefined && d.rope_parameters !== null ? "rope_parameters" : "rope_scaling";
+  let theta = r.above("rope_theta", 10000, 0);
   let factor = 1;
   if (params !== null && typeof params === "object") {
-    if (typeof params.rope_theta === "number") theta = params.rope_theta;
+    if (params.rope_theta !== undefined) theta = r.above(`${where}.rope_theta`, theta, 0, false, params.rope_theta);
     const kind = params.rope_type ?? params.type ?? "default";
     if (kind === "linear") {
-      factor = typeof params.factor === "number" && params.factor > 0 ? params.factor : 1;
+      factor = r.above(`${where}.factor`, 1, 0, false, params.factor);
     } else if (kind !== "default")
       throw unsupported("rope_scaling", kind, 'the runtime computes "default" and "linear" rotary positions');
   }

@@ -111,6 +111,24 @@ describe("runtime errors", () => {
     expect(e).toMatch(/hidden_size must be a positive integer, got 0/);
   });
 
+  it("invalid_config: an epsilon below 0, a rotary base or linear factor at or below 0 (NaN logits otherwise)", () => {
+    const bad = (extra: object) => code(() => parseModelConfig({ ...llama.config, ...extra }));
+    expect(bad({ rms_norm_eps: -1 })).toMatch(
+      /^invalid_config: .*rms_norm_eps must be a finite number at least 0, got -1/,
+    );
+    expect(parseModelConfig({ ...llama.config, rms_norm_eps: 0 }).normEps).toBe(0);
+    expect(bad({ rope_theta: 0 })).toMatch(/rope_theta must be a finite number above 0, got 0/);
+    expect(bad({ rope_parameters: { rope_type: "default", rope_theta: -5 } })).toMatch(
+      /rope_parameters\.rope_theta must be a finite number above 0, got -5/,
+    );
+    expect(bad({ rope_scaling: { type: "linear", factor: 0 } })).toMatch(
+      /rope_scaling\.factor must be a finite number above 0, got 0/,
+    );
+    expect(code(() => parseModelConfig({ ...gpt2.config, layer_norm_epsilon: -0.5 }))).toMatch(
+      /layer_norm_epsilon must be a finite number at least 0, got -0.5/,
+    );
+  });
+
   it("missing_tensor and shape_mismatch for a checkpoint that does not fit its config", () => {
     expect(code(() => build(llama, { ...llama.config, num_hidden_layers: 3 }))).toMatch(
       /^missing_tensor: loadCausalLM: the checkpoint has no tensor "model.layers.2.input_layernorm.weight"/,
