@@ -1,6 +1,9 @@
 // What a client can get wrong, and what goes wrong under load: every ServeError code over real HTTP, with OpenAI's
 // error body ({error: {message, type, param, code}}) and the right status; the official client's error classes.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type Duplex, Writable } from "node:stream";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
@@ -190,6 +193,33 @@ describe("start-up", () => {
       code: "invalid_argument",
       message:
         'startServer: modelName "a3" is also an adapter\'s name, expected a name of its own (the base model and each adapter are addressed by name)',
+    });
+  });
+
+  it("refuses an adapter folder that does not exist or is a file (missing_file), at start-up", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lorakit-serve-start-"));
+    writeFileSync(join(dir, "file.txt"), "x");
+    await expect(startFake({ adapterDir: join(dir, "nope") })).rejects.toMatchObject({
+      code: "missing_file",
+      message: `startServer: adapterDir ${join(dir, "nope")} does not exist (ENOENT)`,
+    });
+    await expect(startFake({ adapterDir: join(dir, "file.txt") })).rejects.toMatchObject({
+      code: "missing_file",
+      message: `startServer: adapterDir ${join(dir, "file.txt")} is not a folder`,
+    });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a port in use or an address it cannot bind is invalid_argument naming host and port", async () => {
+    const { server: first } = await fresh();
+    await expect(startFake({ port: first.port })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: `startServer: cannot listen on 127.0.0.1:${first.port} (EADDRINUSE)`,
+    });
+    // TEST-NET-1 (RFC 5737): an address no machine here has, refused at once without a name lookup
+    await expect(startFake({ host: "192.0.2.1", port: 0 })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: "startServer: cannot listen on 192.0.2.1:0 (EADDRNOTAVAIL)",
     });
   });
 });

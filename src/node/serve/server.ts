@@ -3,10 +3,10 @@
 // unless told otherwise; with an API key every route but /health needs 'Authorization: Bearer <key>'.
 
 import { randomInt, randomUUID } from "node:crypto";
-import { realpath } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ArgumentError, ServeError } from "../../errors.js";
+import { AdapterFormatError, ArgumentError, ServeError } from "../../errors.js";
 import type { Engine } from "../../serve/engine.js";
 import { modelBody, modelsBody } from "../../serve/openai.js";
 import { type CompletionHandle, CompletionService } from "../../serve/service.js";
@@ -80,7 +80,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       `startServer: modelName "${options.modelName}" is also an adapter's name, expected a name of its own (the base model and each adapter are addressed by name)`,
       { name: "modelName" },
     );
-  const adapterDir = options.adapterDir === undefined ? undefined : await realpath(options.adapterDir);
+  const adapterDir = options.adapterDir === undefined ? undefined : await adapterRoot(options.adapterDir);
   const service: CompletionService = new CompletionService(options.engine, {
     baseName: options.modelName,
     maxBatch: options.maxBatch ?? 16,
@@ -156,8 +156,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   server.requestTimeout = 60_000;
   server.on("clientError", answerClientError);
+  const where = `${options.host ?? "127.0.0.1"}:${options.port ?? 8000}`;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    // a port in use, an address this machine does not have, a host name that does not resolve
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(
+        new ArgumentError("invalid_argument", `startServer: cannot listen on ${where} (${e.code ?? e.message})`, {
+          name: "port",
+          value: where,
+        }),
+      ),
+    );
     server.listen(options.port ?? 8000, options.host ?? "127.0.0.1", () => resolve());
   });
   const address = server.address() as AddressInfo;
@@ -200,4 +209,21 @@ function asObject(body: unknown, op: string): Record<string, unknown> {
   if (typeof body !== "object" || body === null || Array.isArray(body))
     throw new ServeError("invalid_request", 400, `${op}: the body is ${JSON.stringify(body)}, expected a JSON object`);
   return body as Record<string, unknown>;
+}
+
+// The adapter folder's real path, checked at start-up: missing_file when it does not exist or is not a folder.
+async function adapterRoot(dir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (e) {
+    throw new AdapterFormatError(
+      "missing_file",
+      `startServer: adapterDir ${dir} does not exist (${(e as NodeJS.ErrnoException).code ?? "unreadable"})`,
+      { path: dir },
+    );
+  }
+  if (!(await stat(real)).isDirectory())
+    throw new AdapterFormatError("missing_file", `startServer: adapterDir ${dir} is not a folder`, { path: dir });
+  return real;
 }
