@@ -2,7 +2,7 @@
 // .onnx_adapter, and Hugging Face models to GGUF. The direction follows from the input (an adapter folder, a .gguf
 // adapter or a model folder) and the output (a .gguf or .onnx_adapter file, or a folder).
 
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   type AttentionHeads,
@@ -14,7 +14,7 @@ import {
   modulesToPeft,
   type PeftAdapter,
 } from "../src/index.js";
-import { convertModelToGguf, loadAdapter } from "../src/node/index.js";
+import { convertModelToGguf, loadAdapter, makeFolder } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit convert --from PATH --to PATH [--base DIR] [--arch NAME] [--dtype T]
@@ -76,7 +76,7 @@ function pick<T extends string>(flag: string, v: string | undefined, allowed: re
 }
 
 function writePeftDir(dir: string, files: { configJson: string; weights: Uint8Array }): void {
-  mkdirSync(dir, { recursive: true });
+  makeFolder(dir, "convert");
   writeFileSync(join(dir, "adapter_config.json"), files.configJson);
   writeFileSync(join(dir, "adapter_model.safetensors"), files.weights);
 }

@@ -2,18 +2,19 @@
 // task (frozen base, LoRA at several ranks, full fine-tuning), prints the comparison and writes the adapter (PEFT
 // format), the base model, the loss curves (SVG) and the results (JSON) to --out.
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   DEMO_CONFIG,
   type DemoProgress,
   type DemoResult,
+  FileWriteError,
   loraModules,
   lossCurveSvg,
   mlpToSafetensors,
   runLoraDemo,
 } from "../src/index.js";
-import { savePeftAdapterDir } from "../src/node/index.js";
+import { makeFolder, savePeftAdapterDir } from "../src/node/index.js";
 import { type CliIo, type Command, parseCount, parseOptions, UsageError } from "./usage.js";
 
 const DEFAULT_EPOCHS = 15;
@@ -127,8 +128,32 @@ function jsonResult(result: DemoResult, rank: number, out: string): object {
   };
 }
 
+/**
+ * Makes the --out folder before the run (a minute or more), so that a path that could not be written at its end is
+ * refused at once: an existing path that is not a folder, a level that cannot be created, a folder not writable.
+ * @throws {FileWriteError} "invalid_output", "not_writable"
+ */
+function prepareOutFolder(out: string): void {
+  if (existsSync(out) && !statSync(out).isDirectory())
+    throw new FileWriteError("invalid_output", `train: --out ${JSON.stringify(out)} is not a folder; nothing was run`, {
+      out,
+    });
+  makeFolder(out, "train");
+  try {
+    accessSync(out, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FileWriteError(
+      "not_writable",
+      `train: --out ${JSON.stringify(out)} is not writable (${code}); nothing was run`,
+      {
+        out,
+      },
+    );
+  }
+}
+
 async function writeOutputs(dir: string, result: DemoResult, rank: number, json: object): Promise<void> {
-  mkdirSync(dir, { recursive: true });
   const model = result.loraModels.get(rank)!;
   await savePeftAdapterDir(dir, loraModules(model, DEMO_CONFIG.adapterName), {
     peft_type: "LORA",
@@ -174,6 +199,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (!(loraPlusRatio > 0) || !Number.isFinite(loraPlusRatio))
     throw new UsageError(`--lora-plus must be a positive number, got ${JSON.stringify(ratioText)}`);
   const out = values.out ?? DEFAULT_OUT;
+  prepareOutFolder(out);
   const ranks = [1, 2, 4, 8];
   if (!ranks.includes(rank)) ranks.push(rank);
   const clock = () => performance.now();

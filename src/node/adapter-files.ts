@@ -2,7 +2,7 @@
 // (training config) + adapters.safetensors. A PEFT folder with only adapter_model.bin (torch.save) is read by
 // readTorchFile, which interprets the pickle with an allow-list and executes nothing; a Git LFS pointer is refused.
 
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { AdapterFormatError } from "../errors.js";
 import { loadMlxAdapter, type MlxAdapter, type MlxLoadOptions } from "../io/mlx-adapter.js";
@@ -10,6 +10,7 @@ import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter, refuseNonSaf
 import type { PeftConfig } from "../io/peft-config.js";
 import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
 import { looksLikeTorchFile } from "../io/torch-file.js";
+import { makeFolder } from "./atomic-write.js";
 import { exists, isDir } from "./path-kind.js";
 import { writeFileAtomic } from "./safetensors-file.js";
 
@@ -112,7 +113,7 @@ export async function savePeftAdapterDir(
     throw new AdapterFormatError("missing_file", `savePeftAdapterDir: ${dir} exists and is not a folder`, {
       path: dir,
     });
-  await mkdir(dir, { recursive: true });
+  makeFolder(dir, "savePeftAdapterDir");
   await writeFileAtomic(join(dir, PEFT_WEIGHTS), weights);
   await writeFileAtomic(join(dir, CONFIG), new TextEncoder().encode(configJson));
 }

@@ -6,9 +6,9 @@
 // swap fails or is interrupted. File system errors become one-line FileWriteErrors (no_space, not_writable).
 
 import { randomBytes } from "node:crypto";
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { FileWriteError } from "../errors.js";
 
 /** Opens a file (the signature of fs.promises.open); the seam through which tests inject write errors. */
@@ -79,6 +79,32 @@ export function writeError(op: string, path: string, err: unknown): unknown {
     );
   }
   return err;
+}
+
+/**
+ * Creates the folder `dir` and any missing parents, one level at a time, like `mkdir -p`. Not fs.mkdir with
+ * { recursive: true }: for a path under /proc it never returns (Node 20, 22 and 24 retry the missing level forever).
+ * @throws {FileWriteError} "not_writable" naming the level that could not be created and the system's code
+ */
+export function makeFolder(dir: string, op: string): void {
+  const missing: string[] = [];
+  for (let at = resolve(dir); !existsSync(at); ) {
+    missing.push(at);
+    const up = dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const level of missing.reverse()) {
+    try {
+      mkdirSync(level);
+    } catch (err) {
+      if (errno(err) === "EEXIST" && statSync(level).isDirectory()) continue; // made meanwhile
+      throw new FileWriteError("not_writable", `${op}: cannot create the folder ${level} (${errno(err) ?? err})`, {
+        path: dir,
+        errno: errno(err),
+      });
+    }
+  }
 }
 
 async function modeOf(path: string): Promise<number | undefined> {

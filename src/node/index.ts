@@ -11,6 +11,7 @@ export {
   type AtomicWriteOptions,
   type FileData,
   type FolderFile,
+  makeFolder,
   type OpenFile,
   removeStaleTemporaries,
   writeFolderAtomic,

@@ -2,7 +2,7 @@
 // PEFT adapter, the base model, loss.svg and results.json, and the files reproduce the reported accuracy.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -90,6 +90,18 @@ describe("lorakit train", () => {
     expect(lorakit("train", "--bogus").stderr).toMatch(
       /^lorakit train: unknown option --bogus \(see 'lorakit train --help'\)\n$/,
     );
+    // an --out that could not be written is refused before the run, not after it
+    writeFileSync(join(dir, "a-file"), "x");
+    const asFile = lorakit("train", "--out", join(dir, "a-file"));
+    expect([asFile.code, asFile.stderr]).toEqual([
+      2,
+      `lorakit train: train: --out ${JSON.stringify(join(dir, "a-file"))} is not a folder; nothing was run [invalid_output]\n`,
+    ]);
+    const under = lorakit("train", "--out", join(dir, "a-file", "sub", "run"));
+    expect([under.code, under.stderr]).toEqual([
+      2,
+      `lorakit train: train: cannot create the folder ${join(dir, "a-file", "sub")} (ENOTDIR) [not_writable]\n`,
+    ]);
     const help = lorakit("train", "--help");
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: lorakit train \[--seed N\]/);

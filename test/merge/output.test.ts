@@ -9,17 +9,21 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
-import type { OpenFile } from "../../src/node/atomic-write.js";
+import { savePeftAdapterDir } from "../../src/node/adapter-files.js";
+import { makeFolder, type OpenFile } from "../../src/node/atomic-write.js";
 import { mergeAdapterIntoModel } from "../../src/node/merge.js";
 import { checkFreeSpace } from "../../src/node/merge-output.js";
 import { REPO_ROOT } from "../peft/shared.js";
@@ -242,4 +246,38 @@ describe("lorakit merge: each refusal is one line, exit 2", () => {
     expect(readFileSync(f.basePath)).toEqual(Buffer.from(f.baseBytes));
     expect(temporaries(f.dir)).toEqual([]);
   });
+});
+
+describe("makeFolder (mkdir -p without fs.mkdir's recursive option)", () => {
+  it("creates every missing level, accepts an existing folder, and names the level it cannot create", () => {
+    const root = mkdtempSync(join(tmpdir(), "lorakit-make-folder-"));
+    const deep = join(root, "a", "b", "c");
+    makeFolder(deep, "test");
+    makeFolder(deep, "test");
+    expect(statSync(deep).isDirectory()).toBe(true);
+    writeFileSync(join(root, "file"), "x");
+    expect(() => makeFolder(join(root, "file", "sub", "x"), "test")).toThrow(
+      expect.objectContaining({
+        code: "not_writable",
+        message: `test: cannot create the folder ${join(root, "file", "sub")} (ENOTDIR)`,
+      }),
+    );
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  // fs.mkdir(p, { recursive: true }) never returns for such a path (Node 20, 22, 24): these would hang, not throw
+  it.skipIf(!existsSync("/proc/self"))(
+    "a path under /proc is refused at once, also by savePeftAdapterDir",
+    async () => {
+      expect(() => makeFolder("/proc/lorakit-nope/x", "test")).toThrow(
+        expect.objectContaining({
+          code: "not_writable",
+          message: "test: cannot create the folder /proc/lorakit-nope (ENOENT)",
+        }),
+      );
+      await expect(savePeftAdapterDir("/proc/lorakit-nope", [], { peft_type: "LORA", r: 1 })).rejects.toMatchObject({
+        code: "not_writable",
+      });
+    },
+  );
 });
