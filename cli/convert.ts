@@ -2,7 +2,7 @@
 // .onnx_adapter, and Hugging Face models to GGUF. The direction follows from the input (an adapter folder, a .gguf
 // adapter or a model folder) and the output (a .gguf or .onnx_adapter file, or a folder).
 
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   type AttentionHeads,
@@ -14,7 +14,7 @@ import {
   modulesToPeft,
   type PeftAdapter,
 } from "../src/index.js";
-import { convertModelToGguf, loadAdapter, makeFolder } from "../src/node/index.js";
+import { convertModelToGguf, loadAdapter, makeFolder, writeFileAtomic } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit convert --from PATH --to PATH [--base DIR] [--arch NAME] [--dtype T]
@@ -75,16 +75,23 @@ function pick<T extends string>(flag: string, v: string | undefined, allowed: re
   return up;
 }
 
-function writePeftDir(dir: string, files: { configJson: string; weights: Uint8Array }): void {
+async function writePeftDir(dir: string, files: { configJson: string; weights: Uint8Array }): Promise<void> {
   makeFolder(dir, "convert");
-  writeFileSync(join(dir, "adapter_config.json"), files.configJson);
-  writeFileSync(join(dir, "adapter_model.safetensors"), files.weights);
+  await writeFileAtomic(join(dir, "adapter_config.json"), new TextEncoder().encode(files.configJson), {
+    op: "convert",
+  });
+  await writeFileAtomic(join(dir, "adapter_model.safetensors"), files.weights, { op: "convert" });
 }
 
-function writeOnnx(io: CliIo, to: string, adapter: PeftAdapter | MlxAdapter, dtypeFlag: string | undefined): number {
+async function writeOnnx(
+  io: CliIo,
+  to: string,
+  adapter: PeftAdapter | MlxAdapter,
+  dtypeFlag: string | undefined,
+): Promise<number> {
   const dtype = pick("--dtype", dtypeFlag, ["F32", "F16", "BF16"] as const, "F32");
   const bytes = adapterToOnnx(adapter, { dtype });
-  writeFileSync(to, bytes);
+  await writeFileAtomic(to, bytes, { op: "convert" });
   io.stdout(
     `convert: ${adapter.modules.length} LoRA modules (${dtype}) → ONNX Runtime adapter ${to} (${bytes.length} bytes)\n`,
   );
@@ -112,7 +119,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     // through the PEFT form (lossless: float32 safetensors), so adapterToOnnx sees a loaded adapter
     if (toOnnx)
       return writeOnnx(io, to, loadPeftAdapter({ config: peft.configJson, weights: peft.weights }), values.dtype);
-    writePeftDir(to, peft);
+    await writePeftDir(to, peft);
     io.stdout(`convert: ${g.modules.length} LoRA modules (${g.architecture}, alpha ${g.alpha}) → PEFT adapter ${to}\n`);
     return 0;
   }
@@ -137,13 +144,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (arch === undefined) throw new UsageError("the architecture is unknown: pass --base DIR or --arch NAME");
     const dtype = pick("--dtype", values.dtype, ["F32", "F16", "BF16"] as const, "F32");
     const bytes = adapterToGguf(adapter, { architecture: arch, heads: base.heads, dtype });
-    writeFileSync(to, bytes);
+    await writeFileAtomic(to, bytes, { op: "convert" });
     io.stdout(`convert: ${adapter.modules.length} LoRA modules → GGUF LoRA ${to} (${bytes.length} bytes)\n`);
     return 0;
   }
   if (adapter.format !== "mlx")
     throw new UsageError("--from is already a PEFT adapter: --to must be a .gguf or .onnx_adapter file");
-  writePeftDir(to, modulesToPeft(adapter.modules));
+  await writePeftDir(to, modulesToPeft(adapter.modules));
   io.stdout(`convert: ${adapter.modules.length} MLX LoRA modules → PEFT adapter ${to}\n`);
   return 0;
 }

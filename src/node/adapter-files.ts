@@ -99,7 +99,8 @@ export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapte
  * Writes an adapter folder as PEFT does: adapter_config.json and adapter_model.safetensors, each written
  * atomically (temporary file + rename). Creates the folder (and its parents) when missing, as `mkdir -p` does.
  * @throws {AdapterFormatError} "missing_file" when `dir` exists but is not a folder (the adapter folder is missing
- *   and cannot be made; nothing is written), plus everything savePeftAdapter throws (checked before any write)
+ *   and cannot be made; nothing is written), plus everything savePeftAdapter throws (checked before any write);
+ *   FileWriteError from makeFolder and writeFileAtomic (not_writable, no_space, invalid_output)
  * @example await savePeftAdapterDir("out/my-adapter", adapter.modules, adapter.config)
  */
 export async function savePeftAdapterDir(

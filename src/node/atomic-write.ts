@@ -3,7 +3,8 @@
 // target only when complete. The writer's pid in the name lets a later writer tell a stale temporary (its process is
 // gone) from one still being written. While a temporary exists, SIGINT and SIGTERM remove it before the process
 // ends. A folder replaced by writeFolderAtomic is first renamed to `.<name>.<pid>.<hex>.old`, and put back if the
-// swap fails or is interrupted. File system errors become one-line FileWriteErrors (no_space, not_writable).
+// swap fails or is interrupted. File system errors become one-line FileWriteErrors (no_space, not_writable,
+// invalid_output).
 
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
@@ -70,6 +71,14 @@ export function writeError(op: string, path: string, err: unknown): unknown {
       errno: code,
     });
   }
+  if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") {
+    const why =
+      code === "EISDIR" ? "it is a folder" : `its folder ${dirname(path)} does not exist or cannot hold files`;
+    return new FileWriteError("invalid_output", `${op}: cannot write ${path}: ${why} (${code}); nothing was written`, {
+      path,
+      errno: code,
+    });
+  }
   if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
     const why = code === "EROFS" ? "the file system is read-only" : "permission denied";
     return new FileWriteError(
@@ -104,6 +113,16 @@ export function makeFolder(dir: string, op: string): void {
         errno: errno(err),
       });
     }
+  }
+}
+
+// Removes a temporary after a failed write. Its own failure must not hide the write's error: when the folder is a
+// file (ENOTDIR), rm's force option, which ignores only ENOENT, would throw.
+async function removeQuietly(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch {
+    // nothing was created there
   }
 }
 
@@ -142,7 +161,8 @@ async function writeNewFile(openFile: OpenFile, path: string, data: FileData, mo
  * disk, then renamed over `path`. A replaced file keeps its mode. On any failure, and on SIGINT/SIGTERM, the
  * temporary file is removed and `path` is left untouched.
  * @param data one buffer, or chunks produced one at a time (sync or async iterable)
- * @throws {FileWriteError} "no_space" (ENOSPC, EDQUOT), "not_writable" (EACCES, EPERM, EROFS); other errors as thrown
+ * @throws {FileWriteError} "no_space" (ENOSPC, EDQUOT), "not_writable" (EACCES, EPERM, EROFS), "invalid_output"
+ *   (ENOENT, ENOTDIR: no such folder, or a file where a folder is needed; EISDIR); other errors as thrown
  */
 export async function writeFileAtomic(path: string, data: FileData, options: AtomicWriteOptions = {}): Promise<void> {
   const op = options.op ?? "writeFileAtomic";
@@ -152,7 +172,7 @@ export async function writeFileAtomic(path: string, data: FileData, options: Ato
     await writeNewFile(options.openFile ?? open, tmp, data, await modeOf(path));
     await rename(tmp, path);
   } catch (err) {
-    await rm(tmp, { force: true });
+    await removeQuietly(tmp);
     throw writeError(op, path, err);
   } finally {
     untrack(tmp);
@@ -169,7 +189,7 @@ export interface FolderFile {
  * Writes a folder atomically: every file into `.<name>.<pid>.<hex>.tmp/`, then the folder is renamed to `path`.
  * An existing folder at `path` is first renamed aside (`.old`) and removed once the new one is in place; if the
  * swap fails or is interrupted it is put back. Files replacing files of the old folder keep their modes.
- * @throws {FileWriteError} "no_space", "not_writable"; other errors as thrown
+ * @throws {FileWriteError} "no_space", "not_writable", "invalid_output" (as writeFileAtomic); other errors as thrown
  */
 export async function writeFolderAtomic(
   path: string,
@@ -200,7 +220,7 @@ export async function writeFolderAtomic(
     }
     await rm(old, { recursive: true, force: true });
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    await removeQuietly(tmp);
     throw writeError(op, path, err);
   } finally {
     untrack(tmp);

@@ -115,7 +115,7 @@ export async function writeGgufFile(
       if (pad > 0) yield new Uint8Array(pad);
     }
   }
-  await writeFileAtomic(path, chunks());
+  await writeFileAtomic(path, chunks(), { op: "writeGgufFile" });
 }
 
 /** What convertModelToGguf wrote. */
@@ -146,7 +146,8 @@ async function checkpointFiles(dir: string): Promise<string[]> {
 /**
  * Converts a Hugging Face model folder (config.json + safetensors, sharded or not) into a llama.cpp GGUF base
  * model, streaming one tensor at a time.
- * @throws {GgufError} "unsupported_architecture", "unexpected_tensor"; file errors as Node raises them
+ * @throws {GgufError} "unsupported_architecture", "unexpected_tensor"; FileWriteError from writing (writeFileAtomic's
+ *   codes); errors reading the folder as Node raises them
  */
 export async function convertModelToGguf(
   dir: string,

@@ -136,4 +136,21 @@ describe("writeFileAtomic", () => {
     expect(await readFile(path, "utf8")).toBe("old");
     expect((await readdir(dir)).filter((n) => n.includes("keep.bin") && n !== "keep.bin")).toEqual([]);
   });
+
+  it("a missing folder, a file where a folder is needed, and a folder as target: invalid_output naming the path", async () => {
+    await writeFile(join(dir, "plain"), "x");
+    const cases: [string, string][] = [
+      [
+        join(dir, "no", "such", "x.bin"),
+        `its folder ${join(dir, "no", "such")} does not exist or cannot hold files (ENOENT)`,
+      ],
+      [join(dir, "plain", "x.bin"), `its folder ${join(dir, "plain")} does not exist or cannot hold files (ENOTDIR)`],
+      [dir, "it is a folder (EISDIR)"],
+    ];
+    for (const [path, why] of cases)
+      await expect(writeFileAtomic(path, new Uint8Array(4), { op: "test" })).rejects.toMatchObject({
+        code: "invalid_output",
+        message: `test: cannot write ${path}: ${why}; nothing was written`,
+      });
+  });
 });

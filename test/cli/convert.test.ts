@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseGguf } from "../../src/io/gguf.js";
@@ -111,6 +111,27 @@ describe.skipIf(GOLDEN === null)("lorakit convert", () => {
     const b = lorakit(["convert", "--from", join(g, "peft-llama-basic", "adapter"), "--to", out, "--dtype", "q8_0"]);
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/--dtype must be one of f32, f16, bf16, got "q8_0"/);
+  });
+  it("an output it cannot write is one line with its code, exit 2: a folder that is a file, a target that is a folder", () => {
+    const file = tmpFile("plain-file");
+    writeFileSync(file, "x");
+    const folder = tmpFile("a-folder.gguf");
+    mkdirSync(folder, { recursive: true });
+    const basic = join(g, "peft-llama-basic", "adapter");
+    const llama = join(g, "base", "llama");
+    for (const [args, why] of [
+      [["--from", basic, "--to", join(file, "x.gguf"), "--base", llama], `its folder ${file} does not exist`],
+      [["--from", basic, "--to", join(file, "x.onnx_adapter")], `its folder ${file} does not exist`],
+      [["--from", llama, "--to", join(file, "m.gguf")], `its folder ${file} does not exist`],
+      [["--from", basic, "--to", folder, "--base", llama], "it is a folder (EISDIR)"],
+    ] as const) {
+      const r = lorakit(["convert", ...args]);
+      expect([r.code, r.stdout], args.join(" ")).toEqual([2, ""]);
+      expect(r.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1);
+      expect(r.stderr, args.join(" ")).toContain(`cannot write `);
+      expect(r.stderr, args.join(" ")).toContain(why);
+      expect(r.stderr, args.join(" ")).toMatch(/; nothing was written \[invalid_output\]\n$/);
+    }
   });
   it("model folder → GGUF (q8_0)", () => {
     const out = tmpFile("cli-gpt2.gguf");
