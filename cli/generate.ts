@@ -1,6 +1,7 @@
 // `lorakit generate`: runs a causal LM folder (llama/mistral/qwen2/gpt2) with optional adapters and streams the new
 // tokens to stdout as they are generated: text when the folder has a tokenizer.json, token ids otherwise.
 
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { generate } from "../src/model/index.js";
 import { attachAdapterDir, loadModelDir } from "../src/node/index.js";
@@ -105,7 +106,11 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   };
   const { model, tokenizer } = await loadModelDir(o.model);
   if (o.prompt !== undefined && tokenizer === null)
-    throw new UsageError(`--prompt needs ${o.model}/tokenizer.json, which is missing; pass token ids with --ids`);
+    throw new UsageError(
+      o.model.endsWith(".gguf")
+        ? `--prompt needs a tokenizer.json, and a GGUF base model runs on token ids here; pass them with --ids`
+        : `--prompt needs ${join(o.model, "tokenizer.json")}, which is missing; pass token ids with --ids`,
+    );
   const ids = o.prompt !== undefined ? tokenizer!.encode(o.prompt) : parseIds(o.ids!);
   if (ids.length === 0) throw new UsageError("the prompt has no tokens");
   for (const [name, dir] of adapters) await attachAdapterDir(model, name, dir);

@@ -30,9 +30,9 @@ function missingFile(op: string, path: string, hint: string): AdapterFormatError
   return new AdapterFormatError("missing_file", `${op}: ${path} does not exist (${hint})`, { path });
 }
 
-async function readConfig(op: string, dir: string): Promise<string> {
+async function readConfig(op: string, dir: string, hint = `an adapter folder needs ${CONFIG}`): Promise<string> {
   const path = join(dir, CONFIG);
-  if (!(await exists(path))) throw missingFile(op, path, `an adapter folder needs ${CONFIG}`);
+  if (!(await exists(path))) throw missingFile(op, path, hint);
   return readFile(path, "utf8");
 }
 
@@ -83,7 +83,7 @@ export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapte
     return loadPeftAdapterDir(path);
   }
   const dir = dirname(path);
-  const config = await readConfig("loadAdapter", dir);
+  const config = await readConfig("loadAdapter", dir, `a weights file such as ${path} needs ${CONFIG} beside it`);
   const weights = await readWeights("loadAdapter", path);
   let parsed: unknown = null;
   try {

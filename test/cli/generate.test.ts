@@ -7,6 +7,7 @@ import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
 import { generateAll } from "../../src/model/generate.js";
 import { CausalLM } from "../../src/model/model.js";
+import { convertModelToGguf } from "../../src/node/gguf-file.js";
 import { wordLevelTokenizer } from "../helpers/tokenizer.js";
 import { lorakit } from "./helpers.js";
 
@@ -38,8 +39,9 @@ describe("lorakit generate", () => {
     3,
   );
 
-  beforeAll(() => {
+  beforeAll(async () => {
     writeModel(modelDir, rm);
+    await convertModelToGguf(modelDir, join(dir, "model.gguf"), { dtype: "F32" });
     writeModel(textDir, rm);
     writeFileSync(join(textDir, "tokenizer.json"), JSON.stringify(tokenizerJson()));
     writeAdapter(join(dir, "ad"), ad);
@@ -123,6 +125,10 @@ describe("lorakit generate", () => {
       [
         ["--model", modelDir, "--prompt", "hi"],
         /--prompt needs .*tokenizer.json, which is missing; pass token ids with --ids\n$/,
+      ],
+      [
+        ["--model", join(dir, "model.gguf"), "--prompt", "hi"],
+        /--prompt needs a tokenizer.json, and a GGUF base model runs on token ids here; pass them with --ids\n$/,
       ],
       [["--model", modelDir, "--prompt", "hi", "--ids", "1"], /give exactly one of --prompt TEXT and --ids/],
       [["--model", modelDir, "--ids", "1,x"], /--ids must be comma-separated non-negative integers/],

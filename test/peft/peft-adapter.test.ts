@@ -275,6 +275,12 @@ describe("loadPeftAdapter errors (one per code)", () => {
     expect(e.message).toMatch(/adapter_model\.safetensors does not exist \(a PEFT adapter folder needs/);
     const e2 = await loraError(() => loadAdapter(join(dir, "nope")), "missing_file");
     expect(e2.message).toMatch(/nope does not exist \(expected an adapter folder or \.safetensors file\)/);
+    // a weights file alone: the message names the file and where its config should be
+    writeFileSync(join(dir, "w.safetensors"), serializeSafetensors({}));
+    const e3 = await loraError(() => loadAdapter(join(dir, "w.safetensors")), "missing_file");
+    expect(e3.message).toBe(
+      `loadAdapter: ${join(dir, "adapter_config.json")} does not exist (a weights file such as ${join(dir, "w.safetensors")} needs adapter_config.json beside it)`,
+    );
   });
 
   it("invalid_argument: saving two modules with the same path", async () => {
