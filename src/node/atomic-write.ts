@@ -71,7 +71,7 @@ export function writeError(op: string, path: string, err: unknown): unknown {
       errno: code,
     });
   }
-  if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") {
+  if ((code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") && aboutTarget(path, err)) {
     const why =
       code === "EISDIR" ? "it is a folder" : `its folder ${dirname(path)} does not exist or cannot hold files`;
     return new FileWriteError("invalid_output", `${op}: cannot write ${path}: ${why} (${code}); nothing was written`, {
@@ -88,6 +88,17 @@ export function writeError(op: string, path: string, err: unknown): unknown {
     );
   }
   return err;
+}
+
+// Whether a file system error names the target or its temporary (`.<name>.…` beside it, or a file inside it), and
+// not some other path: a merge's chunks are read from the base while they are written, and a base that vanished
+// (ENOENT) must not be reported as a missing output folder.
+function aboutTarget(path: string, err: unknown): boolean {
+  const e = err as { path?: unknown; dest?: unknown };
+  const prefix = join(dirname(resolve(path)), `.${basename(path)}.`);
+  return [e.path, e.dest].some(
+    (p) => typeof p === "string" && (resolve(p) === resolve(path) || resolve(p).startsWith(prefix)),
+  );
 }
 
 /**

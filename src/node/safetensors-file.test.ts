@@ -152,5 +152,14 @@ describe("writeFileAtomic", () => {
         code: "invalid_output",
         message: `test: cannot write ${path}: ${why}; nothing was written`,
       });
+    // an ENOENT about another path (an input read while writing) is passed on as it is
+    async function* reading() {
+      yield new Uint8Array(1);
+      await readFile(join(dir, "vanished-input"));
+    }
+    await expect(writeFileAtomic(join(dir, "out.bin"), reading(), { op: "test" })).rejects.toMatchObject({
+      code: "ENOENT",
+      path: join(dir, "vanished-input"),
+    });
   });
 });
