@@ -79,7 +79,7 @@ export function writeError(op: string, path: string, err: unknown): unknown {
       errno: code,
     });
   }
-  if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+  if ((code === "EACCES" || code === "EPERM" || code === "EROFS") && aboutTarget(path, err)) {
     const why = code === "EROFS" ? "the file system is read-only" : "permission denied";
     return new FileWriteError(
       "not_writable",
@@ -92,7 +92,7 @@ export function writeError(op: string, path: string, err: unknown): unknown {
 
 // Whether a file system error names the target or its temporary (`.<name>.…` beside it, or a file inside it), and
 // not some other path: a merge's chunks are read from the base while they are written, and a base that vanished
-// (ENOENT) must not be reported as a missing output folder.
+// (ENOENT) or cannot be read (EACCES) must not be reported as a problem of the output.
 function aboutTarget(path: string, err: unknown): boolean {
   const e = err as { path?: unknown; dest?: unknown };
   const prefix = join(dirname(resolve(path)), `.${basename(path)}.`);

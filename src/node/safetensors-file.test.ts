@@ -161,5 +161,11 @@ describe("writeFileAtomic", () => {
       code: "ENOENT",
       path: join(dir, "vanished-input"),
     });
+    const locked = Object.assign(new Error("EACCES: permission denied"), { code: "EACCES", path: "/elsewhere/in" });
+    function* unreadable() {
+      yield new Uint8Array(1);
+      throw locked;
+    }
+    await expect(writeFileAtomic(join(dir, "out.bin"), unreadable(), { op: "test" })).rejects.toBe(locked);
   });
 });

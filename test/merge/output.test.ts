@@ -53,7 +53,7 @@ function fullDisk(limit: number): OpenFile {
 
 /** An OpenFile that fails like a read-only file system (EROFS even for root). */
 const readOnly: OpenFile = async (path) => {
-  throw Object.assign(new Error(`EROFS: read-only file system, open '${path}'`), { code: "EROFS", errno: -30 });
+  throw Object.assign(new Error(`EROFS: read-only file system, open '${path}'`), { code: "EROFS", errno: -30, path });
 };
 
 describe("merge --out: what may be written", () => {
