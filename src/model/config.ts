@@ -67,15 +67,6 @@ class Reader {
     }
     return v;
   }
-  num(key: string, fallback: number): number {
-    const v = this.doc[key];
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== "number" || !Number.isFinite(v)) {
-      this.issues.push({ path: [key], message: `${key} must be a finite number, got ${JSON.stringify(v)}` });
-      return fallback;
-    }
-    return v;
-  }
   /** A finite number above `min` (or at least `min` when `orEqual`): an epsilon, a rotary base, a scaling factor. */
   above(key: string, fallback: number, min: number, orEqual = false, v: unknown = this.doc[key]): number {
     if (v === undefined || v === null) return fallback;

@@ -4,18 +4,17 @@
 // well formed: a 2xx with the route's body, or an OpenAI error body with a known code and a status that fits it;
 // never a 500 (only an engine failure may answer 500) and never a dropped connection. FUZZ_SEED=N runs another seed
 // (seeds 1–12 and 100–115 passed when this was written).
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openModelEngine } from "../../src/node/serve/model.js";
 import type { RunningServer } from "../../src/node/serve/server.js";
-import { GOLDEN, goldenFile } from "../model/golden.js";
+import { GOLDEN } from "../model/golden.js";
 import { rng } from "../peft/synthetic.js";
 import { FakeEngine } from "./fake-engine.js";
 import {
   ascii,
-  byteLevelTokenizer,
+  goldenTextEngine,
   hasTokenizers,
   postJson,
   type RawResponse,
@@ -249,10 +248,7 @@ realSuite("random requests to the real model runtime (seeded)", () => {
   it("160 random requests, 8 at a time: each answered well formed; then a request equals its solo run", async () => {
     const dir = join(tmp, "llama");
     mkdirSync(dir);
-    copyFileSync(goldenFile("base", "llama", "config.json"), join(dir, "config.json"));
-    symlinkSync(goldenFile("base", "llama", "model.safetensors"), join(dir, "model.safetensors"));
-    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(byteLevelTokenizer()));
-    const { engine } = await openModelEngine(dir, { adapters: [["basic", goldenFile("peft-llama-basic", "adapter")]] });
+    const engine = await goldenTextEngine(dir);
     const { server: real } = await startFake({ engine: engine as never, modelName: "llama", adapterDir: root });
     try {
       const solo = await postJson(real.url, "/v1/completions", {

@@ -1,10 +1,15 @@
 // Shared pieces of the server tests: a real server on 127.0.0.1 port 0 over a FakeEngine, the official OpenAI
 // client pointed at it, raw HTTP for what no client would send, and a solo greedy decoder as the oracle.
 
+import { copyFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import OpenAI from "openai";
+import { openModelEngine } from "../../src/node/serve/model.js";
 import { type RunningServer, type ServeOptions, startServer } from "../../src/node/serve/server.js";
+import type { ModelEngine } from "../../src/serve/model-engine.js";
+import { goldenFile } from "../model/golden.js";
 import { FakeEngine } from "./fake-engine.js";
 
 export const ADAPTERS = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"];
@@ -87,7 +92,7 @@ export async function until(cond: () => boolean, turns = 5000): Promise<void> {
 export const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
 
 /** A byte-level BPE tokenizer.json whose 256 ids are the 256 bytes (GPT-2's byte → printable character table). */
-export function byteLevelTokenizer(): object {
+function byteLevelTokenizer(): object {
   const bs: number[] = [];
   for (const [a, b] of [
     [33, 126],
@@ -128,4 +133,16 @@ export function hasTokenizers(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The real runtime with text: the PEFT golden llama (vocab 256) in folder `dir` (config copied, weights linked) with
+ * byteLevelTokenizer's tokenizer.json, and its "basic" adapter attached. Needs the golden set and hasTokenizers().
+ */
+export async function goldenTextEngine(dir: string): Promise<ModelEngine> {
+  copyFileSync(goldenFile("base", "llama", "config.json"), join(dir, "config.json"));
+  symlinkSync(goldenFile("base", "llama", "model.safetensors"), join(dir, "model.safetensors"));
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(byteLevelTokenizer()));
+  const { engine } = await openModelEngine(dir, { adapters: [["basic", goldenFile("peft-llama-basic", "adapter")]] });
+  return engine;
 }

@@ -2,15 +2,14 @@
 // golden llama (vocab 256) served from a folder that adds a byte-level BPE tokenizer.json whose 256 ids are the 256
 // bytes. Text prompts equal their id prompts, whole and streamed text equal the tokenizer's decode of the ids, and
 // stop strings cut real text. Skips when the golden set or the tokenizer package is absent.
-import { copyFileSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openModelEngine } from "../../src/node/serve/model.js";
 import type { RunningServer } from "../../src/node/serve/server.js";
 import type { ModelEngine } from "../../src/serve/model-engine.js";
-import { GOLDEN, goldenFile } from "../model/golden.js";
-import { byteLevelTokenizer, hasTokenizers, startFake } from "./helpers.js";
+import { GOLDEN } from "../model/golden.js";
+import { goldenTextEngine, hasTokenizers, startFake } from "./helpers.js";
 
 const suite = GOLDEN && hasTokenizers() ? describe : describe.skip;
 let server: RunningServer;
@@ -20,11 +19,7 @@ const idsOf = (c: object) => (c as { token_ids: number[] }).token_ids;
 
 suite("serve with a tokenizer (golden llama + byte-level tokenizer.json)", () => {
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "lorakit-serve-tok-"));
-    copyFileSync(goldenFile("base", "llama", "config.json"), join(dir, "config.json"));
-    symlinkSync(goldenFile("base", "llama", "model.safetensors"), join(dir, "model.safetensors"));
-    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(byteLevelTokenizer()));
-    ({ engine } = await openModelEngine(dir, { adapters: [["basic", goldenFile("peft-llama-basic", "adapter")]] }));
+    engine = await goldenTextEngine(mkdtempSync(join(tmpdir(), "lorakit-serve-tok-")));
     expect(engine.info.hasTokenizer).toBe(true);
     ({ server, client } = await startFake({ engine: engine as never, modelName: "llama" }));
   });
