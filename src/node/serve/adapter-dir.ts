@@ -5,7 +5,7 @@
 
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import { ServeError } from "../../errors.js";
+import { AdapterFormatError, ServeError } from "../../errors.js";
 
 const OP = "load_lora_adapter";
 
@@ -21,6 +21,26 @@ function refused(loraPath: string, why: string): ServeError {
     `${OP}: lora_path ${JSON.stringify(loraPath)} ${why}, expected a folder inside the server's adapter folder`,
     "lora_path",
   );
+}
+
+/**
+ * The real path of --adapter-dir itself, checked at start-up (resolveAdapterPath's `adapterDir`).
+ * @throws {AdapterFormatError} missing_file when it does not exist or is not a folder
+ */
+export async function adapterRoot(dir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (e) {
+    throw new AdapterFormatError(
+      "missing_file",
+      `startServer: adapterDir ${dir} does not exist (${(e as NodeJS.ErrnoException).code ?? "unreadable"})`,
+      { path: dir },
+    );
+  }
+  if (!(await stat(real)).isDirectory())
+    throw new AdapterFormatError("missing_file", `startServer: adapterDir ${dir} is not a folder`, { path: dir });
+  return real;
 }
 
 /**

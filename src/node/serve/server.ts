@@ -3,14 +3,13 @@
 // unless told otherwise; with an API key every route but /health needs 'Authorization: Bearer <key>'.
 
 import { randomInt, randomUUID } from "node:crypto";
-import { realpath, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { AdapterFormatError, ArgumentError, ServeError } from "../../errors.js";
+import { ArgumentError, ServeError } from "../../errors.js";
 import type { Engine } from "../../serve/engine.js";
 import { modelBody, modelsBody } from "../../serve/openai.js";
 import { type CompletionHandle, CompletionService } from "../../serve/service.js";
-import { resolveAdapterPath } from "./adapter-dir.js";
+import { adapterRoot, resolveAdapterPath } from "./adapter-dir.js";
 import { handleCompletion } from "./completions.js";
 import { answerClientError, checkApiKey, readJsonBody, sendError, sendJson, sendText } from "./http.js";
 
@@ -209,21 +208,4 @@ function asObject(body: unknown, op: string): Record<string, unknown> {
   if (typeof body !== "object" || body === null || Array.isArray(body))
     throw new ServeError("invalid_request", 400, `${op}: the body is ${JSON.stringify(body)}, expected a JSON object`);
   return body as Record<string, unknown>;
-}
-
-// The adapter folder's real path, checked at start-up: missing_file when it does not exist or is not a folder.
-async function adapterRoot(dir: string): Promise<string> {
-  let real: string;
-  try {
-    real = await realpath(dir);
-  } catch (e) {
-    throw new AdapterFormatError(
-      "missing_file",
-      `startServer: adapterDir ${dir} does not exist (${(e as NodeJS.ErrnoException).code ?? "unreadable"})`,
-      { path: dir },
-    );
-  }
-  if (!(await stat(real)).isDirectory())
-    throw new AdapterFormatError("missing_file", `startServer: adapterDir ${dir} is not a folder`, { path: dir });
-  return real;
 }
