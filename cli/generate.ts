@@ -2,10 +2,9 @@
 // tokens to stdout as they are generated: text when the folder has a tokenizer.json, token ids otherwise.
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { generate } from "../src/model/index.js";
 import { attachAdapterDir, loadModelDir } from "../src/node/index.js";
-import { type CliIo, type Command, UsageError } from "./usage.js";
+import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit generate --model DIR [--adapter NAME=DIR]... [--use NAME] (--prompt TEXT | --ids 1,2,3)
                         [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
@@ -77,13 +76,7 @@ function parseAdapters(list: readonly string[]): [string, string][] {
 }
 
 async function run(argv: string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; strict: true }>>;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message.split("\n")[0]} (see 'lorakit generate --help')`);
-  }
-  const o = parsed.values;
+  const o = parseOptions("generate", argv, OPTIONS).values;
   if (o.help) {
     io.stdout(`${HELP}\n`);
     return 0;

@@ -2,9 +2,8 @@
 // model and the start-up adapters, listens (127.0.0.1 unless --host), logs one line when listening and one when
 // stopped, and shuts down gracefully on SIGINT/SIGTERM (a second signal cancels what is still running).
 
-import { parseArgs } from "node:util";
 import { openModelEngine, startServer } from "../src/node/index.js";
-import { type CliIo, type Command, parseCount, UsageError } from "./usage.js";
+import { type CliIo, type Command, parseCount, parseOptions, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit serve --model DIR [--adapter NAME=DIR]... [--host H] [--port P] [--api-key KEY]
                      [--adapter-dir DIR] [--served-name NAME] [--max-batch N] [--max-queue N] [--timeout S]
@@ -68,12 +67,7 @@ function positive(flag: string, v: string | undefined, fallback: number): number
 }
 
 async function run(argv: string[], io: CliIo): Promise<number> {
-  let values: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : string };
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS, strict: true }).values as typeof values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message.split("\n")[0]} (see 'lorakit serve --help')`);
-  }
+  const { values } = parseOptions("serve", argv, OPTIONS);
   if (values.help) {
     io.stdout(`${HELP}\n`);
     return 0;

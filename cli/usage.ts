@@ -32,11 +32,13 @@ export interface Command {
   run: (argv: string[], io: CliIo) => Promise<number> | number;
 }
 
-type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
+type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>;
 
-/** The parsed flags (string or boolean by their spec) and the positional arguments. */
+/** The parsed flags (string, string[] when `multiple`, or boolean by their spec) and the positional arguments. */
 export interface ParsedOptions<O extends OptionSpec> {
-  values: { [K in keyof O]?: O[K]["type"] extends "string" ? string : boolean };
+  values: {
+    [K in keyof O]?: O[K]["type"] extends "string" ? (O[K]["multiple"] extends true ? string[] : string) : boolean;
+  };
   positionals: string[];
 }
 

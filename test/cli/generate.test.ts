@@ -111,6 +111,22 @@ describe("lorakit generate", () => {
     expect(a.trim().split(" ").length).toBeGreaterThan(0);
   });
 
+  it("takes a negative number as an option's value (--seed -5 is --seed=-5)", () => {
+    const args = ["generate", "--model", modelDir, "--ids", "5", "--max-tokens", "8", "--temperature", "1.5"];
+    const spaced = lorakit([...args, "--seed", "-5"]);
+    expect(spaced.stderr).toBe("");
+    expect(spaced.code).toBe(0);
+    expect(spaced.stdout).toBe(lorakit([...args, "--seed=-5"]).stdout);
+    // a negative temperature reaches the option's own check (before: parseArgs' "ambiguous" message)
+    const t = lorakit(["generate", "--model", modelDir, "--ids", "1", "--temperature", "-2"]);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toMatch(/temperature is -2, expected a finite number ≥ 0 \[invalid_argument\]\n$/);
+    const typo = lorakit(["generate", "--model", modelDir, "--ids", "1", "--temprature", "1"]);
+    expect(typo.stderr).toBe(
+      "lorakit generate: unknown option --temprature (did you mean --temperature?) (see 'lorakit generate --help')\n",
+    );
+  });
+
   it("one-line coded errors for bad input", () => {
     const cases: [string[], RegExp][] = [
       [

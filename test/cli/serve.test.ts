@@ -53,6 +53,14 @@ describe("lorakit serve: usage", () => {
       2,
       'lorakit serve: --batch-window must be a non-negative integer, got "5ms"\n',
     ]);
+    // a negative number is the option's value, refused by its own check (not parseArgs' "ambiguous" message)
+    const n = lorakit(["serve", "--model", ".", "--port", "-1"]);
+    expect([n.code, n.stderr]).toEqual([2, 'lorakit serve: --port must be a non-negative integer, got "-1"\n']);
+    const u = lorakit(["serve", "--model", ".", "--max-bach", "4"]);
+    expect([u.code, u.stderr]).toEqual([
+      2,
+      "lorakit serve: unknown option --max-bach (did you mean --max-batch?) (see 'lorakit serve --help')\n",
+    ]);
     const c = lorakit(["serve", "--model", "/nonexistent-model-dir"]);
     expect(c.code).toBe(2);
     expect(c.stderr).toContain("is not a model folder (no config.json) [missing_file]");
