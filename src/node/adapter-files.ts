@@ -3,7 +3,7 @@
 // readTorchFile, which interprets the pickle with an allow-list and executes nothing; a Git LFS pointer is refused.
 
 import { readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { AdapterFormatError } from "../errors.js";
 import { loadMlxAdapter, type MlxAdapter, type MlxLoadOptions } from "../io/mlx-adapter.js";
 import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter, refuseNonSafetensors } from "../io/peft-adapter.js";
@@ -70,8 +70,9 @@ export async function loadMlxAdapterDir(dir: string, options: MlxLoadOptions = {
 }
 
 /**
- * Loads an adapter from a folder or from its weights file (.safetensors, or a PEFT .bin), detecting PEFT or MLX-LM: adapters.safetensors
- * (or an MLX training config) means MLX, anything else is read as PEFT.
+ * Loads an adapter from a folder, from its weights file (.safetensors, or a PEFT .bin) or from its adapter_config.json
+ * (which stands for its folder), detecting PEFT or MLX-LM: adapters.safetensors (or an MLX training config) means
+ * MLX, anything else is read as PEFT.
  * @throws {AdapterFormatError} "missing_file" and the loaders' errors
  * @example const adapter = await loadAdapter("adapters/adapters.safetensors") // adapter.format === "mlx"
  */
@@ -83,6 +84,7 @@ export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapte
     return loadPeftAdapterDir(path);
   }
   const dir = dirname(path);
+  if (basename(path) === CONFIG) return loadAdapter(dir); // the config, not a weights file: its folder
   const config = await readConfig("loadAdapter", dir, `a weights file such as ${path} needs ${CONFIG} beside it`);
   const weights = await readWeights("loadAdapter", path);
   let parsed: unknown = null;

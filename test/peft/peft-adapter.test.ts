@@ -283,6 +283,28 @@ describe("loadPeftAdapter errors (one per code)", () => {
     );
   });
 
+  it("loadAdapter of an adapter_config.json loads its folder (PEFT and MLX-LM)", async () => {
+    const a = loadPeftAdapter({ config: { peft_type: "LORA", r: 2, lora_alpha: 4 }, weights: adapterBytes([q]) });
+    const peft = mkdtempSync(join(tmpdir(), "lorakit-config-"));
+    await savePeftAdapterDir(peft, a.modules, a.config);
+    const viaConfig = await loadAdapter(join(peft, "adapter_config.json"));
+    expect(viaConfig.format).toBe("peft");
+    expect(viaConfig).toEqual(await loadAdapter(peft));
+    const mlx = mkdtempSync(join(tmpdir(), "lorakit-config-mlx-"));
+    writeFileSync(join(mlx, "adapters.safetensors"), serializeSafetensors({}));
+    writeFileSync(
+      join(mlx, "adapter_config.json"),
+      readFileSync(join(FIXTURES, "mlx-adapters", "adapter_config.json")),
+    );
+    const mlxViaConfig = await loadAdapter(join(mlx, "adapter_config.json"));
+    expect(mlxViaConfig.format).toBe("mlx");
+    expect(mlxViaConfig).toEqual(await loadAdapter(mlx));
+    // another JSON file is still read as weights, and refused as such
+    writeFileSync(join(mlx, "other.json"), '{"peft_type": "LORA", "r": 8}');
+    const e = await loraError(() => loadAdapter(join(mlx, "other.json")), "header_too_large");
+    expect(e.message).toMatch(/^parseSafetensors: header length \d+ exceeds the limit/);
+  });
+
   it("invalid_argument: saving two modules with the same path", async () => {
     const a = loadPeftAdapter({ config: { peft_type: "LORA", r: 2 }, weights: adapterBytes([q]) });
     const e = await loraError(() => savePeftAdapter([a.modules[0]!, a.modules[0]!], a.config), "invalid_argument");
