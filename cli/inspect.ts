@@ -10,9 +10,8 @@ const HELP = `Usage: lorakit inspect <adapter-dir | file.safetensors | file.gguf
 
 Lists the modules of a LoRA adapter (PEFT, or MLX-LM) with their shapes, dtype, r, alpha, scaling and trainable
 parameters. The adapter is its folder, its weights file or its adapter_config.json. A .safetensors file with no
-adapter_config.json beside it is listed tensor by tensor; so is a .gguf
-file (a llama.cpp LoRA adapter or model), with its general.* and adapter.* metadata and each tensor's ggml type and
-shape in ggml order (ne[0] first).
+adapter_config.json beside it is listed tensor by tensor; so is a .gguf file (a llama.cpp LoRA adapter or model),
+with its general.* and adapter.* metadata and each tensor's ggml type and shape in ggml order (ne[0] first).
 
 Options:
   --base PATH   base model (.safetensors, model.safetensors.index.json of a sharded model, or a folder with
