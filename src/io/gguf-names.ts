@@ -19,20 +19,21 @@ export type GgufArchitecture = "llama" | "qwen2" | "gemma" | "phi3" | "gpt2";
 export const GGUF_ARCHITECTURES: readonly GgufArchitecture[] = ["llama", "qwen2", "gemma", "phi3", "gpt2"];
 
 // transformers class (config.json architectures[0]) or model_type → GGUF architecture
-const HF_ARCH: Record<string, GgufArchitecture> = {
-  LlamaForCausalLM: "llama",
-  MistralForCausalLM: "llama",
-  Qwen2ForCausalLM: "qwen2",
-  GemmaForCausalLM: "gemma",
-  Phi3ForCausalLM: "phi3",
-  GPT2LMHeadModel: "gpt2",
-  llama: "llama",
-  mistral: "llama",
-  qwen2: "qwen2",
-  gemma: "gemma",
-  phi3: "phi3",
-  gpt2: "gpt2",
-};
+// (a Map, so names such as "constructor" or "__proto__" from a file find nothing, not Object.prototype's members)
+const HF_ARCH: ReadonlyMap<string, GgufArchitecture> = new Map([
+  ["LlamaForCausalLM", "llama"],
+  ["MistralForCausalLM", "llama"],
+  ["Qwen2ForCausalLM", "qwen2"],
+  ["GemmaForCausalLM", "gemma"],
+  ["Phi3ForCausalLM", "phi3"],
+  ["GPT2LMHeadModel", "gpt2"],
+  ["llama", "llama"],
+  ["mistral", "llama"],
+  ["qwen2", "qwen2"],
+  ["gemma", "gemma"],
+  ["phi3", "phi3"],
+  ["gpt2", "gpt2"],
+]);
 
 /**
  * The GGUF architecture of a Hugging Face class or model_type name ("LlamaForCausalLM", "mistral", ...), or of a
@@ -40,7 +41,8 @@ const HF_ARCH: Record<string, GgufArchitecture> = {
  */
 export function ggufArchitectureOf(name: string): GgufArchitecture | undefined {
   return (
-    HF_ARCH[name] ?? (GGUF_ARCHITECTURES.includes(name as GgufArchitecture) ? (name as GgufArchitecture) : undefined)
+    HF_ARCH.get(name) ??
+    (GGUF_ARCHITECTURES.includes(name as GgufArchitecture) ? (name as GgufArchitecture) : undefined)
   );
 }
 
@@ -151,7 +153,7 @@ export function ggufNameOf(arch: GgufArchitecture, modulePath: string): string |
     return null;
   }
   const top = arch === "gpt2" ? modulePath.replace(/^transformer\./, "") : modulePath;
-  return n.top[top] ?? null;
+  return Object.hasOwn(n.top, top) ? n.top[top]! : null;
 }
 
 /** The Hugging Face module path of a GGUF base name (inverse of ggufNameOf), or null. */
