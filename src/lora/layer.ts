@@ -25,6 +25,7 @@ import type { AdapterInfo, LoraLinearOptions, MergeReport, Parameter } from "./l
 import { type Branch, checkRows, type ForwardCache, readLayerBase } from "./layer-types.js";
 import { requireAllFinite } from "./merge.js";
 import { addGroups, groupRows } from "./mixed.js";
+import { requireFinite } from "./operand.js";
 import { dequantizeMatrix, type QuantMatrix } from "./quant.js";
 import { LORA_VARIANT } from "./variants.js";
 
@@ -144,6 +145,26 @@ export class LoraLinear {
     this.adapters.delete(name);
     this.releaseLowRank(rec);
     this.active = this.active.filter((a) => a !== name);
+    this.cache = null;
+    return this;
+  }
+
+  /**
+   * Sets an adapter's scaling (its term is scaling·(x·down)·up; PEFT's set_scale sets alpha/r × scale). Refused
+   * while it is merged.
+   * @throws {ArgumentError} "invalid_argument" (not a finite number)   @throws {AdapterStateError}
+   */
+  setScaling(name: string, scaling: number): this {
+    const op = "LoraLinear.setScaling";
+    const rec = this.get(op, name);
+    requireFinite(op, "scaling", scaling);
+    if (this.stack.some((e) => e.rec === rec))
+      throw new AdapterStateError(
+        "adapter_state",
+        `${op}: adapter "${name}" is merged into the base weight; call unmerge() first`,
+        { name },
+      );
+    rec.scaling = scaling;
     this.cache = null;
     return this;
   }
@@ -292,10 +313,11 @@ export class LoraLinear {
 
   /**
    * Folds adapters (default: the active ones) into the base weight, skipping already merged ones with a warning.
-   * safe: computes into a copy and rejects non-finite results, leaving W untouched.
-   * @throws {AdapterStateError} "unknown_adapter"   @throws {ArgumentError} "non_finite" (safe only)
+   * safe: computes into a copy and rejects non-finite results, leaving W untouched. dryRun: does that and stops
+   * there (W and the merged state untouched), to check several layers before merging any.
+   * @throws {AdapterStateError} "unknown_adapter"   @throws {ArgumentError} "non_finite" (safe or dryRun only)
    */
-  merge(names?: readonly string[], options: { safe?: boolean } = {}): MergeReport {
+  merge(names?: readonly string[], options: { safe?: boolean; dryRun?: boolean } = {}): MergeReport {
     const op = "LoraLinear.merge";
     this.refuseQuantized(op);
     if (names !== undefined && !Array.isArray(names)) {
@@ -311,15 +333,17 @@ export class LoraLinear {
     }
     if (recs.length === 0) warnings.push(`${op}: no adapters to merge (none given and none active)`);
     const w = this.base.data;
-    const target = options.safe ? w.slice() : w;
+    const check = options.safe === true || options.dryRun === true;
+    const target = check ? w.slice() : w;
     const first = this.stack.length === 0 && todo.length > 0;
     const needW0 = todo.some((r) => r.variant.mergeReadsUnmerged);
     const w0 = first && (needW0 || this.exactUnmerge) ? w.slice() : needW0 ? this.unmergedWeight() : w;
     const ctx = variantContext({ ...this.base, data: target }, this.bias, () => w0);
     const records = todo.map((rec) => ({ rec, record: rec.variant.merge(ctx, rec, target, w0) }));
-    if (options.safe) {
+    if (check) {
       const logical = this.base.packed ? unpackPanels(target as Float32Array, this.dIn, this.dOut) : target;
       requireAllFinite(op, logical, this.weight.cols, "the base weight");
+      if (options.dryRun === true) return this.report(todo, warnings);
       w.set(target);
     }
     if (first && this.exactUnmerge) this.original = w0;

@@ -195,6 +195,47 @@ describe("merge bookkeeping", () => {
     }
   });
 
+  it("dryRun: checks the merged weight like safe, then leaves W and the merged state untouched", () => {
+    const { W, layer } = setup();
+    const w0 = Array.from(W.data);
+    expect(layer.merge(["a", "d"], { dryRun: true }).adapters).toEqual(["a", "d"]);
+    expect(Array.from(W.data)).toEqual(w0);
+    expect(layer.isMerged).toBe(false);
+    layer.adapter("b").up.data[7] = Number.POSITIVE_INFINITY;
+    expect(() => layer.merge(["b"], { dryRun: true })).toThrow(
+      expect.objectContaining({
+        code: "non_finite",
+        message: expect.stringMatching(/^LoraLinear\.merge: merged weight/),
+      }),
+    );
+    expect(Array.from(W.data)).toEqual(w0);
+  });
+
+  it("setScaling: the term's factor changes as if added with that scale; refused non-finite or while merged", () => {
+    const { layer } = setup();
+    const x = matrix("float64", 4, 6, 9);
+    layer.setActive(["b"]);
+    const before = layer.forward(x).data.slice();
+    layer.setScaling("b", 0.25);
+    const fresh = new LoraLinear({ weight: matrix("float64", 6, 5, 1) });
+    fresh.addAdapter("b", { down: matrix("float64", 6, 3, 4), up: matrix("float64", 3, 5, 5), scale: 0.25 });
+    expect(Array.from(layer.forward(x).data)).toEqual(Array.from(fresh.forward(x).data));
+    expect(layer.adapter("b").scaling).toBe(0.25);
+    expect(() => layer.setScaling("b", Number.NaN)).toThrow(
+      expect.objectContaining({
+        code: "invalid_argument",
+        message: "LoraLinear.setScaling: scaling must be a finite number, got NaN",
+      }),
+    );
+    layer.setScaling("b", 2); // alpha 6 / r 3: the file's own
+    expect(Array.from(layer.forward(x).data)).toEqual(Array.from(before));
+    layer.merge(["b"]);
+    expect(() => layer.setScaling("b", 1)).toThrow(
+      expect.objectContaining({ code: "adapter_state", message: expect.stringMatching(/"b" is merged/) }),
+    );
+    expect(() => layer.setScaling("zz", 1)).toThrow(expect.objectContaining({ code: "unknown_adapter" }));
+  });
+
   it("merge() with no names merges the active adapters", () => {
     const { layer } = setup();
     expect(layer.activeAdapters).toEqual(["a"]);
