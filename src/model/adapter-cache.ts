@@ -5,6 +5,7 @@
 import { ArgumentError } from "../errors.js";
 import type { RuntimeAdapter } from "./adapters.js";
 import type { CausalLM } from "./model.js";
+import { showValue } from "./show.js";
 
 /** Options of AdapterCache. */
 export interface AdapterCacheOptions {
@@ -26,10 +27,14 @@ export class AdapterCache {
   evictions = 0;
 
   constructor(model: CausalLM, options: AdapterCacheOptions) {
+    if (typeof (model as { attachAdapter?: unknown })?.attachAdapter !== "function")
+      throw new ArgumentError("invalid_argument", `AdapterCache: model is ${showValue(model)}, expected a CausalLM`, {
+        name: "model",
+      });
     if (typeof options?.maxBytes !== "number" || !(options.maxBytes >= 0))
       throw new ArgumentError(
         "invalid_argument",
-        `AdapterCache: maxBytes is ${JSON.stringify(options?.maxBytes)}, expected a number ≥ 0`,
+        `AdapterCache: maxBytes is ${showValue(options?.maxBytes)}, expected a number ≥ 0`,
         {
           name: "maxBytes",
         },
@@ -58,6 +63,15 @@ export class AdapterCache {
    * detaches least recently used others until the budget holds. Nulls are ignored.
    */
   async acquire(names: readonly (string | null | undefined)[]): Promise<void> {
+    if (!Array.isArray(names))
+      throw new ArgumentError(
+        "invalid_argument",
+        `AdapterCache.acquire: names is ${showValue(names)}, expected an array of adapter names (or nulls)`,
+        { name: "names" },
+      );
+    // names of ours that someone detached directly are no longer ours to count or evict
+    const attached = new Set(this.model.adapterNames);
+    for (let i = this.order.length - 1; i >= 0; i--) if (!attached.has(this.order[i]!)) this.order.splice(i, 1);
     const want = [...new Set(names.filter((n): n is string => typeof n === "string"))];
     for (const name of want) {
       const at = this.order.indexOf(name);

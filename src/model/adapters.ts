@@ -2,15 +2,18 @@
 // into the weights and unmerge it. Linear modules go into each projection's LoraLinear (down [dIn, r], up [r, dOut],
 // scale = multiplier × the file's scaling); what is not a linear LoRA is kept here and applied per row by the
 // model: an embedding LoRA (down [vocab, r], up [r, hidden]), a replaced lm_head or embedding table
-// (modules_to_save) and replaced biases (bias "lora_only"/"all"). Attaching checks everything before changing
-// anything; a failed merge is undone.
+// (modules_to_save) and replaced biases (bias "lora_only"/"all"). Attaching checks everything (names, shapes, data
+// lengths, finite values and scalings) before changing anything, and copies every tensor, so the caller's objects
+// can change afterwards; a merge checks every layer before it changes any.
 
-import { AdapterStateError, ArgumentError, ModelError, ShapeError } from "../errors.js";
+import { AdapterStateError, ArgumentError, ModelError } from "../errors.js";
 import type { GgufLoraAdapter } from "../io/gguf-lora.js";
 import type { MlxAdapter } from "../io/mlx-adapter.js";
 import type { PeftAdapter, PeftModuleAdapter, SavedTensor } from "../io/peft-adapter.js";
+import { ATTACH, checkModule, checkSaved, checkScaling, expectDims, readScale } from "./adapter-checks.js";
 import type { ModelConfig } from "./config.js";
 import type { ModelLinear } from "./linear.js";
+import { showValue } from "./show.js";
 import type { ModelWeights } from "./weights.js";
 
 /** An adapter as the loaders give it: PEFT, MLX-LM, or a llama.cpp GGUF LoRA (ggufToAdapter). */
@@ -45,8 +48,6 @@ interface Attached {
   biases: { linear: ModelLinear; bias: Float32Array }[];
 }
 
-const ATTACH = "CausalLM.attachAdapter";
-
 export class AdapterSet {
   private readonly map = new Map<string, Attached>();
   merged: string | null = null;
@@ -77,7 +78,7 @@ export class AdapterSet {
     if (typeof name !== "string" || name === "")
       throw new ArgumentError(
         "invalid_argument",
-        `${ATTACH}: name must be a non-empty string, got ${JSON.stringify(name)}`,
+        `${ATTACH}: name must be a non-empty string, got ${showValue(name)}`,
         {
           name: "name",
         },
@@ -90,7 +91,17 @@ export class AdapterSet {
           name,
         },
       );
-    const scale = readScale(ATTACH, options.scale);
+    if (options !== undefined && (options === null || typeof options !== "object"))
+      throw new ArgumentError("invalid_argument", `${ATTACH}: options is ${showValue(options)}, expected { scale }`, {
+        name: "options",
+      });
+    const scale = readScale(ATTACH, options?.scale);
+    if (adapter === null || typeof adapter !== "object" || !Array.isArray((adapter as { modules?: unknown }).modules))
+      throw new ArgumentError(
+        "invalid_argument",
+        `${ATTACH}: adapter is ${showValue(adapter)}, expected a loaded adapter with modules (loadAdapter, loadPeftAdapter, loadMlxAdapter or ggufToAdapter)`,
+        { name: "adapter" },
+      );
     const a = this.plan(name, adapter, scale);
     const done: ModelLinear[] = [];
     try {
@@ -133,16 +144,19 @@ export class AdapterSet {
   setScale(name: string, scale: number): void {
     const op = "CausalLM.setAdapterScale";
     const a = this.get(op, name);
+    if (scale === undefined)
+      throw new ArgumentError("invalid_argument", `${op}: scale is undefined, expected a finite number`, {
+        name: "scale",
+      });
     const s = readScale(op, scale);
     if (this.merged === name)
       throw new AdapterStateError("adapter_state", `${op}: adapter "${name}" is merged; call unmergeAdapter() first`, {
         name,
       });
-    for (const { linear, mod } of a.linears) {
-      linear.layer.removeAdapter(name);
-      linear.layer.addAdapter(name, givenOptions(mod, s));
-      linear.layer.setActive([]);
-    }
+    // every product is checked before any changes, so a refused scale leaves the old one everywhere
+    for (const { mod } of a.linears) checkScaling(op, name, mod.modulePath, mod.scaling, s);
+    if (a.embedding) checkScaling(op, name, "the embedding", a.embedding.fileScaling, s);
+    for (const { linear, mod } of a.linears) linear.layer.setScaling(name, mod.scaling * s);
     if (a.embedding) a.embedding.scaling = a.embedding.fileScaling * s;
     a.info.scale = s;
   }
@@ -158,16 +172,22 @@ export class AdapterSet {
           merged: this.merged,
         },
       );
-    const done: ModelLinear[] = [];
-    try {
-      for (const { linear } of a.linears) {
-        linear.layer.merge([name], { safe: true });
-        done.push(linear);
+    // W + ΔW is computed and checked for every layer first (one layer's copy at a time), so a merge that would
+    // overflow anywhere changes nothing; then the same sums are made in place
+    for (const { linear } of a.linears) {
+      try {
+        linear.layer.merge([name], { dryRun: true });
+      } catch (e) {
+        if (e instanceof ArgumentError && e.code === "non_finite")
+          throw new ArgumentError(
+            "non_finite",
+            `${op}: merging adapter "${name}" into ${linear.path} would make its weight non-finite (${e.message}); nothing was merged`,
+            { name, module: linear.path },
+          );
+        throw e;
       }
-    } catch (e) {
-      for (const l of done.reverse()) l.layer.unmerge();
-      throw e;
     }
+    for (const { linear } of a.linears) linear.layer.merge([name]);
     this.merged = name;
   }
 
@@ -182,7 +202,7 @@ export class AdapterSet {
     if (adapter !== null && !this.map.has(adapter)) {
       throw new AdapterStateError(
         "unknown_adapter",
-        `${op}: ${what} is ${JSON.stringify(adapter)}, which is not attached (adapters: ${this.knownList()})`,
+        `${op}: ${what} is ${showValue(adapter)}, which is not attached (adapters: ${this.knownList()})`,
         {
           name: adapter,
         },
@@ -233,7 +253,7 @@ export class AdapterSet {
     if (!a) {
       throw new AdapterStateError(
         "unknown_adapter",
-        `${op}: no adapter named ${JSON.stringify(name)} (adapters: ${this.knownList()})`,
+        `${op}: no adapter named ${showValue(name)} (adapters: ${this.knownList()})`,
         {
           name,
         },
@@ -242,7 +262,8 @@ export class AdapterSet {
     return a;
   }
 
-  // Maps every module and saved tensor of the adapter onto the model, checking names and shapes; changes nothing.
+  // Maps every module and saved tensor of the adapter onto the model, checking names, shapes, data and scalings;
+  // changes nothing. What the model keeps beyond the LoraLinears (which copy their factors) is copied here.
   private plan(name: string, adapter: RuntimeAdapter, scale: number): Attached {
     const { vocabSize: V, hiddenSize: H } = this.cfg;
     const linears: Attached["linears"] = [];
@@ -250,8 +271,17 @@ export class AdapterSet {
     let bytes = 0;
     let embedTable: Float32Array | null = null;
     const biases: Attached["biases"] = [];
-    for (const mod of adapter.modules) {
+    const seen = new Set<string>();
+    for (let i = 0; i < adapter.modules.length; i++) {
+      const mod = checkModule(name, adapter.modules[i], i);
       const path = this.canonical(mod.modulePath);
+      if (seen.has(path))
+        throw new ModelError(
+          "duplicate_name",
+          `${ATTACH}: adapter "${name}" adapts module "${mod.modulePath}" twice (as ${showValue(path)}), expected each module once`,
+          { name, module: mod.modulePath },
+        );
+      seen.add(path);
       // loaders that read PEFT's saved base layers attach them to the module: its own bias, its full base weight
       const own = mod as { bias?: Float32Array; baseWeight?: { shape: number[]; data: Float32Array } };
       bytes += 4 * (mod.down.data.length + mod.up.data.length + (mod.magnitude?.length ?? 0));
@@ -262,14 +292,15 @@ export class AdapterSet {
           `${ATTACH}: adapter "${name}" replaces the base weight of linear module "${mod.modulePath}", which the runtime does not do per adapter (merge the adapter into the model instead)`,
           { name, module: mod.modulePath },
         );
+      checkScaling(ATTACH, name, mod.modulePath, mod.scaling, scale);
       if (mod.kind === "embedding") {
         if (path !== this.w.embedPath) throw this.unknownModule(name, mod.modulePath, "embedding");
         expectDims(name, mod, V, H);
         if (own.baseWeight)
           embedTable = checkSaved(name, `${mod.modulePath}.base_layer.weight`, own.baseWeight, [V, H]);
         embedding = {
-          down: mod.down.data,
-          up: mod.up.data,
+          down: mod.down.data.slice(),
+          up: mod.up.data.slice(),
           r: mod.r,
           fileScaling: mod.scaling,
           scaling: mod.scaling * scale,
@@ -279,6 +310,10 @@ export class AdapterSet {
       const linear = this.w.linears.get(path);
       if (!linear) throw this.unknownModule(name, mod.modulePath, "linear");
       expectDims(name, mod, linear.dIn, linear.dOut);
+      if (mod.magnitude !== undefined)
+        checkSaved(name, `${mod.modulePath} magnitude`, { shape: [mod.magnitude?.length], data: mod.magnitude }, [
+          linear.dOut,
+        ]);
       linears.push({ linear, mod });
       if (own.bias)
         biases.push({
@@ -288,11 +323,13 @@ export class AdapterSet {
     }
     const format = "format" in adapter ? adapter.format : "gguf";
     const saved: Map<string, SavedTensor> =
-      "format" in adapter && adapter.format === "peft" ? adapter.modulesToSave : new Map();
+      "format" in adapter && adapter.format === "peft" && adapter.modulesToSave instanceof Map
+        ? adapter.modulesToSave
+        : new Map();
     let lmHead: Float32Array | null = null;
     for (const [key, t] of saved) {
       const plain = this.canonical(key.replace(/\.base_layer\./, "."));
-      bytes += 4 * t.data.length;
+      bytes += 4 * (t?.data?.length ?? 0);
       const check = (shape: number[]) => checkSaved(name, key, t, shape);
       if (plain === "lm_head.weight") lmHead = check([V, H]);
       else if (plain === `${this.w.embedPath}.weight`) embedTable = check([V, H]);
@@ -337,40 +374,6 @@ export class AdapterSet {
       { name, module: path },
     );
   }
-}
-
-function checkSaved(
-  name: string,
-  key: string,
-  t: { shape: readonly number[]; data: Float32Array },
-  shape: number[],
-): Float32Array {
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-    throw new ShapeError(
-      "shape_mismatch",
-      `${ATTACH}: adapter "${name}" saves "${key}" with shape [${t.shape.join(", ")}], expected [${shape.join(", ")}] (the model's)`,
-      { name, key, shape: t.shape, expected: shape },
-    );
-  return t.data;
-}
-
-function expectDims(name: string, mod: PeftModuleAdapter, dIn: number, dOut: number): void {
-  if (mod.down.rows !== dIn || mod.up.cols !== dOut)
-    throw new ShapeError(
-      "shape_mismatch",
-      `${ATTACH}: adapter "${name}" module "${mod.modulePath}" has down [${mod.down.rows}, ${mod.r}] and up [${mod.r}, ${mod.up.cols}], expected [${dIn}, r] and [r, ${dOut}] (the model's module is ${dIn} → ${dOut})`,
-      { name, module: mod.modulePath, dIn: mod.down.rows, dOut: mod.up.cols, expected: [dIn, dOut] },
-    );
-}
-
-function readScale(op: string, scale: unknown): number {
-  if (scale === undefined) return 1;
-  if (typeof scale !== "number" || !Number.isFinite(scale))
-    throw new ArgumentError("invalid_argument", `${op}: scale must be a finite number, got ${JSON.stringify(scale)}`, {
-      name: "scale",
-      value: scale,
-    });
-  return scale;
 }
 
 function givenOptions(mod: PeftModuleAdapter, scale: number) {

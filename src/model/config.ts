@@ -4,6 +4,7 @@
 // attention scaling) is refused by name, never approximated; a sliding window caps the sequence length instead.
 
 import { ConfigError, type ConfigIssue, ModelError } from "../errors.js";
+import { showValue } from "./show.js";
 
 /** The model types the runtime runs. */
 export const MODEL_TYPES = ["llama", "mistral", "qwen2", "gpt2"] as const;
@@ -62,7 +63,7 @@ class Reader {
     const v = this.doc[key];
     if ((v === undefined || v === null) && fallback !== undefined) return fallback;
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
-      this.issues.push({ path: [key], message: `${key} must be a positive integer, got ${JSON.stringify(v)}` });
+      this.issues.push({ path: [key], message: `${key} must be a positive integer, got ${showValue(v)}` });
       return 1;
     }
     return v;
@@ -72,7 +73,7 @@ class Reader {
     if (v === undefined || v === null) return fallback;
     if (typeof v !== "number" || !Number.isFinite(v) || v < min || (v === min && !orEqual)) {
       const bound = `${orEqual ? "at least" : "above"} ${min}`;
-      this.issues.push({ path: [key], message: `${key} must be a finite number ${bound}, got ${JSON.stringify(v)}` });
+      this.issues.push({ path: [key], message: `${key} must be a finite number ${bound}, got ${showValue(v)}` });
       return fallback;
     }
     return v;
@@ -81,7 +82,7 @@ class Reader {
     const v = this.doc[key];
     if (v === undefined || v === null) return fallback;
     if (typeof v !== "boolean") {
-      this.issues.push({ path: [key], message: `${key} must be true or false, got ${JSON.stringify(v)}` });
+      this.issues.push({ path: [key], message: `${key} must be true or false, got ${showValue(v)}` });
       return fallback;
     }
     return v;
@@ -93,7 +94,7 @@ class Reader {
     if (!list.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0)) {
       this.issues.push({
         path: [key],
-        message: `${key} must be a token id or a list of ids, got ${JSON.stringify(v)}`,
+        message: `${key} must be a token id or a list of ids, got ${showValue(v)}`,
       });
       return [];
     }

@@ -7,6 +7,7 @@ import { createRng, type Rng } from "../lora/rng.js";
 import type { KvCache } from "./kv-cache.js";
 import type { CausalLM } from "./model.js";
 import { readSampling, type SamplingOptions, sampleToken } from "./sampling.js";
+import { showValue } from "./show.js";
 
 /** One sequence to continue. */
 export interface GenerateRequest {
@@ -47,18 +48,29 @@ export function* generate(
   requests: readonly GenerateRequest[],
   options: GenerateOptions = {},
 ): Generator<TokenEvent, void, void> {
-  const sampling = readSampling(OP, options);
-  const maxTokens = options.maxTokens ?? 32;
-  if (!Number.isSafeInteger(maxTokens) || maxTokens < 0)
-    throw new ArgumentError(
-      "invalid_argument",
-      `${OP}: maxTokens is ${JSON.stringify(maxTokens)}, expected an integer ≥ 0`,
-      {
-        name: "maxTokens",
-      },
-    );
-  const seed = options.seed ?? 0;
-  const stop = new Set(options.stop ?? model.config.eosTokenIds);
+  const o = options ?? {};
+  if (typeof o !== "object") throw bad("options", o, "an object { maxTokens, stop, seed, temperature, … }");
+  const sampling = readSampling(OP, o);
+  const maxTokens = o.maxTokens ?? 32;
+  if (!Number.isSafeInteger(maxTokens) || maxTokens < 0) throw bad("maxTokens", maxTokens, "an integer ≥ 0");
+  const seed = readSeed("seed", o.seed ?? 0);
+  const vocab = model.config.vocabSize;
+  // the given stop ids are checked; config.json's eos ids are taken as they are (tiny test models name ids past
+  // their vocabulary, which simply never come)
+  const stopIds = o.stop ?? [];
+  if (!Array.isArray(stopIds)) throw bad("stop", stopIds, `an array of token ids in [0, ${vocab - 1}]`);
+  for (let i = 0; i < stopIds.length; i++)
+    if (!Number.isSafeInteger(stopIds[i]) || stopIds[i]! < 0 || stopIds[i]! >= vocab)
+      throw bad(`stop[${i}]`, stopIds[i], `a token id in [0, ${vocab - 1}] (vocab_size ${vocab})`);
+  const stop = new Set(o.stop == null ? model.config.eosTokenIds : stopIds);
+  if (!Array.isArray(requests)) throw bad("requests", requests, "an array of { ids, adapter?, seed? }");
+  for (let i = 0; i < requests.length; i++) {
+    const r = requests[i];
+    if (r === null || typeof r !== "object") throw bad(`requests[${i}]`, r, "{ ids, adapter?, seed? }");
+    if (!Array.isArray(r.ids) || r.ids.length === 0)
+      throw bad(`requests[${i}].ids`, r.ids, "a non-empty array of token ids");
+    if (r.seed !== undefined) readSeed(`requests[${i}].seed`, r.seed);
+  }
   interface Live {
     index: number;
     cache: KvCache;
@@ -101,13 +113,26 @@ export function* generate(
   }
 }
 
+function bad(name: string, v: unknown, expected: string): ArgumentError {
+  return new ArgumentError("invalid_argument", `${OP}: ${name} is ${showValue(v)}, expected ${expected}`, {
+    name,
+    value: v,
+  });
+}
+
+// A seed: any safe integer (createRng mixes in all its bits)
+function readSeed(name: string, v: unknown): number {
+  if (!Number.isSafeInteger(v)) throw bad(name, v, "an integer (a safe one: |seed| < 2^53)");
+  return v as number;
+}
+
 /** Runs generate to the end and returns each request's new tokens. */
 export function generateAll(
   model: CausalLM,
   requests: readonly GenerateRequest[],
   options: GenerateOptions = {},
 ): number[][] {
-  const out: number[][] = requests.map(() => []);
+  const out: number[][] = Array.isArray(requests) ? requests.map(() => []) : []; // generate refuses a non-array
   for (const e of generate(model, requests, options)) out[e.index]!.push(e.token);
   return out;
 }

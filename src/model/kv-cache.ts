@@ -7,6 +7,7 @@
 
 import { ArgumentError, KernelError } from "../errors.js";
 import { kernelFloat32Array, releaseKernelArray } from "../kernels/select.js";
+import { showValue } from "./show.js";
 
 const MIN_CAPACITY = 1;
 
@@ -31,13 +32,29 @@ function allocate(length: number): Float32Array {
 
 const powerOfTwo = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(MIN_CAPACITY, n)));
 
+// Positions a cache may hold: far above any model's context, low enough that capacity × width stays a valid
+// typed-array length for the widths models have.
+const MAX_POSITIONS = 2 ** 20;
+
+/** How the model advances a cache after a step (not part of the public API: only forward() fills positions). */
+export const ADVANCE: unique symbol = Symbol("KvCache.advance");
+
+function readCount(op: string, name: string, v: unknown, max: number): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max)
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: ${name} is ${showValue(v)}, expected an integer in [0, ${max}]`,
+      { name, value: v },
+    );
+  return v as number;
+}
+
 /** One sequence's cache. Create it with `model.createCache()`; reuse it across forward calls to decode. */
 export class KvCache {
   readonly numLayers: number;
   /** numKvHeads·headDim: floats per position per layer, for keys and for values each. */
   readonly width: number;
-  /** Positions filled. */
-  length = 0;
+  private filled = 0;
   private capacity: number;
   private keys: Float32Array[];
   private values: Float32Array[];
@@ -45,22 +62,38 @@ export class KvCache {
   private held: Float32Array[] = [];
 
   constructor(numLayers: number, width: number, initialCapacity = MIN_CAPACITY) {
-    this.numLayers = numLayers;
-    this.width = width;
-    this.capacity = powerOfTwo(initialCapacity);
+    this.numLayers = readCount("KvCache", "numLayers", numLayers, 4096);
+    this.width = readCount("KvCache", "width", width, 2 ** 20);
+    this.capacity = powerOfTwo(readCount("KvCache", "initialCapacity", initialCapacity, MAX_POSITIONS));
+    if (this.capacity * width > 2 ** 30) throw tooLarge("KvCache", this.capacity, width);
     this.keys = Array.from({ length: numLayers }, () => allocate(this.capacity * width));
     this.values = Array.from({ length: numLayers }, () => allocate(this.capacity * width));
     this.hold();
   }
 
+  /** Positions filled: the position of the next token. Lowering it forgets positions (as truncate does). */
+  get length(): number {
+    return this.filled;
+  }
+  set length(n: number) {
+    if (typeof n === "number" && n > this.filled)
+      throw new ArgumentError(
+        "invalid_argument",
+        `KvCache.length: cannot be raised to ${n}: the cache holds ${this.filled} positions and only the model fills them (lowering it, as truncate() does, is allowed)`,
+        { name: "length", value: n },
+      );
+    this.truncate(n);
+  }
+
   /** Makes room for `extra` more positions (keeps what is stored). */
   reserve(extra: number): void {
-    const need = this.length + extra;
+    const need = this.filled + readCount("KvCache.reserve", "extra", extra, MAX_POSITIONS - this.filled);
     if (need <= this.capacity) return;
     const cap = powerOfTwo(need);
+    if (cap * this.width > 2 ** 30) throw tooLarge("KvCache.reserve", cap, this.width);
     const grow = (old: Float32Array): Float32Array => {
       const a = allocate(cap * this.width);
-      a.set(old.subarray(0, this.length * this.width));
+      a.set(old.subarray(0, this.filled * this.width));
       return a;
     };
     const keys = this.keys.map(grow);
@@ -81,9 +114,20 @@ export class KvCache {
     return this.values[l]!;
   }
 
-  /** Forgets positions from `length` on (e.g. to reuse a prompt prefix). */
+  /** Forgets positions from `length` on (e.g. to reuse a prompt prefix); a length ≥ the current one changes nothing. */
   truncate(length: number): void {
-    this.length = Math.max(0, Math.min(this.length, Math.floor(length)));
+    if (typeof length !== "number" || !(length >= 0) || (!Number.isInteger(length) && length !== Infinity))
+      throw new ArgumentError(
+        "invalid_argument",
+        `KvCache.truncate: length is ${showValue(length)}, expected an integer ≥ 0 (the cache holds ${this.filled} positions)`,
+        { name: "length", value: length },
+      );
+    this.filled = Math.min(this.filled, length);
+  }
+
+  /** Marks n more positions filled; the model calls it once a step has written them (reserve() made the room). */
+  [ADVANCE](n: number): void {
+    this.filled += n;
   }
 
   /**
@@ -93,7 +137,7 @@ export class KvCache {
   dispose(): void {
     this.release();
     this.capacity = 0;
-    this.length = 0;
+    this.filled = 0;
     this.keys = this.keys.map(() => new Float32Array(0));
     this.values = this.values.map(() => new Float32Array(0));
   }
@@ -113,4 +157,12 @@ export class KvCache {
     for (const a of this.held) releaseKernelArray(a);
     this.held = [];
   }
+}
+
+function tooLarge(op: string, capacity: number, width: number): ArgumentError {
+  return new ArgumentError(
+    "too_large",
+    `${op}: ${capacity} positions × ${width} floats per layer is more than a cache array can hold (2^30 floats)`,
+    { name: "capacity", value: capacity },
+  );
 }

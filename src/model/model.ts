@@ -12,9 +12,10 @@ import { type QuantMatrix, quantKernelType } from "../lora/quant.js";
 import { type AdapterInfo, AdapterSet, type AttachOptions, type RuntimeAdapter } from "./adapters.js";
 import { type AttentionShape, attendSequence } from "./attention.js";
 import { type ModelConfig, parseModelConfig } from "./config.js";
-import { KvCache } from "./kv-cache.js";
+import { ADVANCE, KvCache } from "./kv-cache.js";
 import type { RowPlan } from "./linear.js";
 import { applyRope, geluNew, layerNorm, rmsNorm, ropeTables, siluMul } from "./math.js";
+import { showValue } from "./show.js";
 import { loadWeights, type ModelWeights, type Norm, type PendingRead, type TensorSource } from "./weights.js";
 
 /** One sequence's part of a forward step. */
@@ -37,6 +38,8 @@ const OP = "CausalLM.forward";
 
 // Weights read by CausalLM.load, handed to the constructor under a private key.
 const prepared = new WeakMap<object, ModelWeights>();
+// The model each cache was made by (createCache): a cache holds one model's keys and values.
+const owners = new WeakMap<KvCache, CausalLM>();
 
 /** A causal language model with attachable adapters (see docs/model.md). */
 export class CausalLM {
@@ -91,10 +94,18 @@ export class CausalLM {
     return this.weights.floats;
   }
 
-  /** A fresh, empty KV cache for one sequence. */
+  /** A fresh, empty KV cache for one sequence, with room for initialCapacity positions (at most the model's context). */
   createCache(initialCapacity = 16): KvCache {
     const c = this.config;
-    return new KvCache(c.numLayers, c.numKvHeads * c.headDim, initialCapacity);
+    if (!Number.isSafeInteger(initialCapacity) || initialCapacity < 0)
+      throw new ArgumentError(
+        "invalid_argument",
+        `CausalLM.createCache: initialCapacity is ${showValue(initialCapacity)}, expected an integer ≥ 0`,
+        { name: "initialCapacity", value: initialCapacity },
+      );
+    const cache = new KvCache(c.numLayers, c.numKvHeads * c.headDim, Math.min(initialCapacity, c.maxPositions));
+    owners.set(cache, this);
+    return cache;
   }
 
   // ---- adapters (adapters.ts does the work) ----
@@ -135,6 +146,13 @@ export class CausalLM {
    * @throws {ArgumentError} bad ids or steps   @throws {ModelError} "context_length", "unknown_adapter"-like states
    */
   forward(steps: readonly SequenceStep[], options: ForwardOptions = {}): Float32Array[] {
+    const which = options?.logits ?? "last";
+    if (which !== "last" && which !== "all")
+      throw new ArgumentError(
+        "invalid_argument",
+        `${OP}: options.logits is ${showValue(which)}, expected "last" or "all"`,
+        { name: "options.logits", value: which },
+      );
     const plan = this.validate(steps);
     const cfg = this.config;
     const w = this.weights;
@@ -210,10 +228,10 @@ export class CausalLM {
       else hidden = geluNew(b.up.forward(a, N, plan));
       addInto(x, b.down.forward(hidden, N, plan));
     }
-    for (const s of steps) {
-      s.cache.length += s.ids.length;
-    }
-    return this.logits(steps, x, plan, options.logits ?? "last", norm);
+    const out = this.logits(steps, x, plan, which, norm);
+    // only now, with nothing left that can throw: a failed step leaves every cache as it was
+    for (const s of steps) s.cache[ADVANCE](s.ids.length);
+    return out;
   }
 
   private embed(tokens: number[], positions: number[], plan: RowPlan): Float32Array {
@@ -292,7 +310,8 @@ export class CausalLM {
       });
     const ids: (string | null)[] = [];
     const seen = new Set<KvCache>();
-    steps.forEach((s, i) => {
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!;
       const t = Array.isArray(s?.ids) ? s.ids.length : 0;
       if (t === 0)
         throw new ArgumentError("invalid_argument", `${OP}: steps[${i}].ids must be a non-empty array of token ids`, {
@@ -302,19 +321,20 @@ export class CausalLM {
         if (!Number.isSafeInteger(id) || id < 0 || id >= cfg.vocabSize)
           throw new ArgumentError(
             "invalid_argument",
-            `${OP}: steps[${i}].ids holds ${JSON.stringify(id)}, expected token ids in [0, ${cfg.vocabSize - 1}] (vocab_size ${cfg.vocabSize})`,
+            `${OP}: steps[${i}].ids holds ${showValue(id)}, expected token ids in [0, ${cfg.vocabSize - 1}] (vocab_size ${cfg.vocabSize})`,
             { name: `steps[${i}].ids`, value: id },
           );
       const c = s.cache;
-      if (
-        !(c instanceof KvCache) ||
-        c.numLayers !== cfg.numLayers ||
-        c.width !== cfg.numKvHeads * cfg.headDim ||
-        seen.has(c)
-      )
+      if (!(c instanceof KvCache) || owners.get(c) !== this)
         throw new ArgumentError(
           "invalid_argument",
-          `${OP}: steps[${i}].cache is not a cache of this model or is used twice in one step (make one per sequence with createCache())`,
+          `${OP}: steps[${i}].cache is ${c instanceof KvCache ? "a cache of another model (or made with new KvCache)" : showValue(c)}, expected a cache of this model (make one per sequence with model.createCache())`,
+          { name: `steps[${i}].cache` },
+        );
+      if (seen.has(c))
+        throw new ArgumentError(
+          "invalid_argument",
+          `${OP}: steps[${i}].cache is used twice in one step, expected one cache per sequence (make one per sequence with createCache())`,
           { name: `steps[${i}].cache` },
         );
       seen.add(c);
@@ -327,7 +347,7 @@ export class CausalLM {
       const adapter = s.adapter ?? null;
       this.adapters.checkUse(OP, `steps[${i}].adapter`, adapter);
       for (let j = 0; j < t; j++) ids.push(adapter);
-    });
+    }
     const first = ids[0]!;
     const uniform = ids.every((a) => a === first) ? first : undefined;
     this.adapters.checkBatch(OP, ids, uniform);

@@ -4,6 +4,7 @@
 
 import { ArgumentError } from "../errors.js";
 import type { Rng } from "../lora/rng.js";
+import { showValue } from "./show.js";
 
 /** Sampling settings. */
 export interface SamplingOptions {
@@ -28,7 +29,7 @@ export function readSampling(op: string, o: SamplingOptions = {}): Sampling {
   const k = o.topK ?? 0;
   const p = o.topP ?? 1;
   const bad = (name: string, v: unknown, want: string) =>
-    new ArgumentError("invalid_argument", `${op}: ${name} is ${JSON.stringify(v)}, expected ${want}`, {
+    new ArgumentError("invalid_argument", `${op}: ${name} is ${showValue(v)}, expected ${want}`, {
       name,
       value: v,
     });

@@ -8,12 +8,13 @@
 //   gpt2: [transformer.]wte.weight [vocab, hidden], wpe.weight [positions, hidden], h.{i}.ln_1/ln_2.{weight,bias},
 //     attn.c_attn / attn.c_proj / mlp.c_fc / mlp.c_proj .weight [dIn, dOut] (Conv1D) + .bias, ln_f.{weight,bias}
 
-import { ModelError, ShapeError } from "../errors.js";
+import { ArgumentError, ModelError, ShapeError } from "../errors.js";
 import { packPanels, panelLength } from "../kernels/panel.js";
 import { kernelBytes, kernelFloat32Array } from "../kernels/select.js";
 import { type QuantMatrix, type QuantType, quantByteLength } from "../lora/quant.js";
 import type { ModelConfig } from "./config.js";
 import { ModelLinear } from "./linear.js";
+import { showValue } from "./show.js";
 
 /**
  * One safetensors file (or shard): parsed bytes (parseSafetensors: toFloat32, read at once) or a file read on demand
@@ -97,6 +98,23 @@ class Reader {
     readonly pending: PendingRead[],
   ) {
     this.files = Array.isArray(source) ? (source as readonly TensorFile[]) : [source as TensorFile];
+    for (let i = 0; i < this.files.length; i++) {
+      const f = this.files[i];
+      if (typeof f?.names !== "function" || typeof f.info !== "function")
+        throw new ArgumentError(
+          "invalid_argument",
+          `CausalLM: source${Array.isArray(source) ? `[${i}]` : ""} is ${showValue(f)}, expected a tensor file (parsed safetensors or GGUF: names(), info()) or an array of them`,
+          { name: "source" },
+        );
+    }
+    if (this.files.length === 0)
+      throw new ArgumentError(
+        "invalid_argument",
+        "CausalLM: source is an empty array, expected at least one tensor file",
+        {
+          name: "source",
+        },
+      );
     for (const f of this.files) for (const n of f.names()) this.where.set(n, f);
   }
   has(name: string): boolean {

@@ -2,7 +2,7 @@
 // kernels run (Node), and their space given back by dispose() for the next cache of the same size.
 import { describe, expect, it } from "vitest";
 import { kernelInfo } from "../../src/kernels/select.js";
-import { KvCache } from "../../src/model/kv-cache.js";
+import { ADVANCE, KvCache } from "../../src/model/kv-cache.js";
 
 describe("KvCache", () => {
   it("rounds its capacity up to a power of two and keeps every stored position when it grows", () => {
@@ -10,7 +10,7 @@ describe("KvCache", () => {
     expect(c.bytes).toBe(2 * 2 * 8 * 3 * 4); // capacity 8
     c.keysOf(1).set([1, 2, 3, 4, 5, 6], 0);
     c.valuesOf(0).set([7, 8, 9], 3);
-    c.length = 2;
+    c[ADVANCE](2);
     c.reserve(7); // 9 positions → 16
     expect(c.bytes).toBe(2 * 2 * 16 * 3 * 4);
     expect([...c.keysOf(1).subarray(0, 6)]).toEqual([1, 2, 3, 4, 5, 6]);
