@@ -10,6 +10,7 @@ import { AdapterCache } from "../../src/model/adapter-cache.js";
 import { generateAll } from "../../src/model/generate.js";
 import { ADVANCE } from "../../src/model/kv-cache.js";
 import { CausalLM } from "../../src/model/model.js";
+import { caught } from "../helpers/errors.js";
 
 const TINY = { hidden: 64, layers: 2, heads: 4, vocab: 96, positions: 32, intermediate: 80 };
 const llama = randomModel({ type: "llama", ...TINY, kvHeads: 2, seed: 11 });
@@ -21,13 +22,10 @@ function adapter(seed = 1, modules = ["q_proj", "v_proj"]): PeftAdapter {
   return loadPeftAdapter({ config: a.config, weights: toSafetensors(a.tensors) });
 }
 
+// "code: message" of the LoraError fn throws (a raw TypeError fails the test)
 function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return `${(e as { code?: string }).code}: ${(e as Error).message}`;
-  }
-  return "no error";
+  const e = caught(fn);
+  return `${e.code}: ${e.message}`;
 }
 
 const run = (m: CausalLM, adapterName: string | null = null) =>
