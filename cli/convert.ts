@@ -8,6 +8,8 @@ import {
   type AttentionHeads,
   adapterToGguf,
   adapterToOnnx,
+  ConfigError,
+  type ConfigIssue,
   ggufToAdapter,
   loadPeftAdapter,
   type MlxAdapter,
@@ -60,10 +62,36 @@ function readBase(dir: string | undefined, arch: string | undefined): BaseInfo {
   if (dir === undefined) return { arch };
   const path = join(dir, "config.json");
   if (!existsSync(path)) throw new UsageError(`--base ${dir} has no config.json`);
-  const c = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-  const nHead = (c.num_attention_heads ?? c.n_head) as number | undefined;
-  const nHeadKv = (c.num_key_value_heads ?? nHead) as number | undefined;
-  const archName = arch ?? (Array.isArray(c.architectures) ? String(c.architectures[0]) : String(c.model_type));
+  let c: unknown;
+  try {
+    c = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new ConfigError(path, [{ path: [], message: `not valid JSON (${(e as Error).message})` }]);
+  }
+  if (typeof c !== "object" || c === null || Array.isArray(c))
+    throw new ConfigError(path, [
+      { path: [], message: `is ${c === null ? "null" : Array.isArray(c) ? "an array" : typeof c}, expected an object` },
+    ]);
+  const config = c as Record<string, unknown>;
+  const issues: ConfigIssue[] = [];
+  const count = (keys: string[]): number | undefined => {
+    const key = keys.find((k) => config[k] !== undefined && config[k] !== null);
+    if (key === undefined) return undefined;
+    const v = config[key];
+    if (typeof v === "number" && Number.isSafeInteger(v) && v > 0) return v;
+    issues.push({ path: [key], message: `${key} must be a positive integer (a head count), got ${JSON.stringify(v)}` });
+    return undefined;
+  };
+  const nHead = count(["num_attention_heads", "n_head"]);
+  const nHeadKv = count(["num_key_value_heads"]);
+  if (nHead !== undefined && nHeadKv !== undefined && nHead % nHeadKv !== 0)
+    issues.push({
+      path: ["num_key_value_heads"],
+      message: `num_key_value_heads must divide num_attention_heads = ${nHead}, got ${nHeadKv}`,
+    });
+  if (issues.length > 0) throw new ConfigError(path, issues);
+  const archName =
+    arch ?? (Array.isArray(config.architectures) ? String(config.architectures[0]) : String(config.model_type));
   return { arch: archName, heads: nHead !== undefined ? { nHead, nHeadKv: nHeadKv ?? nHead } : undefined };
 }
 

@@ -90,6 +90,17 @@ interface Pair {
   b: { shape: number[]; data: Float32Array };
 }
 
+// The output rows of a Q/K module, refused unless they split into nHead heads of an even size.
+function requireHeadRows(name: string, dOut: number, nHead: number, op: string): number {
+  if (dOut % (2 * nHead) !== 0)
+    throw new GgufError(
+      "invalid_metadata",
+      `${op}: "${name}" has ${dOut} output rows, expected a multiple of 2·nHead = ${2 * nHead} (the head counts do not fit this model)`,
+      { name, rows: dOut, nHead },
+    );
+  return dOut;
+}
+
 // One module → its two GGUF tensors, scaling folded into lora_b and the rank padded to R.
 function modulePair(arch: GgufArchitecture, m: PeftModuleAdapter, R: number, heads: AttentionHeads | undefined): Pair {
   const base = ggufNameOf(arch, m.modulePath);
@@ -122,7 +133,7 @@ function modulePair(arch: GgufArchitecture, m: PeftModuleAdapter, R: number, hea
   }
   let b = transposed(upScaled, R, dOut); // [dOut, R] row-major = ne [R, dOut]
   const nHead = permutedHeads(arch, base, heads, OP);
-  if (nHead !== null) b = permuteHeadRows(b, dOut, R, nHead);
+  if (nHead !== null) b = permuteHeadRows(b, requireHeadRows(base, dOut, nHead, OP), R, nHead);
   return {
     name: `${base}.weight`,
     a: { shape: [dIn, R], data: transposed(down, dIn, R) },
@@ -248,7 +259,7 @@ function readPair(
   const dOut = ib.shape[1]!;
   const dIn = isEmbd ? ia.shape[1]! : ia.shape[0]!;
   const nHead = isEmbd ? null : permutedHeads(arch, base.replace(/\.weight$/, ""), heads, op);
-  if (nHead !== null) b = permuteHeadRows(b, dOut, rank, nHead, true);
+  if (nHead !== null) b = permuteHeadRows(b, requireHeadRows(base, dOut, nHead, op), rank, nHead, true);
   const down = isEmbd ? a : transposed(a, rank, dIn); // [dIn, r]
   const up = transposed(b, dOut, rank); // [r, dOut]
   const r = trimmedRank(down, up, dIn, dOut, rank);

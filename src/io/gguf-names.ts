@@ -12,7 +12,7 @@
 // rows of q_proj (and k_proj) are permuted per head, (n_head, 2, d/2) → (n_head, d/2, 2), with n_head_kv heads for
 // k_proj (LlamaModel.permute), because llama.cpp's rotary embedding pairs adjacent values, not halves.
 
-import { GgufError } from "../errors.js";
+import { ArgumentError, GgufError } from "../errors.js";
 
 /** Architectures lorakit converts, by their GGUF general.architecture name. */
 export type GgufArchitecture = "llama" | "qwen2" | "gemma" | "phi3" | "gpt2";
@@ -196,7 +196,20 @@ export function permutedHeads(
       `${op}: ${ggufName} needs the attention head counts (num_attention_heads, num_key_value_heads) for llama.cpp's Q/K row permutation; pass the base model's config.json`,
       { name: ggufName },
     );
-  return isQ ? heads.nHead : heads.nHeadKv;
+  const field = isQ ? "nHead" : "nHeadKv";
+  const n = heads[field];
+  requireHeadCount(n, `heads.${field}`, op);
+  return n;
+}
+
+/** Refuses a head count that is not a positive safe integer, naming the field and its value. */
+export function requireHeadCount(n: unknown, field: string, op: string): asserts n is number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n <= 0)
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: ${field} is ${typeof n === "number" ? String(n) : (JSON.stringify(n) ?? String(n))}, expected a positive integer (an attention head count)`,
+      { field, value: n },
+    );
 }
 
 /**
@@ -210,13 +223,14 @@ export function permuteHeadRows(
   nHead: number,
   inverse = false,
 ): Float32Array {
-  const half = rows / nHead / 2;
-  if (!Number.isInteger(half))
+  requireHeadCount(nHead, "nHead", "permuteHeadRows");
+  if (rows % (2 * nHead) !== 0)
     throw new GgufError(
       "invalid_metadata",
-      `permuteHeadRows: ${rows} rows do not split into ${nHead} heads of an even size`,
+      `permuteHeadRows: ${rows} rows do not split into ${nHead} heads of an even size, expected a multiple of 2·nHead = ${2 * nHead}`,
       { rows, nHead },
     );
+  const half = rows / nHead / 2;
   const out = new Float32Array(data.length);
   for (let h = 0; h < nHead; h++)
     for (let j = 0; j < 2; j++)

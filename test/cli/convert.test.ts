@@ -133,6 +133,54 @@ describe.skipIf(GOLDEN === null)("lorakit convert", () => {
       expect(r.stderr, args.join(" ")).toMatch(/; nothing was written \[invalid_output\]\n$/);
     }
   });
+  it("a malformed --base config.json is one line naming the field and its value, exit 2", () => {
+    const cfg = JSON.parse(readFileSync(join(g, "base", "llama", "config.json"), "utf8"));
+    const basic = join(g, "peft-llama-basic", "adapter");
+    const cases: [string, string][] = [
+      ["{not json", "not valid JSON"],
+      ["[1, 2]", "is an array, expected an object (path: <root>)"],
+      [
+        JSON.stringify({ ...cfg, num_attention_heads: 0 }),
+        "num_attention_heads must be a positive integer (a head count), got 0 (path: num_attention_heads)",
+      ],
+      [
+        JSON.stringify({ ...cfg, num_attention_heads: 2.5 }),
+        "num_attention_heads must be a positive integer (a head count), got 2.5",
+      ],
+      [
+        JSON.stringify({ ...cfg, num_attention_heads: "4" }),
+        'num_attention_heads must be a positive integer (a head count), got "4"',
+      ],
+      [
+        JSON.stringify({ ...cfg, num_key_value_heads: -4 }),
+        "num_key_value_heads must be a positive integer (a head count), got -4",
+      ],
+      [
+        JSON.stringify({ ...cfg, num_key_value_heads: 3 }),
+        "num_key_value_heads must divide num_attention_heads = 4, got 3",
+      ],
+    ];
+    cases.forEach(([text, why], i) => {
+      const dir = tmpFile(`bad-base-${i}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "config.json"), text);
+      const r = lorakit(["convert", "--from", basic, "--to", tmpFile(`bad-base-${i}.gguf`), "--base", dir]);
+      expect([r.code, r.stdout], text).toEqual([2, ""]);
+      expect(r.stderr.trim().split("\n"), text).toHaveLength(1);
+      expect(r.stderr, text).toContain(`lorakit convert: ${join(dir, "config.json")}: `);
+      expect(r.stderr, text).toContain(why);
+      expect(r.stderr, text).toMatch(/\[invalid_config\]\n$/);
+    });
+    // head counts that are integers but do not fit the model's rows
+    const dir = tmpFile("bad-base-rows");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ ...cfg, num_attention_heads: 3, num_key_value_heads: 3 }));
+    const r = lorakit(["convert", "--from", basic, "--to", tmpFile("bad-base-rows.gguf"), "--base", dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /"blk\.0\.attn_q" has 64 output rows, expected a multiple of 2·nHead = 6 .*\[invalid_metadata\]\n$/,
+    );
+  });
   it("model folder → GGUF (q8_0)", () => {
     const out = tmpFile("cli-gpt2.gguf");
     const r = lorakit(["convert", "--from", join(g, "base", "gpt2"), "--to", out, "--dtype", "q8_0"]);

@@ -2,9 +2,11 @@
 
 import { describe, expect, it } from "vitest";
 import { serializeGguf } from "../../src/io/gguf.js";
-import { ggufToAdapter } from "../../src/io/gguf-lora.js";
-import { ggufArchitectureOf, ggufNameOf } from "../../src/io/gguf-names.js";
+import { adapterToGguf, ggufToAdapter } from "../../src/io/gguf-lora.js";
+import { ggufArchitectureOf, ggufNameOf, permuteHeadRows } from "../../src/io/gguf-names.js";
 import type { GgufValue } from "../../src/io/gguf-types.js";
+import { loadMlxAdapter } from "../../src/io/mlx-adapter.js";
+import { serializeSafetensors } from "../../src/io/safetensors.js";
 
 function caught(f: () => unknown): { code?: string; message: string; name: string } {
   try {
@@ -38,5 +40,61 @@ describe("architecture names that are Object.prototype members", () => {
   it("a module path named like a prototype member has no GGUF name", () => {
     expect(ggufNameOf("llama", "constructor")).toBeNull();
     expect(ggufNameOf("gpt2", "transformer.toString")).toBeNull();
+  });
+});
+
+function mlxModule(path: string, dIn: number, dOut: number, r = 2) {
+  return loadMlxAdapter({
+    config: { lora_parameters: { rank: r, scale: 2 } },
+    weights: serializeSafetensors(
+      new Map([
+        [`${path}.lora_a`, { dtype: "F32", shape: [dIn, r], data: Float32Array.from({ length: dIn * r }, Math.sin) }],
+        [`${path}.lora_b`, { dtype: "F32", shape: [r, dOut], data: Float32Array.from({ length: r * dOut }, Math.cos) }],
+      ]),
+    ),
+  });
+}
+
+describe("attention head counts", () => {
+  it.each([0, -4, 2.5, Number.NaN, Number.POSITIVE_INFINITY])("permuteHeadRows refuses nHead %s", (n) => {
+    const e = caught(() => permuteHeadRows(new Float32Array(16), 8, 2, n));
+    expect([e.name, e.code]).toEqual(["ArgumentError", "invalid_argument"]);
+    expect(e.message).toBe(`permuteHeadRows: nHead is ${n}, expected a positive integer (an attention head count)`);
+  });
+
+  it("permuteHeadRows refuses rows that do not split into heads of an even size", () => {
+    const e = caught(() => permuteHeadRows(new Float32Array(24), 12, 2, 4));
+    expect([e.name, e.code]).toEqual(["GgufError", "invalid_metadata"]);
+    expect(e.message).toBe(
+      "permuteHeadRows: 12 rows do not split into 4 heads of an even size, expected a multiple of 2·nHead = 8",
+    );
+  });
+
+  it("adapterToGguf names the head count field and the module whose rows do not fit", () => {
+    const q = mlxModule("model.layers.0.self_attn.q_proj", 8, 16);
+    const k = mlxModule("model.layers.0.self_attn.k_proj", 8, 16);
+    let e = caught(() => adapterToGguf(q, { architecture: "llama", heads: { nHead: 0, nHeadKv: 4 } }));
+    expect([e.name, e.code]).toEqual(["ArgumentError", "invalid_argument"]);
+    expect(e.message).toBe("adapterToGguf: heads.nHead is 0, expected a positive integer (an attention head count)");
+    e = caught(() => adapterToGguf(k, { architecture: "llama", heads: { nHead: 4, nHeadKv: -2 } }));
+    expect(e.message).toBe("adapterToGguf: heads.nHeadKv is -2, expected a positive integer (an attention head count)");
+    e = caught(() => adapterToGguf(q, { architecture: "llama", heads: { nHead: 3, nHeadKv: 3 } }));
+    expect([e.name, e.code]).toEqual(["GgufError", "invalid_metadata"]);
+    expect(e.message).toBe(
+      'adapterToGguf: "blk.0.attn_q" has 16 output rows, expected a multiple of 2·nHead = 6 (the head counts do not fit this model)',
+    );
+  });
+
+  it("ggufToAdapter refuses head counts that do not fit the file's Q rows", () => {
+    const q = mlxModule("model.layers.0.self_attn.q_proj", 8, 16);
+    const bytes = adapterToGguf(q, { architecture: "llama", heads: { nHead: 4, nHeadKv: 4 } });
+    let e = caught(() => ggufToAdapter(bytes, { heads: { nHead: 1.5, nHeadKv: 4 } }));
+    expect([e.name, e.code]).toEqual(["ArgumentError", "invalid_argument"]);
+    expect(e.message).toBe("ggufToAdapter: heads.nHead is 1.5, expected a positive integer (an attention head count)");
+    e = caught(() => ggufToAdapter(bytes, { heads: { nHead: 16, nHeadKv: 4 } }));
+    expect([e.name, e.code]).toEqual(["GgufError", "invalid_metadata"]);
+    expect(e.message).toMatch(
+      /^ggufToAdapter: "blk\.0\.attn_q\.weight" has 16 output rows, expected a multiple of 2·nHead = 32/,
+    );
   });
 });
