@@ -7,7 +7,7 @@
 
 import { decodeBf16, f32BitsToBf16Bits } from "../dtype/bf16.js";
 import { decodeF16, encodeF16 } from "../dtype/f16.js";
-import { ArgumentError, GgufError } from "../errors.js";
+import { ArgumentError, GgufError, ShapeError } from "../errors.js";
 import type { GgmlTypeInfo } from "./gguf-types.js";
 
 const QK = 32;
@@ -19,6 +19,10 @@ function roundHalfAway(x: number): number {
 }
 
 function checkInput(op: string, x: ArrayLike<number>): void {
+  if (x === null || typeof x !== "object" || !Number.isSafeInteger(x.length))
+    throw new ArgumentError("invalid_argument", `${op}: x is ${describe(x)}, expected an array of numbers`, {
+      name: "x",
+    });
   if (x.length % QK !== 0)
     throw new ArgumentError(
       "invalid_argument",
@@ -30,10 +34,54 @@ function checkInput(op: string, x: ArrayLike<number>): void {
       throw new ArgumentError("non_finite", `${op}: value ${i} is ${x[i]}, expected finite values`, { index: i });
 }
 
+// A block's scale d must be a finite float16 (|d| ≤ 65504): past that ggml stores Infinity and every value of the
+// block dequantizes to ±Infinity or NaN. Refused, naming the block and the largest magnitude the type can hold.
+function checkScale(op: string, block: number, d: number, amax: number, per: number): number {
+  const h = encodeF16(d);
+  if ((h & 0x7c00) === 0x7c00)
+    throw new ArgumentError(
+      "invalid_value",
+      `${op}: block ${block} (values ${block * QK}–${block * QK + QK - 1}) has |x| up to ${amax}, whose scale ${d} is past float16's 65504; expected |x| ≤ ${65504 * per} in every block`,
+      { index: block, amax },
+    );
+  return h;
+}
+
+function describe(v: unknown): string {
+  return v === null ? "null" : ArrayBuffer.isView(v) ? `a ${v.constructor.name}` : `a ${typeof v}`;
+}
+
+// n values of blocks of `size` bytes: n a multiple of 32, bytes holding them, out holding n floats
+function checkBlocks(op: string, bytes: unknown, n: unknown, out: unknown, size: number): asserts n is number {
+  if (!(bytes instanceof Uint8Array))
+    throw new ArgumentError("invalid_argument", `${op}: bytes is ${describe(bytes)}, expected a Uint8Array`, {
+      name: "bytes",
+    });
+  if (!Number.isSafeInteger(n) || (n as number) < 0 || (n as number) % QK !== 0)
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: n is ${String(n)}, expected a count of values that is a multiple of the block size ${QK}`,
+      { name: "n", value: n },
+    );
+  const need = ((n as number) / QK) * size;
+  if (bytes.length < need)
+    throw new ShapeError(
+      "data_length_mismatch",
+      `${op}: bytes has ${bytes.length} bytes, expected at least ${need} for ${n} values (${size} bytes per ${QK})`,
+      { name: "bytes", length: bytes.length, expected: need },
+    );
+  if (out !== undefined && (!(out instanceof Float32Array) || out.length < (n as number)))
+    throw new ShapeError(
+      "data_length_mismatch",
+      `${op}: out is ${out instanceof Float32Array ? `a Float32Array of ${out.length}` : describe(out)}, expected a Float32Array of at least ${n} values`,
+      { name: "out" },
+    );
+}
+
 /**
  * Q8_0 blocks of float32 values (quantize_row_q8_0_ref).
  * @param x n values, n a multiple of 32, all finite   @returns (n/32)·34 bytes
- * @throws {ArgumentError} "invalid_argument" (length), "non_finite"
+ * @throws {ArgumentError} "invalid_argument" (length), "non_finite", "invalid_value" (a block past float16's scale)
  */
 export function quantizeQ8_0(x: ArrayLike<number>): Uint8Array {
   checkInput("quantizeQ8_0", x);
@@ -46,7 +94,7 @@ export function quantizeQ8_0(x: ArrayLike<number>): Uint8Array {
     for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(f32(x[base + j]!)));
     const d = f32(amax / 127);
     const id = d !== 0 ? f32(1 / d) : 0;
-    view.setUint16(i * 34, encodeF16(d), true);
+    view.setUint16(i * 34, checkScale("quantizeQ8_0", i, d, amax, 127), true);
     for (let j = 0; j < QK; j++) view.setInt8(i * 34 + 2 + j, roundHalfAway(f32(f32(x[base + j]!) * id)));
   }
   return out;
@@ -56,7 +104,7 @@ export function quantizeQ8_0(x: ArrayLike<number>): Uint8Array {
  * Q4_0 blocks of float32 values (quantize_row_q4_0_ref): d = max/−8 where max is the first value of largest
  * magnitude, nibble = min(15, trunc(x/d + 8.5)).
  * @param x n values, n a multiple of 32, all finite   @returns (n/32)·18 bytes
- * @throws {ArgumentError} "invalid_argument" (length), "non_finite"
+ * @throws {ArgumentError} "invalid_argument" (length), "non_finite", "invalid_value" (a block past float16's scale)
  */
 export function quantizeQ4_0(x: ArrayLike<number>): Uint8Array {
   checkInput("quantizeQ4_0", x);
@@ -76,7 +124,7 @@ export function quantizeQ4_0(x: ArrayLike<number>): Uint8Array {
     }
     const d = f32(max / -8);
     const id = d !== 0 ? f32(1 / d) : 0;
-    view.setUint16(i * 18, encodeF16(d), true);
+    view.setUint16(i * 18, checkScale("quantizeQ4_0", i, d, amax, 8), true);
     for (let j = 0; j < QK / 2; j++) {
       const x0 = f32(f32(x[base + j]!) * id);
       const x1 = f32(f32(x[base + QK / 2 + j]!) * id);
@@ -89,7 +137,9 @@ export function quantizeQ4_0(x: ArrayLike<number>): Uint8Array {
 }
 
 /** float32 values of Q8_0 blocks (dequantize_row_q8_0): q·d. */
-export function dequantizeQ8_0(bytes: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
+export function dequantizeQ8_0(bytes: Uint8Array, n: number, out?: Float32Array): Float32Array {
+  checkBlocks("dequantizeQ8_0", bytes, n, out, 34);
+  out ??= new Float32Array(n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < n / QK; i++) {
     const d = decodeF16(view.getUint16(i * 34, true));
@@ -99,7 +149,9 @@ export function dequantizeQ8_0(bytes: Uint8Array, n: number, out = new Float32Ar
 }
 
 /** float32 values of Q4_0 blocks (dequantize_row_q4_0): (nibble − 8)·d. */
-export function dequantizeQ4_0(bytes: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
+export function dequantizeQ4_0(bytes: Uint8Array, n: number, out?: Float32Array): Float32Array {
+  checkBlocks("dequantizeQ4_0", bytes, n, out, 18);
+  out ??= new Float32Array(n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < n / QK; i++) {
     const d = decodeF16(view.getUint16(i * 18, true));

@@ -16,7 +16,14 @@ import { ADVANCE, KvCache } from "./kv-cache.js";
 import type { RowPlan } from "./linear.js";
 import { applyRope, geluNew, layerNorm, rmsNorm, ropeTables, siluMul } from "./math.js";
 import { showValue } from "./show.js";
-import { loadWeights, type ModelWeights, type Norm, type PendingRead, type TensorSource } from "./weights.js";
+import {
+  checkQuantScales,
+  loadWeights,
+  type ModelWeights,
+  type Norm,
+  type PendingRead,
+  type TensorSource,
+} from "./weights.js";
 
 /** One sequence's part of a forward step. */
 export interface SequenceStep {
@@ -77,8 +84,10 @@ export class CausalLM {
     const pending: PendingRead[] = [];
     const weights = loadWeights(cfg, source, pending);
     for (const p of pending)
-      if (p.out instanceof Uint8Array) p.out.set(await p.file.readQuantBytes!(p.name));
-      else if (p.pack) packPanels(p.out, await p.file.readFloat32!(p.name), p.pack.k, p.pack.n, p.pack.transposed);
+      if (p.out instanceof Uint8Array) {
+        p.out.set(await p.file.readQuantBytes!(p.name));
+        checkQuantScales(p.name, p.out, p.quant!);
+      } else if (p.pack) packPanels(p.out, await p.file.readFloat32!(p.name), p.pack.k, p.pack.n, p.pack.transposed);
       else p.out.set(await p.file.readFloat32!(p.name));
     const key = {};
     prepared.set(key, weights);

@@ -8,10 +8,12 @@
 //   gpt2: [transformer.]wte.weight [vocab, hidden], wpe.weight [positions, hidden], h.{i}.ln_1/ln_2.{weight,bias},
 //     attn.c_attn / attn.c_proj / mlp.c_fc / mlp.c_proj .weight [dIn, dOut] (Conv1D) + .bias, ln_f.{weight,bias}
 
+import { decodeF16 } from "../dtype/f16.js";
 import { ArgumentError, ModelError, ShapeError } from "../errors.js";
 import { packPanels, panelLength } from "../kernels/panel.js";
+import { quantBlockBytes } from "../kernels/quant-scalar.js";
 import { kernelBytes, kernelFloat32Array } from "../kernels/select.js";
-import { type QuantMatrix, type QuantType, quantByteLength } from "../lora/quant.js";
+import { type QuantMatrix, type QuantType, quantByteLength, quantKernelType } from "../lora/quant.js";
 import type { ModelConfig } from "./config.js";
 import { ModelLinear } from "./linear.js";
 import { showValue } from "./show.js";
@@ -44,6 +46,26 @@ export interface PendingRead {
   out: Float32Array | Uint8Array;
   /** Pack the tensor into out as op(b) [k, n] panels (transposed: the tensor is stored [n, k]); absent: copy it. */
   pack?: { k: number; n: number; transposed: boolean };
+  /** A quantized weight's type, for checkQuantScales once its blocks are read. */
+  quant?: QuantType;
+}
+
+/**
+ * Refuses quantized blocks whose float16 scale is Infinity or NaN (every value of such a block would be ±Infinity
+ * or NaN, and so would the logits): a corrupt or hostile file. One read of 2 bytes per 32 weights.
+ * @throws {ModelError} "non_finite" naming the tensor and the first such block
+ */
+export function checkQuantScales(name: string, bytes: Uint8Array, type: QuantType): void {
+  const size = quantBlockBytes(quantKernelType(type));
+  for (let o = 0, b = 0; o + 1 < bytes.length; o += size, b++) {
+    const h = bytes[o]! | (bytes[o + 1]! << 8);
+    if ((h & 0x7c00) === 0x7c00)
+      throw new ModelError(
+        "non_finite",
+        `loadCausalLM: quantized tensor "${name}" (${type}) has block ${b} with scale ${decodeF16(h)} (float16 0x${h.toString(16)}), expected finite scales (the file is corrupt)`,
+        { name, block: b },
+      );
+  }
 }
 
 export interface Norm {
@@ -170,8 +192,10 @@ class Reader {
         { name, shape: [q.rows, q.cols], expected: [dOut, dIn] },
       );
     const bytes = kernelBytes(quantByteLength(q.type, q.rows, q.cols));
-    if (f.quantBytes) bytes.set(f.quantBytes(name));
-    else this.pending.push({ file: f, name, out: bytes });
+    if (f.quantBytes) {
+      bytes.set(f.quantBytes(name));
+      checkQuantScales(name, bytes, q.type);
+    } else this.pending.push({ file: f, name, out: bytes, quant: q.type });
     this.floats += q.rows * q.cols; // counted as parameters, held as blocks
     return { type: q.type, bytes, rows: q.rows, cols: q.cols, layout: "out_in" };
   }

@@ -120,6 +120,26 @@ describe.skipIf(!GOLDEN)("quantized GGUF bases run unmerged through the quantize
         expect(dequantizeMatrix(q.embed as QuantMatrix).data).toEqual(f.embed);
       });
 
+  it("a block whose float16 scale is Infinity or NaN (a corrupt file) is refused at load, both read paths", async () => {
+    for (const [dtype, scale] of [
+      ["Q8_0", 0x7c00],
+      ["Q4_0", 0x7e00],
+    ] as const) {
+      const bytes = new Uint8Array(readFileSync(gguf("llama", dtype)));
+      const info = parseGguf(bytes).info("blk.1.ffn_down.weight");
+      const at = parseGguf(bytes).dataStart + info.offset + 3 * (dtype === "Q8_0" ? 34 : 18); // block 3's scale
+      bytes[at] = scale & 0xff;
+      bytes[at + 1] = scale >> 8;
+      const message = new RegExp(
+        `^loadCausalLM: quantized tensor "blk.1.ffn_down.weight" \\(${dtype.toLowerCase()}\\) has block 3 with scale ${scale === 0x7c00 ? "Infinity" : "NaN"} \\(float16 0x${scale.toString(16)}\\), expected finite scales`,
+      );
+      await expect(loadGgufModel(parseGguf(bytes))).rejects.toMatchObject({ code: "non_finite", message });
+      const path = join(tmp, `corrupt-${dtype}.gguf`);
+      writeFileSync(path, bytes);
+      await expect(loadModelDir(path)).rejects.toMatchObject({ code: "non_finite", message });
+    }
+  });
+
   for (const kind of ["llama", "gpt2"])
     it(`${kind} Q4_0: mixed-adapter batch rows equal solo runs (within float32 rounding; bit-equal dequantized)`, async () => {
       const file = parseGguf(readFileSync(gguf(kind, "Q4_0")));

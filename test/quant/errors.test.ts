@@ -3,14 +3,18 @@
 import { describe, expect, it } from "vitest";
 import {
   dequantizeMatrix,
+  dequantizeQ4_0,
+  dequantizeQ8_0,
   kernelBytes,
   loraForward,
   lowRankForward,
   matmul,
   type QuantMatrix,
   quantizeMatrix,
+  quantizeQ4_0,
+  quantizeQ8_0,
 } from "../../src/index.js";
-import { caught } from "../helpers/errors.js";
+import { caught, codeAndMessage } from "../helpers/errors.js";
 import { fill } from "../helpers/random.js";
 
 const q: QuantMatrix = quantizeMatrix({ data: fill(new Float32Array(3 * 64), 1), rows: 3, cols: 64 }, "q4_0");
@@ -120,5 +124,82 @@ describe("quantized weights: errors", () => {
     expect(e.code).toBe("invalid_argument");
     expect(e.message).toBe("kernelBytes: length is -1, expected an integer ≥ 0");
     expect(kernelBytes(3)).toEqual(new Uint8Array(3));
+  });
+
+  it("invalid_value: a block whose scale float16 cannot hold (ggml would store Infinity); up to the limit is fine", () => {
+    // plain numbers: 1e39 is finite as a double and becomes Infinity only when rounded to float32 in the block
+    const block = (v: number) => Array.from({ length: 32 }, (_, i) => (i === 5 ? v : 1));
+    for (const [f, per] of [
+      [quantizeQ8_0, 127],
+      [quantizeQ4_0, 8],
+    ] as const) {
+      expect(() => f(block(65504 * per))).not.toThrow();
+      expect(() => f(block(-65504 * per))).not.toThrow();
+      for (const v of [66000 * per, -66000 * per, 1e39]) {
+        const e = caught(() => f([...block(1), ...block(v)]));
+        expect(e.code).toBe("invalid_value");
+        expect(e.message).toMatch(
+          new RegExp(
+            `^${f.name}: block 1 \\(values 32–63\\) has \\|x\\| up to .* whose scale .* is past float16's 65504; expected \\|x\\| ≤ ${65504 * per} in every block$`,
+          ),
+        );
+      }
+    }
+    const e = caught(() => quantizeMatrix({ data: Float32Array.from(block(1e7)), rows: 1, cols: 32 }, "q8_0"));
+    expect(e.code).toBe("invalid_value");
+  });
+
+  it("dequantizeQ8_0/Q4_0 and quantizeMatrix check their arguments", () => {
+    const bytes = quantizeQ8_0(new Float32Array(64).fill(1));
+    const cases: [() => unknown, string, string][] = [
+      [
+        () => dequantizeQ8_0(bytes, 96),
+        "data_length_mismatch",
+        "dequantizeQ8_0: bytes has 68 bytes, expected at least 102 for 96 values (34 bytes per 32)",
+      ],
+      [
+        () => dequantizeQ8_0(bytes, 33),
+        "invalid_argument",
+        "dequantizeQ8_0: n is 33, expected a count of values that is a multiple of the block size 32",
+      ],
+      [
+        () => dequantizeQ4_0(bytes, Number.NaN),
+        "invalid_argument",
+        "dequantizeQ4_0: n is NaN, expected a count of values that is a multiple of the block size 32",
+      ],
+      [
+        () => dequantizeQ4_0(null as never, 32),
+        "invalid_argument",
+        "dequantizeQ4_0: bytes is null, expected a Uint8Array",
+      ],
+      [
+        () => dequantizeQ8_0(bytes, 64, new Float32Array(3)),
+        "data_length_mismatch",
+        "dequantizeQ8_0: out is a Float32Array of 3, expected a Float32Array of at least 64 values",
+      ],
+      [() => quantizeQ8_0(null as never), "invalid_argument", "quantizeQ8_0: x is null, expected an array of numbers"],
+      [
+        () => quantizeMatrix({ data: new Float32Array(64), rows: 2, cols: 32 }, "q5_0" as never),
+        "unsupported_dtype",
+        'quantizeMatrix: type is "q5_0", expected "q8_0" or "q4_0"',
+      ],
+      [
+        () => quantizeMatrix({ data: new Float32Array(32), rows: 2, cols: 32 }, "q8_0"),
+        "data_length_mismatch",
+        "quantizeMatrix: m.data has length 32, expected 64 for shape [2, 32]",
+      ],
+      [
+        () => quantizeMatrix({ data: new Float32Array(64), rows: 2, cols: 32 }, "q8_0", { layout: "xx" as never }),
+        "invalid_argument",
+        'quantizeMatrix: options.layout is "xx", expected "in_out" or "out_in"',
+      ],
+      [
+        () => quantizeMatrix(null as never, "q8_0"),
+        "invalid_matrix",
+        "quantizeMatrix: m is null, expected a number[][] (array of rows), a {data, rows, cols} view or a {data, dims} tensor",
+      ],
+    ];
+    for (const [f, code, message] of cases) expect(codeAndMessage(f)).toEqual([code, message]);
+    expect(Array.from(dequantizeQ8_0(bytes, 64), (v) => Math.abs(v - 1) < 1e-3)).toEqual(new Array(64).fill(true));
   });
 });
