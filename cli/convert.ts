@@ -16,7 +16,7 @@ import {
   modulesToPeft,
   type PeftAdapter,
 } from "../src/index.js";
-import { convertModelToGguf, loadAdapter, makeFolder, writeFileAtomic } from "../src/node/index.js";
+import { convertModelToGguf, loadAdapter, writeFileAtomic, writeFilesAtomic } from "../src/node/index.js";
 import { type CliIo, type Command, parseOptions, UsageError } from "./usage.js";
 
 const HELP = `Usage: lorakit convert --from PATH --to PATH [--base DIR] [--arch NAME] [--dtype T]
@@ -104,11 +104,14 @@ function pick<T extends string>(flag: string, v: string | undefined, allowed: re
 }
 
 async function writePeftDir(dir: string, files: { configJson: string; weights: Uint8Array }): Promise<void> {
-  makeFolder(dir, "convert");
-  await writeFileAtomic(join(dir, "adapter_config.json"), new TextEncoder().encode(files.configJson), {
-    op: "convert",
-  });
-  await writeFileAtomic(join(dir, "adapter_model.safetensors"), files.weights, { op: "convert" });
+  await writeFilesAtomic(
+    dir,
+    [
+      { name: "adapter_model.safetensors", data: files.weights },
+      { name: "adapter_config.json", data: new TextEncoder().encode(files.configJson) },
+    ],
+    { op: "convert" },
+  );
 }
 
 async function writeOnnx(

@@ -10,9 +10,8 @@ import { loadPeftAdapter, type PeftAdapter, type PeftModuleAdapter, refuseNonSaf
 import type { PeftConfig } from "../io/peft-config.js";
 import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
 import { looksLikeTorchFile } from "../io/torch-file.js";
-import { makeFolder } from "./atomic-write.js";
+import { type OpenFile, writeFilesAtomic } from "./atomic-write.js";
 import { exists, isDir } from "./path-kind.js";
-import { writeFileAtomic } from "./safetensors-file.js";
 
 const CONFIG = "adapter_config.json";
 const PEFT_WEIGHTS = "adapter_model.safetensors";
@@ -98,8 +97,9 @@ export async function loadAdapter(path: string): Promise<PeftAdapter | MlxAdapte
 }
 
 /**
- * Writes an adapter folder as PEFT does: adapter_config.json and adapter_model.safetensors, each written
- * atomically (temporary file + rename). Creates the folder (and its parents) when missing, as `mkdir -p` does.
+ * Writes an adapter folder as PEFT does: adapter_config.json and adapter_model.safetensors, both through
+ * writeFilesAtomic: a new folder appears only complete, an existing one gets both files or neither (its other files
+ * are kept). Missing parent folders are made, as `mkdir -p` does. `options.openFile` is the seam for tests.
  * @throws {AdapterFormatError} "missing_file" when `dir` exists but is not a folder (the adapter folder is missing
  *   and cannot be made; nothing is written), plus everything savePeftAdapter throws (checked before any write);
  *   FileWriteError from makeFolder and writeFileAtomic (not_writable, no_space, invalid_output)
@@ -109,14 +109,19 @@ export async function savePeftAdapterDir(
   dir: string,
   modules: readonly PeftModuleAdapter[],
   config: PeftConfig | object,
-  options: SavePeftOptions = {},
+  options: SavePeftOptions & { openFile?: OpenFile } = {},
 ): Promise<void> {
   const { configJson, weights } = savePeftAdapter(modules, config, options);
   if ((await exists(dir)) && !(await isDir(dir)))
     throw new AdapterFormatError("missing_file", `savePeftAdapterDir: ${dir} exists and is not a folder`, {
       path: dir,
     });
-  makeFolder(dir, "savePeftAdapterDir");
-  await writeFileAtomic(join(dir, PEFT_WEIGHTS), weights);
-  await writeFileAtomic(join(dir, CONFIG), new TextEncoder().encode(configJson));
+  await writeFilesAtomic(
+    dir,
+    [
+      { name: PEFT_WEIGHTS, data: weights },
+      { name: CONFIG, data: new TextEncoder().encode(configJson) },
+    ],
+    { op: "savePeftAdapterDir", ...(options.openFile ? { openFile: options.openFile } : {}) },
+  );
 }

@@ -8,7 +8,7 @@
 
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { FileWriteError } from "../errors.js";
 
@@ -235,6 +235,54 @@ export async function writeFolderAtomic(
     throw writeError(op, path, err);
   } finally {
     untrack(tmp);
+  }
+}
+
+/**
+ * Writes several files into the folder `dir` so that a failure leaves no half-written set: every file is first
+ * written to its own `.<name>.<pid>.<hex>.tmp` beside its target, and only when all are complete are they renamed
+ * over their targets; other files in the folder are kept. On a failure before the renames the folder is left
+ * exactly as it was, and a folder this call created (empty again) is removed. Missing parents are made as
+ * makeFolder does.
+ * @throws {FileWriteError} "no_space", "not_writable", "invalid_output" (as writeFileAtomic; a target that is a
+ *   folder is refused before anything is renamed); makeFolder's "not_writable"; other errors as thrown
+ */
+export async function writeFilesAtomic(
+  dir: string,
+  files: readonly FolderFile[],
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const op = options.op ?? "writeFilesAtomic";
+  const created = !existsSync(dir);
+  makeFolder(dir, op);
+  const openFile = options.openFile ?? open;
+  const temps: { tmp: string; target: string }[] = [];
+  let at = dir;
+  try {
+    for (const f of files) {
+      const target = join(dir, f.name);
+      const tmp = siblingPath(target, "tmp");
+      track(tmp);
+      temps.push({ tmp, target });
+      at = target;
+      await writeNewFile(openFile, tmp, f.data, await modeOf(target));
+    }
+    // rename cannot put a file over a folder (EISDIR); refuse that before the first rename, not after it
+    for (const t of temps) {
+      at = t.target;
+      if ((await stat(t.target).catch(() => null))?.isDirectory())
+        throw Object.assign(new Error(`EISDIR: ${t.target}`), { code: "EISDIR", path: t.target });
+    }
+    for (const t of temps) {
+      at = t.target;
+      await rename(t.tmp, t.target);
+    }
+  } catch (err) {
+    for (const t of temps) await removeQuietly(t.tmp);
+    if (created) await rmdir(dir).catch(() => undefined); // only when empty: never what someone else put there
+    throw writeError(op, at, err);
+  } finally {
+    for (const t of temps) untrack(t.tmp);
   }
 }
 

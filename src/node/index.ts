@@ -14,6 +14,7 @@ export {
   makeFolder,
   type OpenFile,
   removeStaleTemporaries,
+  writeFilesAtomic,
   writeFolderAtomic,
 } from "./atomic-write.js";
 export { type BaseModel, type BaseShard, openBaseModel } from "./base-model.js";

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseGguf } from "../../src/io/gguf.js";
@@ -180,6 +180,23 @@ describe.skipIf(GOLDEN === null)("lorakit convert", () => {
     expect(r.stderr).toMatch(
       /"blk\.0\.attn_q" has 64 output rows, expected a multiple of 2·nHead = 6 .*\[invalid_metadata\]\n$/,
     );
+  });
+  it("a convert to a PEFT folder that fails replaces neither file, and leaves no temporaries", () => {
+    const llama = join(g, "base", "llama");
+    const gguf = tmpFile("half-written.gguf");
+    expect(
+      lorakit(["convert", "--from", join(g, "peft-llama-basic", "adapter"), "--to", gguf, "--base", llama]).code,
+    ).toBe(0);
+    const dir = tmpFile("half-written-peft");
+    mkdirSync(join(dir, "adapter_model.safetensors"), { recursive: true });
+    writeFileSync(join(dir, "adapter_config.json"), "old config");
+    const r = lorakit(["convert", "--from", gguf, "--to", dir, "--base", llama]);
+    expect([r.code, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toBe(
+      `lorakit convert: convert: cannot write ${join(dir, "adapter_model.safetensors")}: it is a folder (EISDIR); nothing was written [invalid_output]\n`,
+    );
+    expect(readFileSync(join(dir, "adapter_config.json"), "utf8")).toBe("old config");
+    expect(readdirSync(dir).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
   });
   it("model folder → GGUF (q8_0)", () => {
     const out = tmpFile("cli-gpt2.gguf");
