@@ -200,6 +200,13 @@ async function inspectRawFile(path: string, json: boolean, io: CliIo): Promise<n
   }
 }
 
+// A u64 / i64 metadata value (a bigint, which JSON.stringify refuses) as a number when that is exact, else as its
+// decimal string.
+function printable(v: number | bigint | boolean | string): number | boolean | string {
+  if (typeof v !== "bigint") return v;
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+}
+
 /** A .gguf file (LoRA adapter or model): its general.* / adapter.* metadata and its tensors, from the header only. */
 async function inspectGgufFile(path: string, json: boolean, io: CliIo): Promise<number> {
   const f = await openGguf(path);
@@ -215,7 +222,7 @@ async function inspectGgufFile(path: string, json: boolean, io: CliIo): Promise<
     const meta: Record<string, unknown> = {};
     for (const [k, v] of f.metadata) {
       if (!k.startsWith("general.") && !k.startsWith("adapter.")) continue;
-      meta[k] = typeof v.value === "bigint" ? Number(v.value) : v.value;
+      meta[k] = Array.isArray(v.value) ? v.value.map(printable) : printable(v.value);
     }
     if (json) {
       io.stdout(

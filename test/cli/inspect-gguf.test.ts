@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseGguf } from "../../src/io/gguf.js";
+import { parseGguf, serializeGguf } from "../../src/io/gguf.js";
 import { GOLDEN, tmpFile } from "../gguf/helpers.js";
 import { lorakit } from "./helpers.js";
 
@@ -54,5 +54,44 @@ describe.skipIf(GOLDEN === null)("lorakit inspect on a .gguf file", () => {
     const r = lorakit(["inspect", bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^lorakit inspect: .*\[invalid_magic\]\n$/);
+  });
+});
+
+describe("lorakit inspect on a .gguf file with 64-bit integer metadata", () => {
+  const path = tmpFile("inspect-u64.gguf");
+  writeFileSync(
+    path,
+    serializeGguf(
+      {
+        "general.architecture": { type: "string", value: "llama" },
+        "general.type": { type: "string", value: "adapter" },
+        "general.u64s": { type: "array", itemType: "u64", value: [1n, 2n ** 60n, 18446744073709551615n] },
+        "general.i64s": { type: "array", itemType: "i64", value: [-3n, -(2n ** 62n)] },
+        "general.big": { type: "u64", value: 2n ** 63n },
+        "general.small": { type: "i64", value: -7n },
+      },
+      [],
+    ),
+  );
+
+  it("prints u64 / i64 values and arrays: numbers when exact, else decimal strings", () => {
+    const r = lorakit(["inspect", path]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('general.u64s = [1,"1152921504606846976","18446744073709551615"]\n');
+    expect(r.stdout).toContain('general.i64s = [-3,"-4611686018427387904"]\n');
+    expect(r.stdout).toContain('general.big = "9223372036854775808"\n');
+    expect(r.stdout).toContain("general.small = -7\n");
+  });
+
+  it("--json carries the same values", () => {
+    const r = lorakit(["inspect", "--json", path]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as { metadata: Record<string, unknown> };
+    expect(doc.metadata["general.u64s"]).toEqual([1, "1152921504606846976", "18446744073709551615"]);
+    expect(doc.metadata["general.i64s"]).toEqual([-3, "-4611686018427387904"]);
+    expect(doc.metadata["general.big"]).toBe("9223372036854775808");
+    expect(doc.metadata["general.small"]).toBe(-7);
   });
 });
