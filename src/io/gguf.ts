@@ -49,13 +49,25 @@ class Cursor {
     readonly fileSize: number,
     readonly op: string,
   ) {}
+  /**
+   * Refuses to read past the bytes held. `readMore` in the error's details (the prefix length that would do) is
+   * set only when the bytes lie within the file: a streaming reader reads further for that error alone.
+   */
   need(n: number, what: string): void {
-    if (this.pos + n > this.u8.length)
-      throw new GgufError(
-        "truncated_file",
-        `${this.op}: ${what} needs ${n} bytes at offset ${this.pos}, but the ${this.u8.length < this.fileSize ? "bytes read so far end" : "file ends"} at ${this.u8.length}`,
-        { offset: this.pos, need: n, available: this.u8.length, fileSize: this.fileSize },
-      );
+    const end = this.pos + n;
+    if (end <= this.u8.length) return;
+    const inFile = end <= this.fileSize;
+    throw new GgufError(
+      "truncated_file",
+      `${this.op}: ${what} needs ${n} bytes at offset ${this.pos}, but the ${inFile ? "bytes read so far end" : "file ends"} at ${inFile ? this.u8.length : this.fileSize}`,
+      {
+        offset: this.pos,
+        need: n,
+        available: this.u8.length,
+        fileSize: this.fileSize,
+        ...(inFile ? { readMore: end } : {}),
+      },
+    );
   }
   /** Bytes left in the whole file (not only in the prefix held): the budget for counts. */
   left(): number {

@@ -2,7 +2,7 @@
 // only the tensors asked for; writeGgufFile streams the header and one tensor at a time into a temporary file and
 // renames it (writeFileAtomic); convertModelToGguf turns a Hugging Face folder into a llama.cpp base model.
 
-import { open, readdir, readFile, stat } from "node:fs/promises";
+import { type FileHandle, open, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { AdapterFormatError, GgufError } from "../errors.js";
 import { decodeGgmlTensor, encodeGgmlTensor } from "../io/ggml-quant.js";
@@ -29,6 +29,19 @@ export interface GgufFile extends GgufHeader {
 
 const FIRST_READ = 1 << 20;
 
+// The first `want` bytes of the file: those of `held` kept, only the rest read; shorter if the file shrank.
+async function readPrefix(fh: FileHandle, held: Uint8Array, want: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(want);
+  buf.set(held);
+  let done = held.length;
+  while (done < want) {
+    const { bytesRead } = await fh.read(buf, done, want - done, done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buf.subarray(0, done);
+}
+
 /**
  * Opens a GGUF file and validates its header without reading tensor data. Close it when done.
  * @throws {GgufError} the parser's codes, with the path in the message
@@ -39,17 +52,20 @@ export async function openGguf(path: string): Promise<GgufFile> {
   try {
     const size = (await fh.stat()).size;
     let want = Math.min(FIRST_READ, size);
+    let buf: Uint8Array = new Uint8Array(0);
     let header: GgufHeader;
     for (;;) {
-      const buf = new Uint8Array(want);
-      const { bytesRead } = await fh.read(buf, 0, want, 0);
+      buf = await readPrefix(fh, buf, want);
       try {
-        header = parseGgufHeader(buf.subarray(0, bytesRead), size, op);
+        header = parseGgufHeader(buf, size, op);
         break;
       } catch (e) {
-        // the header goes on past what was read: read twice as much (at most the whole file)
-        if (!(e instanceof GgufError && e.code === "truncated_file" && want < size)) throw e;
-        want = Math.min(size, want * 2);
+        // the header goes on past what was read but within the file: read at least that far, or twice as much
+        // (at most the whole file). Any other error, a tensor past the end of the file included, is final; so is a
+        // file that ended before `want` (it shrank while being read).
+        const readMore = e instanceof GgufError && e.code === "truncated_file" ? e.details.readMore : undefined;
+        if (typeof readMore !== "number" || buf.length < want || buf.length >= size) throw e;
+        want = Math.min(size, Math.max(buf.length * 2, readMore));
       }
     }
     const info = ggufTensorLookup(header, op);
