@@ -2,7 +2,6 @@
 // (training config) + adapters.safetensors. A PEFT folder with only adapter_model.bin (torch.save) is read by
 // readTorchFile, which interprets the pickle with an allow-list and executes nothing; a Git LFS pointer is refused.
 
-import { readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { AdapterFormatError } from "../errors.js";
 import { loadMlxAdapter, type MlxAdapter, type MlxLoadOptions } from "../io/mlx-adapter.js";
@@ -12,6 +11,7 @@ import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
 import { looksLikeTorchFile } from "../io/torch-file.js";
 import { type OpenFile, writeFilesAtomic } from "./atomic-write.js";
 import { exists, isDir } from "./path-kind.js";
+import { readRegularFile } from "./read-file.js";
 
 const CONFIG = "adapter_config.json";
 const PEFT_WEIGHTS = "adapter_model.safetensors";
@@ -20,7 +20,7 @@ const PICKLE = "adapter_model.bin";
 
 // Reads a weights file; a Git LFS pointer is refused here so the message names the file.
 async function readWeights(op: string, path: string): Promise<Uint8Array> {
-  const bytes = await readFile(path);
+  const bytes = await readRegularFile(op, path, "an adapter weights file");
   if (!looksLikeTorchFile(bytes)) refuseNonSafetensors(op, path, bytes);
   return bytes;
 }
@@ -32,7 +32,7 @@ function missingFile(op: string, path: string, hint: string): AdapterFormatError
 async function readConfig(op: string, dir: string, hint = `an adapter folder needs ${CONFIG}`): Promise<string> {
   const path = join(dir, CONFIG);
   if (!(await exists(path))) throw missingFile(op, path, hint);
-  return readFile(path, "utf8");
+  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(await readRegularFile(op, path, hint));
 }
 
 /**
@@ -65,7 +65,7 @@ export async function loadMlxAdapterDir(dir: string, options: MlxLoadOptions = {
   const weights = join(dir, MLX_WEIGHTS);
   if (!(await exists(weights))) throw missingFile(op, weights, `an MLX adapter folder needs ${MLX_WEIGHTS}`);
   const config = await readConfig(op, dir);
-  return loadMlxAdapter({ config, weights: await readFile(weights) }, options);
+  return loadMlxAdapter({ config, weights: await readRegularFile(op, weights, "MLX adapter weights") }, options);
 }
 
 /**

@@ -2,7 +2,7 @@
 // only the tensors asked for; writeGgufFile streams the header and one tensor at a time into a temporary file and
 // renames it (writeFileAtomic); convertModelToGguf turns a Hugging Face folder into a llama.cpp base model.
 
-import { type FileHandle, open, readdir, readFile, stat } from "node:fs/promises";
+import { type FileHandle, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { AdapterFormatError, GgufError } from "../errors.js";
 import { decodeGgmlTensor, encodeGgmlTensor } from "../io/ggml-quant.js";
@@ -15,6 +15,7 @@ import {
 } from "../io/gguf.js";
 import { type GgufModelDtype, planGgufModel } from "../io/gguf-model.js";
 import type { GgufHeader, GgufTensorInfo, GgufValue } from "../io/gguf-types.js";
+import { openRegularFile } from "./read-file.js";
 import { openSafetensors, type SafetensorsFile, writeFileAtomic } from "./safetensors-file.js";
 
 /** An open GGUF file: a validated header and on-demand tensor reads. */
@@ -48,7 +49,7 @@ async function readPrefix(fh: FileHandle, held: Uint8Array, want: number): Promi
  */
 export async function openGguf(path: string): Promise<GgufFile> {
   const op = `openGguf: ${path}`;
-  const fh = await open(path, "r");
+  const fh = await openRegularFile("openGguf", path, "a GGUF file");
   try {
     const size = (await fh.stat()).size;
     let want = Math.min(FIRST_READ, size);
