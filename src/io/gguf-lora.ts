@@ -203,6 +203,11 @@ export function ggufToAdapter(bytes: Uint8Array, options: { heads?: AttentionHea
   const alpha = g.metadata.has("adapter.lora.alpha")
     ? Number(ggufRequire(g.metadata, "adapter.lora.alpha", ["f32", "f64"], op).value)
     : 0;
+  if (!Number.isFinite(alpha))
+    throw new GgufError("invalid_metadata", `${op}: adapter.lora.alpha is ${alpha}, expected a finite number`, {
+      key: "adapter.lora.alpha",
+      value: alpha,
+    });
   const bases = new Map<string, { a?: string; b?: string }>();
   for (const name of g.names()) {
     const m = /^(.+)\.lora_([ab])$/.exec(name);
@@ -247,6 +252,19 @@ function readPair(
       `${op}: "${base}" has lora_a ne [${ia.shape.join(", ")}] and lora_b ne [${ib.shape.join(", ")}], expected ${isEmbd ? "[r, vocab] and [r, embDim]" : "[dIn, r] and [r, dOut]"}`,
       { name: base },
     );
+  if (rank === 0 || [...ia.shape, ...ib.shape].includes(0))
+    throw new GgufError(
+      "tensor_invalid_info",
+      `${op}: "${base}" has lora_a ne [${ia.shape.join(", ")}] and lora_b ne [${ib.shape.join(", ")}], expected every dimension ≥ 1 (rank ${rank})`,
+      { name: base, rank },
+    );
+  const scaling = alpha !== 0 ? Math.fround(alpha / rank) : 1;
+  if (!Number.isFinite(scaling))
+    throw new GgufError(
+      "invalid_metadata",
+      `${op}: adapter.lora.alpha ${alpha} / rank ${rank} of "${base}" is ${scaling} in float32, expected a finite scale`,
+      { key: "adapter.lora.alpha", name: base, alpha, rank },
+    );
   const modulePath = hfModuleOf(arch, base.replace(/\.weight$/, ""));
   if (modulePath === null)
     throw new GgufError(
@@ -263,7 +281,6 @@ function readPair(
   const down = isEmbd ? a : transposed(a, rank, dIn); // [dIn, r]
   const up = transposed(b, dOut, rank); // [r, dOut]
   const r = trimmedRank(down, up, dIn, dOut, rank);
-  const scaling = alpha !== 0 ? Math.fround(alpha / rank) : 1;
   return {
     modulePath,
     kind: isEmbd ? "embedding" : "linear",

@@ -98,3 +98,50 @@ describe("attention head counts", () => {
     );
   });
 });
+
+function pair(base: string, dIn: number, r: number, dOut: number) {
+  return [
+    { name: `${base}.lora_a`, shape: [dIn, r], type: "F32", data: new Uint8Array(4 * dIn * r).fill(1) },
+    { name: `${base}.lora_b`, shape: [r, dOut], type: "F32", data: new Uint8Array(4 * r * dOut).fill(1) },
+  ];
+}
+
+describe("adapter.lora.alpha and the rank", () => {
+  it.each([
+    ["NaN", { type: "f32", value: Number.NaN }],
+    ["Infinity", { type: "f32", value: Number.POSITIVE_INFINITY }],
+    ["-Infinity", { type: "f64", value: Number.NEGATIVE_INFINITY }],
+  ] as const)("alpha %s is refused", (shown, alpha) => {
+    const bytes = serializeGguf(
+      adapterMd("llama", { "adapter.lora.alpha": alpha }),
+      pair("blk.0.attn_v.weight", 8, 2, 8),
+    );
+    const e = caught(() => ggufToAdapter(bytes));
+    expect([e.name, e.code]).toEqual(["GgufError", "invalid_metadata"]);
+    expect(e.message).toBe(`ggufToAdapter: adapter.lora.alpha is ${shown}, expected a finite number`);
+  });
+
+  it("an alpha whose alpha / r overflows float32 is refused, naming the pair", () => {
+    const bytes = serializeGguf(
+      adapterMd("llama", { "adapter.lora.alpha": { type: "f64", value: 1e308 } }),
+      pair("blk.0.attn_v.weight", 8, 2, 8),
+    );
+    const e = caught(() => ggufToAdapter(bytes));
+    expect([e.name, e.code]).toEqual(["GgufError", "invalid_metadata"]);
+    expect(e.message).toBe(
+      'ggufToAdapter: adapter.lora.alpha 1e+308 / rank 2 of "blk.0.attn_v.weight" is Infinity in float32, expected a finite scale',
+    );
+  });
+
+  it("rank 0 (and any empty dimension) is refused, naming the pair", () => {
+    const md = adapterMd("llama", { "adapter.lora.alpha": { type: "f32", value: 8 } });
+    let e = caught(() => ggufToAdapter(serializeGguf(md, pair("blk.0.attn_v.weight", 8, 0, 8))));
+    expect([e.name, e.code]).toEqual(["GgufError", "tensor_invalid_info"]);
+    expect(e.message).toBe(
+      'ggufToAdapter: "blk.0.attn_v.weight" has lora_a ne [8, 0] and lora_b ne [0, 8], expected every dimension ≥ 1 (rank 0)',
+    );
+    e = caught(() => ggufToAdapter(serializeGguf(md, pair("blk.0.attn_v.weight", 0, 2, 8))));
+    expect(e.code).toBe("tensor_invalid_info");
+    expect(e.message).toMatch(/lora_a ne \[0, 2\] and lora_b ne \[2, 8\], expected every dimension ≥ 1 \(rank 2\)$/);
+  });
+});
