@@ -222,7 +222,19 @@ export function ggufToAdapter(bytes: Uint8Array, options: { heads?: AttentionHea
     bases.set(m[1]!, e);
   }
   const modules: PeftModuleAdapter[] = [];
-  for (const [base, e] of bases) modules.push(readPair(g, arch, base, e, alpha, options.heads, op));
+  const baseOf = new Map<string, string>(); // module path → the GGUF base name it was read from
+  for (const [base, e] of bases) {
+    const m = readPair(g, arch, base, e, alpha, options.heads, op);
+    const first = baseOf.get(m.modulePath);
+    if (first !== undefined)
+      throw new GgufError(
+        "duplicate_name",
+        `${op}: "${base}" and "${first}" both map to module "${m.modulePath}", expected one pair per module`,
+        { name: base, other: first, module: m.modulePath },
+      );
+    baseOf.set(m.modulePath, base);
+    modules.push(m);
+  }
   return { architecture: arch, alpha, modules };
 }
 

@@ -145,3 +145,15 @@ describe("adapter.lora.alpha and the rank", () => {
     expect(e.message).toMatch(/lora_a ne \[0, 2\] and lora_b ne \[2, 8\], expected every dimension ≥ 1 \(rank 2\)$/);
   });
 });
+
+describe("two pairs for one module", () => {
+  it("blk.0.attn_v.weight.lora_* and blk.0.attn_v.lora_* are refused as duplicates", () => {
+    const md = adapterMd("llama", { "adapter.lora.alpha": { type: "f32", value: 2 } });
+    const bytes = serializeGguf(md, [...pair("blk.0.attn_v.weight", 8, 2, 8), ...pair("blk.0.attn_v", 8, 2, 8)]);
+    const e = caught(() => ggufToAdapter(bytes));
+    expect([e.name, e.code]).toEqual(["GgufError", "duplicate_name"]);
+    expect(e.message).toBe(
+      'ggufToAdapter: "blk.0.attn_v" and "blk.0.attn_v.weight" both map to module "model.layers.0.self_attn.v_proj", expected one pair per module',
+    );
+  });
+});
