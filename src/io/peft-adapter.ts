@@ -2,7 +2,7 @@
 // layout: down [dIn, r], up [r, dOut], float32 copies decoded from F32/F16/BF16. Pure and browser-safe.
 // PEFT's key names and layouts are handled by peft-keys.ts only; adapter_model.bin bytes go through torch-file.ts.
 
-import { AdapterFormatError, ShapeError } from "../errors.js";
+import { AdapterFormatError, ArgumentError, ShapeError } from "../errors.js";
 import type { Matrix } from "../matrix.js";
 import { moduleHyperparams, type PeftConfig, parsePeftConfig, peftScaling } from "./peft-config.js";
 import {
@@ -153,6 +153,12 @@ interface Parts {
  * @example const { modules } = loadPeftAdapter({ config: configText, weights: bytes }); modules[0].scaling
  */
 export function loadPeftAdapter(files: PeftAdapterFiles): PeftAdapter {
+  if (files === null || typeof files !== "object")
+    throw new ArgumentError(
+      "invalid_argument",
+      `${OP}: files is ${files === null ? "null" : `a ${typeof files}`}, expected { config, weights } (adapter_config.json's text or object, adapter_model.safetensors' bytes)`,
+      { name: "files" },
+    );
   if (isMlxConfig(parseConfigInput(files.config)))
     throw new AdapterFormatError(
       "unsupported_format",

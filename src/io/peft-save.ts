@@ -148,6 +148,17 @@ export function savePeftAdapter(
   config: PeftConfig | object,
   options: SavePeftOptions = {},
 ): SavedPeftAdapter {
+  if (!Array.isArray(modules))
+    throw new ArgumentError("invalid_argument", "savePeftAdapter: modules must be an array of adapter modules", {
+      name: "modules",
+    });
+  if (config === null || typeof config !== "object")
+    throw new ArgumentError(
+      "invalid_argument",
+      "savePeftAdapter: config must be a PEFT config (parsed, or adapter_config.json's object)",
+      { name: "config" },
+    );
+  options ??= {};
   const cfg = "peftType" in config ? (config as PeftConfig) : parsePeftConfig(config, "savePeftAdapter config").config;
   const tensors = new Map<string, TensorToWrite>();
   const put = (name: string, t: { dtype: SafetensorsDtype; shape: number[]; data: Float32Array }) => {

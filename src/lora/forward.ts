@@ -122,6 +122,11 @@ export function lowRankForward<T extends FloatArray>(
   options: { out?: T } = {},
 ): Matrix<T> {
   const op = "lowRankForward";
+  options ??= {};
+  if (adapter === null || typeof adapter !== "object")
+    throw new ArgumentError("invalid_argument", `${op}: adapter must be an object {down, up, scaling}`, {
+      name: "adapter",
+    });
   if (isQuantMatrix(W)) {
     const scaling = () => requireFinite(op, "adapter.scaling", adapter.scaling);
     const names = { down: "down", up: "up" };

@@ -52,6 +52,7 @@ export function matmul<T extends Float32Array>(
 ): Matrix<Float32Array> | TensorLike<Float32Array>;
 export function matmul(a: MatrixInput, b: MatrixInput, options?: MatmulOptions): unknown;
 export function matmul(a: unknown, b: unknown, options: MatmulOptions = {}): unknown {
+  options ??= {}; // null: the defaults, as undefined
   const op = "matmul";
   if (isQuantMatrix(b)) return quantMatmul(op, a, b, { ...options, threads: readThreads(op, options.threads) });
   const transA = readFlag(op, "transA", options.transA);

@@ -44,7 +44,7 @@ export function deltaWeight<T extends FloatArray>(
   options: MergeOptions = {},
 ): Matrix<T> {
   const op = "deltaWeight";
-  const layout = readLayout(op, options.layout);
+  const layout = readLayout(op, options?.layout);
   const d = checkMatrix(op, "down", down);
   const u = checkMatrix(op, "up", up);
   const dIn = d.rows;
@@ -66,7 +66,7 @@ function prepare<T extends FloatArray>(
   adapter: LowRank<T>,
   options: MergeOptions,
 ): Checked<T> {
-  const layout = readLayout(op, options.layout);
+  const layout = readLayout(op, options?.layout);
   const w = checkMatrix(op, "W", W);
   const [dIn, dOut] = layout === "in_out" ? [w.rows, w.cols] : [w.cols, w.rows];
   if (adapter === null || typeof adapter !== "object") {

@@ -51,7 +51,7 @@ const isDim = (v: unknown): v is number => typeof v === "number" && Number.isSaf
  * @throws {ShapeError} "invalid_matrix", "misaligned_blocks" (cols not a multiple of 32), "data_length_mismatch"
  */
 export function readQuantMatrix(op: string, name: string, v: unknown): Required<QuantMatrix> {
-  const q = v as Partial<QuantMatrix>;
+  const q = (v ?? {}) as Partial<QuantMatrix>; // null or undefined: "type is undefined"
   if (q.type !== "q8_0" && q.type !== "q4_0") {
     throw new ArgumentError(
       "unsupported_dtype",

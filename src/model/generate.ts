@@ -48,6 +48,8 @@ export function* generate(
   requests: readonly GenerateRequest[],
   options: GenerateOptions = {},
 ): Generator<TokenEvent, void, void> {
+  if (typeof (model as { forward?: unknown })?.forward !== "function")
+    throw bad("model", model, "a CausalLM (loadModelDir, loadGgufModel or new CausalLM)");
   const o = options ?? {};
   if (typeof o !== "object") throw bad("options", o, "an object { maxTokens, stop, seed, temperature, … }");
   const sampling = readSampling(OP, o);
@@ -132,7 +134,8 @@ export function generateAll(
   requests: readonly GenerateRequest[],
   options: GenerateOptions = {},
 ): number[][] {
-  const out: number[][] = Array.isArray(requests) ? requests.map(() => []) : []; // generate refuses a non-array
+  // generate checks everything at its first step, so a non-array gets its error there, not a TypeError here
+  const out: number[][] = Array.isArray(requests) ? requests.map(() => []) : [];
   for (const e of generate(model, requests, options)) out[e.index]!.push(e.token);
   return out;
 }

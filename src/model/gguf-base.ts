@@ -14,12 +14,13 @@
 // name before anything is allocated.
 // Architectures: llama, qwen2, gpt2 (others refused by name).
 
-import { GgufError, ModelError } from "../errors.js";
+import { ArgumentError, GgufError, ModelError } from "../errors.js";
 import { hfModuleOf, permuteHeadRows } from "../io/gguf-names.js";
 import { GGML_CODED_TYPES, type GgmlCodedType, type GgufTensorInfo, type GgufValue } from "../io/gguf-types.js";
 import type { QuantType } from "../lora/quant.js";
 import { type ModelConfig, parseModelConfig } from "./config.js";
 import { CausalLM } from "./model.js";
+import { showValue } from "./show.js";
 import type { TensorFile } from "./weights.js";
 
 /** A GGUF file's header and tensor reads: parseGguf's result (in memory) or lorakit/node's openGguf (on demand). */
@@ -78,6 +79,12 @@ function meta(file: GgufModelFile, key: string): unknown {
 }
 
 function architecture(file: GgufModelFile): RuntimeArch {
+  if (!(file?.metadata instanceof Map) || typeof file.names !== "function" || typeof file.info !== "function")
+    throw new ArgumentError(
+      "invalid_argument",
+      `${OP}: file is ${showValue(file)}, expected a parsed GGUF (parseGguf(bytes), or lorakit/node's openGguf(path))`,
+      { name: "file" },
+    );
   const type = meta(file, "general.type");
   if (type !== undefined && type !== "model")
     throw new ModelError("unsupported_model", `${OP}: general.type is ${JSON.stringify(type)}, expected "model"`, {
@@ -188,6 +195,7 @@ function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
  */
 export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig, options: GgufModelOptions = {}): TensorFile {
   const arch = architecture(file);
+  options ??= {};
   const keepQuant = options.dequantize !== true && (file.bytes !== undefined || file.read !== undefined);
   type Quant = { type: QuantType; rows: number; cols: number; fix: (b: Uint8Array) => Uint8Array };
   const map = new Map<
@@ -264,6 +272,7 @@ export function ggufTensorFile(file: GgufModelFile, cfg: ModelConfig, options: G
  * @example const model = await loadGgufModel(parseGguf(bytes))
  */
 export async function loadGgufModel(file: GgufModelFile, options: GgufModelOptions = {}): Promise<CausalLM> {
+  options ??= {};
   const cfg = ggufModelConfig(file);
   return CausalLM.load(cfg, ggufTensorFile(file, cfg, options));
 }

@@ -25,6 +25,7 @@ export interface Sampling {
 
 /** Checks sampling options; throws invalid_argument naming the bad one. */
 export function readSampling(op: string, o: SamplingOptions = {}): Sampling {
+  o ??= {};
   const t = o.temperature ?? 0;
   const k = o.topK ?? 0;
   const p = o.topP ?? 1;

@@ -7,6 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { AdapterFormatError, SafetensorsError } from "../errors.js";
 import type { TensorInfo } from "../io/safetensors.js";
 import { parseSafetensorsIndex, SAFETENSORS_INDEX_NAME } from "../io/safetensors-index.js";
+import { requirePath } from "./path-arg.js";
 import { openSafetensors, type SafetensorsFile } from "./safetensors-file.js";
 
 /** One shard (or the only file) of a base model. */
@@ -61,6 +62,7 @@ async function locate(path: string, op: string): Promise<{ file: string; isIndex
  * @throws {AdapterFormatError} "missing_file" for a folder with no model in it
  */
 export async function openBaseModel(path: string, op = "openBaseModel"): Promise<BaseModel> {
+  requirePath(op, "path", path);
   const { file, isIndex } = await locate(path, op);
   const shards: BaseShard[] = [];
   const close = async () => {

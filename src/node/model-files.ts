@@ -3,7 +3,7 @@
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ModelError } from "../errors.js";
+import { ArgumentError, ModelError } from "../errors.js";
 import { ggufToAdapter } from "../io/gguf-lora.js";
 import type { AdapterInfo, AttachOptions } from "../model/adapters.js";
 import { parseModelConfig } from "../model/config.js";
@@ -12,6 +12,7 @@ import { CausalLM } from "../model/model.js";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.js";
 import { loadAdapter } from "./adapter-files.js";
 import { openGguf } from "./gguf-file.js";
+import { requirePath } from "./path-arg.js";
 import { exists, isDir } from "./path-kind.js";
 import { openSafetensors, type SafetensorsFile } from "./safetensors-file.js";
 
@@ -33,6 +34,8 @@ function notAModel(dir: string, why: string): ModelError {
  * @example const { model, tokenizer } = await loadModelDir("./gpt2")
  */
 export async function loadModelDir(dir: string, options: { tokenizer?: boolean } = {}): Promise<ModelDir> {
+  requirePath("loadModelDir", "dir", dir);
+  options ??= {};
   if (dir.toLowerCase().endsWith(".gguf") && !(await isDir(dir)))
     return { model: await loadGgufFile(dir), tokenizer: null };
   const configPath = join(dir, "config.json");
@@ -112,6 +115,11 @@ export async function attachAdapterDir(
   dir: string,
   options: AttachOptions = {},
 ): Promise<AdapterInfo> {
+  requirePath("attachAdapterDir", "dir", dir);
+  if (!(model instanceof CausalLM))
+    throw new ArgumentError("invalid_argument", "attachAdapterDir: model is not a CausalLM (loadModelDir gives one)", {
+      name: "model",
+    });
   if (dir.toLowerCase().endsWith(".gguf") && !(await isDir(dir))) {
     // llama.cpp GGUF LoRA: q/k factors are un-permuted with the model's head counts
     const heads = { nHead: model.config.numHeads, nHeadKv: model.config.numKvHeads };

@@ -14,6 +14,7 @@ import {
   type TensorInfo,
   tensorNotFound,
 } from "../io/safetensors.js";
+import { requirePath } from "./path-arg.js";
 
 export { writeFileAtomic } from "./atomic-write.js";
 
@@ -61,6 +62,7 @@ async function readExactly(fh: FileHandle, length: number, position: number): Pr
  * @example const f = await openSafetensors("adapter_model.safetensors"); const w = await f.readFloat32(f.names()[0]!); await f.close();
  */
 export async function openSafetensors(path: string): Promise<SafetensorsFile> {
+  requirePath("openSafetensors", "path", path);
   const op = `openSafetensors: ${path}`;
   const fh = await open(path, "r");
   let bytesRead = 0;

@@ -5,6 +5,7 @@ import { basename, resolve } from "node:path";
 import { ModelEngine } from "../../serve/model-engine.js";
 import { loadAdapter } from "../adapter-files.js";
 import { loadModelDir } from "../model-files.js";
+import { requirePath } from "../path-arg.js";
 
 /** Options of openModelEngine. */
 export interface OpenModelOptions {
@@ -22,6 +23,8 @@ export async function openModelEngine(
   dir: string,
   options: OpenModelOptions = {},
 ): Promise<{ engine: ModelEngine; name: string }> {
+  requirePath("openModelEngine", "dir", dir);
+  options ??= {};
   const { model, tokenizer } = await loadModelDir(dir, { tokenizer: options.tokenizer ?? true });
   const engine = new ModelEngine({ model, tokenizer, readAdapter: (location) => loadAdapter(location) });
   for (const [name, folder] of options.adapters ?? []) await engine.attachAdapter(name, folder);
