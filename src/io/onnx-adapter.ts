@@ -334,11 +334,13 @@ export interface OnnxAdapterModule {
 /**
  * Reads the LoRA modules of an .onnx_adapter written in Olive's convention (lorakit's round trip).
  * @throws {AdapterFormatError} as parseOnnxAdapter; "unexpected_tensor" for a parameter name outside the convention
- *   or not 2-D; "missing_tensor" for a module with one factor; "invalid_header" when the two ranks disagree
+ *   or not 2-D; "missing_tensor" for a module with one factor; "invalid_header" when the two ranks disagree;
+ *   "duplicate_name" for two parameters that name the same factor of a module
  */
 export function onnxAdapterModules(bytes: Uint8Array): OnnxAdapterModule[] {
   const op = "onnxAdapterModules";
   const byModule = new Map<string, { down?: Matrix<Float32Array>; up?: Matrix<Float32Array> }>();
+  const names = new Map<string, string>(); // module path + role → the parameter name it was read from
   for (const p of parseOnnxAdapter(bytes).parameters) {
     const k = parseOnnxAdapterParamName(p.name);
     if (k === null || p.dims.length !== 2)
@@ -348,6 +350,14 @@ export function onnxAdapterModules(bytes: Uint8Array): OnnxAdapterModule[] {
         { name: p.name },
       );
     const entry = byModule.get(k.modulePath) ?? {};
+    const first = names.get(`${k.modulePath}\0${k.role}`);
+    if (first !== undefined)
+      throw new AdapterFormatError(
+        "duplicate_name",
+        `${op}: parameters "${first}" and "${p.name}" are both the ${k.role} factor of module "${k.modulePath}", expected one`,
+        { name: p.name, other: first, module: k.modulePath, role: k.role },
+      );
+    names.set(`${k.modulePath}\0${k.role}`, p.name);
     entry[k.role] = { rows: p.dims[0]!, cols: p.dims[1]!, data: onnxParameterToFloat32(p) };
     byModule.set(k.modulePath, entry);
   }

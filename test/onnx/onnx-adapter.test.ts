@@ -241,6 +241,22 @@ describe("the .onnx_adapter FlatBuffer", () => {
     ]);
   });
 
+  it("refuses two parameters that are the same factor of one module", () => {
+    const short = "model.layers.0.self_attn.q_proj.lora_A.weight";
+    const long = `base_model.model.${short}`;
+    const bytes = serializeOnnxAdapter([
+      param(short, [1, 1], fp(1)),
+      param(long, [1, 1], fp(2)),
+      param(onnxAdapterParamName("model.layers.0.self_attn.q_proj", "up"), [1, 1], fp(3)),
+    ]);
+    const e = caught(() => onnxAdapterModules(bytes));
+    expect([e.name, e.code, e.message]).toEqual([
+      "AdapterFormatError",
+      "duplicate_name",
+      `onnxAdapterModules: parameters "${short}" and "${long}" are both the down factor of module "model.layers.0.self_attn.q_proj", expected one`,
+    ]);
+  });
+
   it("never crashes on corrupted bytes (seeded fuzz)", () => {
     const good = serializeOnnxAdapter(ps);
     let s = 7;
