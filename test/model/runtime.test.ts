@@ -128,6 +128,22 @@ describe.skipIf(!GOLDEN)("CausalLM runtime", () => {
     expect(llama.adapterInfo("peft-llama-basic").scale).toBe(1);
   });
 
+  it("setAdapterScale(s) equals attaching with { scale: s }, bit for bit, LoRA and DoRA alike", async () => {
+    const ids = PROMPTS[0]!;
+    for (const name of ["peft-llama-basic", "peft-llama-dora"]) {
+      // the same adapter attached again with the scale (on this model: an earlier merge may have moved its weights)
+      llama.attachAdapter(`${name}@0.37`, await loadAdapter(goldenFile(name, "adapter")), { scale: 0.37 });
+      llama.setAdapterScale(name, 0.37);
+      try {
+        expect(bitsEqual(solo(llama, ids, name), solo(llama, ids, `${name}@0.37`))).toBe(true);
+        expect(relError(solo(llama, ids, name), solo(llama, ids, null))).toBeGreaterThan(1e-4); // it still acts
+      } finally {
+        llama.setAdapterScale(name, 1);
+        llama.detachAdapter(`${name}@0.37`);
+      }
+    }
+  });
+
   it("a DoRA adapter runs alone but may not share a batch", () => {
     const ids = PROMPTS[0]!;
     const expected = readSafetensors(goldenFile("peft-llama-dora", "io.safetensors")).toFloat32("logits");
