@@ -3,13 +3,14 @@
 // adapter or a model folder) and the output (a .gguf or .onnx_adapter file, or a folder).
 
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   type AttentionHeads,
   adapterToGguf,
   adapterToOnnx,
   ConfigError,
   type ConfigIssue,
+  FileWriteError,
   ggufToAdapter,
   loadPeftAdapter,
   type MlxAdapter,
@@ -103,6 +104,21 @@ function pick<T extends string>(flag: string, v: string | undefined, allowed: re
   return up;
 }
 
+// A PEFT folder written into the adapter folder it is converted from would replace that adapter's own
+// adapter_config.json (an MLX training config) with the PEFT one: refused, also through a link.
+function refuseOutputIsInput(from: string, to: string): void {
+  const input = statSync(from).isDirectory() ? from : dirname(from);
+  const out = statSync(to, { throwIfNoEntry: false });
+  const inp = statSync(input);
+  if (out === undefined || out.dev !== inp.dev || out.ino !== inp.ino) return;
+  const how = resolve(input) === resolve(to) ? "" : " (through a link)";
+  throw new FileWriteError(
+    "output_is_input",
+    `convert: --to ${to} is the input's folder ${input}${how}; writing the PEFT files there would replace its adapter_config.json — choose another folder; nothing was written`,
+    { out: to, input },
+  );
+}
+
 async function writePeftDir(dir: string, files: { configJson: string; weights: Uint8Array }): Promise<void> {
   await writeFilesAtomic(
     dir,
@@ -181,6 +197,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   }
   if (adapter.format !== "mlx")
     throw new UsageError("--from is already a PEFT adapter: --to must be a .gguf or .onnx_adapter file");
+  refuseOutputIsInput(from, to);
   await writePeftDir(to, modulesToPeft(adapter.modules));
   io.stdout(`convert: ${adapter.modules.length} MLX LoRA modules → PEFT adapter ${to}\n`);
   return 0;

@@ -1,9 +1,10 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseGguf } from "../../src/io/gguf.js";
 import { adapterToOnnx, onnxAdapterModules, parseOnnxAdapter } from "../../src/io/onnx-adapter.js";
 import { loadPeftAdapter } from "../../src/io/peft-adapter.js";
+import { serializeSafetensors } from "../../src/io/safetensors.js";
 import { GOLDEN, tmpFile } from "../gguf/helpers.js";
 import { lorakit } from "./helpers.js";
 
@@ -252,5 +253,54 @@ describe.skipIf(GOLDEN === null)("lorakit convert", () => {
       for (let i = 0; i < x.length; i++)
         expect(Math.abs(x[i]! - y[i]!), n).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(x[i]!)));
     }
+  });
+});
+
+describe("lorakit convert of an MLX-LM folder into itself", () => {
+  const mlxFolder = (name: string): string => {
+    const dir = tmpFile(name);
+    mkdirSync(dir, { recursive: true });
+    const config = JSON.stringify({ fine_tune_type: "lora", lora_parameters: { rank: 2, scale: 20 } });
+    writeFileSync(join(dir, "adapter_config.json"), config);
+    const weights = serializeSafetensors(
+      new Map([
+        ["model.layers.0.self_attn.v_proj.lora_a", { dtype: "F32", shape: [8, 2], data: new Float32Array(16).fill(1) }],
+        ["model.layers.0.self_attn.v_proj.lora_b", { dtype: "F32", shape: [2, 8], data: new Float32Array(16).fill(2) }],
+      ]),
+    );
+    writeFileSync(join(dir, "adapters.safetensors"), weights);
+    return dir;
+  };
+
+  it("is refused as output_is_input, the folder untouched; through a link too", () => {
+    const dir = mlxFolder("mlx-self");
+    const before = readFileSync(join(dir, "adapter_config.json"), "utf8");
+    const link = tmpFile("mlx-self-link");
+    symlinkSync(dir, link);
+    for (const [to, how] of [
+      [dir, ""],
+      [`${dir}/`, ""],
+      [link, " (through a link)"],
+    ] as const) {
+      const r = lorakit(["convert", "--from", dir, "--to", to]);
+      expect([r.code, r.stdout], to).toEqual([2, ""]);
+      expect(r.stderr, to).toBe(
+        `lorakit convert: convert: --to ${to} is the input's folder ${dir}${how}; writing the PEFT files there would replace its adapter_config.json — choose another folder; nothing was written [output_is_input]\n`,
+      );
+    }
+    const r = lorakit(["convert", "--from", join(dir, "adapters.safetensors"), "--to", dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is the input's folder .*\[output_is_input\]\n$/);
+    expect(readFileSync(join(dir, "adapter_config.json"), "utf8")).toBe(before);
+    expect(readdirSync(dir).sort()).toEqual(["adapter_config.json", "adapters.safetensors"]);
+  });
+
+  it("into another folder it writes the PEFT adapter", () => {
+    const dir = mlxFolder("mlx-other");
+    const out = tmpFile("mlx-other-peft");
+    const r = lorakit(["convert", "--from", dir, "--to", out]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
   });
 });
