@@ -154,7 +154,8 @@ export function adapterToGguf(adapter: PeftAdapter | MlxAdapter, options: Adapte
   refuseInexpressible(adapter);
   if (adapter.modules.length === 0)
     throw new ArgumentError("invalid_argument", `${OP}: the adapter has no modules`, {});
-  const R = Math.max(...adapter.modules.map((m) => m.r));
+  let R = 0; // the largest rank, by a loop: spreading ~150k ranks into Math.max overflows the stack
+  for (const m of adapter.modules) R = Math.max(R, m.r);
   const dtype = options.dtype ?? "F32";
   const tensors = [];
   for (const m of adapter.modules) {

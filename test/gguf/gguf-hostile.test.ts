@@ -157,3 +157,27 @@ describe("two pairs for one module", () => {
     );
   });
 });
+
+describe("many modules", () => {
+  it("adapterToGguf of 200k modules reaches its per-module checks (the largest rank is found without a spread)", () => {
+    const one = new Float32Array([1]);
+    const modules = Array.from({ length: 200_000 }, (_, i) => ({
+      modulePath: i === 0 ? "model.layers.0.self_attn.rotary" : `model.layers.${i}.self_attn.v_proj`,
+      kind: "linear" as const,
+      down: { data: one, rows: 1, cols: 1 },
+      up: { data: one, rows: 1, cols: 1 },
+      r: 1,
+      alpha: 1,
+      scaling: 1,
+      fanInFanOut: false,
+      dtype: "F32" as const,
+    }));
+    const e = caught(() =>
+      adapterToGguf({ format: "mlx", config: {}, modules, warnings: [] }, { architecture: "qwen2" }),
+    );
+    expect([e.name, e.code]).toEqual(["AdapterFormatError", "unexpected_tensor"]);
+    expect(e.message).toBe(
+      'adapterToGguf: module "model.layers.0.self_attn.rotary" has no llama.cpp tensor name in architecture qwen2',
+    );
+  });
+});
