@@ -116,6 +116,12 @@ function notSafetensorsHint(prefix: Uint8Array): string {
  * @throws {SafetensorsError} header_too_small, header_too_large, invalid_header_length
  */
 export function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: number, op = "parseSafetensors"): number {
+  if (!(prefix instanceof Uint8Array) || !Number.isSafeInteger(totalLength) || totalLength < 0)
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: expected the file's first bytes as a Uint8Array and its total length as an integer ≥ 0, got ${prefix === null ? "null" : ArrayBuffer.isView(prefix) ? prefix.constructor.name : typeof prefix} and ${String(totalLength)}`,
+      { name: "prefix" },
+    );
   if (totalLength < 8 || prefix.length < 8) {
     throw new SafetensorsError(
       "header_too_small",

@@ -4,7 +4,7 @@
 // Shard names are plain file names in the index's folder (model-00001-of-00002.safetensors); anything with a path
 // separator or ".." is refused, so an index cannot point outside its folder. Pure: no fs.
 
-import { SafetensorsError } from "../errors.js";
+import { ArgumentError, SafetensorsError } from "../errors.js";
 
 /** The usual name of the index file. */
 export const SAFETENSORS_INDEX_NAME = "model.safetensors.index.json";
@@ -70,6 +70,15 @@ export function serializeSafetensorsIndex(
   totalSize: number,
   metadata: Record<string, unknown> = {},
 ): Uint8Array {
+  const op = "serializeSafetensorsIndex";
+  if (!(weightMap instanceof Map) || ![...weightMap].every(([k, v]) => typeof k === "string" && typeof v === "string"))
+    throw new ArgumentError("invalid_argument", `${op}: weightMap must be a Map of tensor name → shard file name`, {
+      name: "weightMap",
+    });
+  if (!Number.isSafeInteger(totalSize) || totalSize < 0)
+    throw new ArgumentError("invalid_argument", `${op}: totalSize is ${String(totalSize)}, expected an integer ≥ 0`, {
+      name: "totalSize",
+    });
   const sorted = [...weightMap].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const doc = { metadata: { ...metadata, total_size: totalSize }, weight_map: Object.fromEntries(sorted) };
   return new TextEncoder().encode(`${JSON.stringify(doc, null, 2)}\n`);

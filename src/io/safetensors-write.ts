@@ -61,7 +61,13 @@ type Entries<T> = Map<string, T> | Record<string, T> | Iterable<readonly [string
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
-function toPairs<T>(entries: Entries<T>): (readonly [string, T])[] {
+function toPairs<T>(entries: Entries<T>, op: string): (readonly [string, T])[] {
+  if (entries === null || typeof entries !== "object")
+    throw new ArgumentError(
+      "invalid_argument",
+      `${op}: tensors is ${entries === null ? "null" : `a ${typeof entries}`}, expected a Map, an iterable of [name, tensor] pairs or an object of tensors by name`,
+      { name: "tensors" },
+    );
   if (entries instanceof Map) return [...entries];
   if (Symbol.iterator in entries) return [...(entries as Iterable<readonly [string, T]>)];
   return Object.entries(entries as Record<string, T>);
@@ -177,8 +183,14 @@ export function serializeSafetensorsHeader(
   op = "serializeSafetensorsHeader",
 ): SafetensorsLayout {
   const seen = new Set<string>();
-  const sized = toPairs(entries).map(([name, spec]) => {
+  const sized = toPairs(entries, op).map(([name, spec]) => {
     checkName(op, name, seen);
+    if (spec === null || typeof spec !== "object")
+      throw new ArgumentError(
+        "invalid_argument",
+        `${op}: tensor ${JSON.stringify(name)} is ${spec === null ? "null" : `a ${typeof spec}`}, expected { dtype, shape, data }`,
+        { name },
+      );
     return { name, dtype: spec.dtype, shape: [...spec.shape], bytes: byteSize(op, name, spec) };
   });
   sized.sort((a, b) => dtypeAlignment(b.dtype) - dtypeAlignment(a.dtype) || compareNames(a.name, b.name));
@@ -258,6 +270,10 @@ const RAW_ARRAY: Partial<Record<SafetensorsDtype, { new (n: number): TensorData;
  * @throws {ArgumentError} invalid_argument when the data's array type does not fit the dtype
  */
 export function encodeTensorData(t: TensorToWrite, name = "tensor", op = "encodeTensorData"): Uint8Array {
+  if (t === null || typeof t !== "object")
+    throw new ArgumentError("invalid_argument", `${op}: ${name} is ${String(t)}, expected { dtype, shape, data }`, {
+      name,
+    });
   const data = t.data;
   if (checkTensorData(t, name, op)) return rawBytes(data);
   const src = data as Float32Array | Float64Array;
@@ -320,7 +336,7 @@ function checkTensorData(t: TensorToWrite, name: string, op: string): boolean {
  */
 export function serializeSafetensors(tensors: Entries<TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
   const op = "serializeSafetensors";
-  const pairs = toPairs(tensors);
+  const pairs = toPairs(tensors, op);
   const byName = new Map(pairs);
   const layout = serializeSafetensorsHeader(pairs, metadata, op);
   for (const info of layout.tensors) checkTensorData(byName.get(info.name)!, info.name, op);

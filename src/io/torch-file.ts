@@ -50,6 +50,7 @@ function fail(what: string, details: Record<string, unknown> = {}): TorchFileErr
  * at byte 8: what readTorchFile should be asked to read.
  */
 export function looksLikeTorchFile(bytes: Uint8Array): boolean {
+  if (!(bytes instanceof Uint8Array)) return false; // a predicate: what is not bytes is not a torch file
   const b8 = bytes[8];
   const jsonAt8 = b8 === 0x7b || b8 === 0x20 || b8 === 0x09 || b8 === 0x0a || b8 === 0x0d;
   return !jsonAt8 && (isZip(bytes) || (bytes[0] === 0x80 && bytes.length > 1 && bytes[1]! >= 2));

@@ -5,12 +5,19 @@
 import { describe, expect, it } from "vitest";
 import {
   dequantizeMatrix,
+  encodeTensorData,
   loadPeftAdapter,
+  looksLikeTorchFile,
   lowRankForward,
   matmul,
   mergeAdapter,
+  parseSafetensorsHeader,
+  readSafetensorsHeaderLength,
   safeMerge,
   savePeftAdapter,
+  serializeSafetensors,
+  serializeSafetensorsHeader,
+  serializeSafetensorsIndex,
 } from "../../src/index.js";
 import { generateAll } from "../../src/model/generate.js";
 import { ggufModelConfig, loadGgufModel } from "../../src/model/gguf-base.js";
@@ -92,5 +99,39 @@ describe("null and undefined arguments", () => {
     });
     await expect(loadGgufModel({} as never, null as never)).rejects.toMatchObject({ code: "invalid_argument" });
     expect(readSampling("op", null as never)).toEqual({ temperature: 0, topK: 0, topP: 1 });
+  });
+
+  it("safetensors and torch helpers: null tensors, bytes or tensor specs", () => {
+    expect(caught(() => serializeSafetensors(null as never))).toMatchObject({
+      code: "invalid_argument",
+      message:
+        "serializeSafetensors: tensors is null, expected a Map, an iterable of [name, tensor] pairs or an object of tensors by name",
+    });
+    expect(caught(() => serializeSafetensorsHeader({ w: null } as never))).toMatchObject({
+      code: "invalid_argument",
+      message: 'serializeSafetensorsHeader: tensor "w" is null, expected { dtype, shape, data }',
+    });
+    expect(caught(() => encodeTensorData(undefined as never))).toMatchObject({
+      code: "invalid_argument",
+      message: "encodeTensorData: tensor is undefined, expected { dtype, shape, data }",
+    });
+    expect(caught(() => parseSafetensorsHeader(null as never, 10))).toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringMatching(
+        /^parseSafetensors: expected the file's first bytes as a Uint8Array .* got null and 10$/,
+      ),
+    });
+    expect(caught(() => readSafetensorsHeaderLength(new Uint8Array(8), Number.NaN))).toMatchObject({
+      code: "invalid_argument",
+    });
+    expect(caught(() => serializeSafetensorsIndex(null as never, 0))).toMatchObject({
+      code: "invalid_argument",
+      message: "serializeSafetensorsIndex: weightMap must be a Map of tensor name → shard file name",
+    });
+    expect(caught(() => serializeSafetensorsIndex(new Map(), -1))).toMatchObject({
+      code: "invalid_argument",
+      message: "serializeSafetensorsIndex: totalSize is -1, expected an integer ≥ 0",
+    });
+    expect(looksLikeTorchFile(null as never)).toBe(false);
   });
 });
