@@ -8,7 +8,6 @@
 //   gpt2: [transformer.]wte.weight [vocab, hidden], wpe.weight [positions, hidden], h.{i}.ln_1/ln_2.{weight,bias},
 //     attn.c_attn / attn.c_proj / mlp.c_fc / mlp.c_proj .weight [dIn, dOut] (Conv1D) + .bias, ln_f.{weight,bias}
 
-import { decodeF16 } from "../dtype/f16.js";
 import { ArgumentError, ModelError, ShapeError } from "../errors.js";
 import { packPanels, panelLength } from "../kernels/panel.js";
 import { quantBlockBytes } from "../kernels/quant-scalar.js";
@@ -62,7 +61,7 @@ export function checkQuantScales(name: string, bytes: Uint8Array, type: QuantTyp
     if ((h & 0x7c00) === 0x7c00)
       throw new ModelError(
         "non_finite",
-        `loadCausalLM: quantized tensor "${name}" (${type}) has block ${b} with scale ${decodeF16(h)} (float16 0x${h.toString(16)}), expected finite scales (the file is corrupt)`,
+        `loadCausalLM: quantized tensor "${name}" (${type}) has block ${b} with scale ${(h & 0x3ff) !== 0 ? "NaN" : h & 0x8000 ? "-Infinity" : "Infinity"} (float16 0x${h.toString(16)}), expected finite scales (the file is corrupt)`,
         { name, block: b },
       );
   }
