@@ -8,15 +8,7 @@ import { access, readdir, stat, statfs } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { FileWriteError } from "../errors.js";
 import { SAFETENSORS_INDEX_NAME } from "../io/safetensors-index.js";
-
-function kindOf(st: Stats): string {
-  if (st.isDirectory()) return "a folder";
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isCharacterDevice()) return "a character device";
-  if (st.isBlockDevice()) return "a block device";
-  if (st.isSocket()) return "a socket";
-  return "not a regular file";
-}
+import { pathKind } from "./read-file.js";
 
 async function statOrUndefined(path: string): Promise<Stats | undefined> {
   try {
@@ -79,11 +71,11 @@ export async function checkMergeOutput(
     }
     if (kind === "file" && !st.isFile()) {
       const hint = st.isDirectory() ? ", expected a file path such as <folder>/model.safetensors" : "";
-      throw invalidOutput(op, out, `is ${kindOf(st)}${hint} (only a regular file or a new path is written)`);
+      throw invalidOutput(op, out, `is ${pathKind(st)}${hint} (only a regular file or a new path is written)`);
     }
     if (kind === "folder") {
       if (!st.isDirectory()) {
-        throw invalidOutput(op, out, `is ${st.isFile() ? "a file" : kindOf(st)}, expected a folder for the shards`);
+        throw invalidOutput(op, out, `is ${pathKind(st)}, expected a folder for the shards`);
       }
       await requireShardFolder(op, out);
     }
