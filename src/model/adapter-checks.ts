@@ -99,6 +99,13 @@ export function expectDims(name: string, mod: PeftModuleAdapter, dIn: number, dO
       `${ATTACH}: adapter "${name}" module "${mod.modulePath}" has down [${mod.down.rows}, ${mod.r}] and up [${mod.r}, ${mod.up.cols}], expected [${dIn}, r] and [r, ${dOut}] (the model's module is ${dIn} → ${dOut})`,
       { name, module: mod.modulePath, dIn: mod.down.rows, dOut: mod.up.cols, expected: [dIn, dOut] },
     );
+  // a DoRA magnitude [dOut] (checkModule made sure it is a finite Float32Array)
+  if (mod.magnitude !== undefined && mod.magnitude.length !== dOut)
+    throw new ShapeError(
+      "shape_mismatch",
+      `${ATTACH}: adapter "${name}" saves "${mod.modulePath} magnitude" with shape [${mod.magnitude.length}], expected [${dOut}] (the model's)`,
+      { name, key: `${mod.modulePath} magnitude`, shape: [mod.magnitude.length], expected: [dOut] },
+    );
 }
 
 export function readScale(op: string, scale: unknown): number {

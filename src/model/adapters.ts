@@ -310,10 +310,6 @@ export class AdapterSet {
       const linear = this.w.linears.get(path);
       if (!linear) throw this.unknownModule(name, mod.modulePath, "linear");
       expectDims(name, mod, linear.dIn, linear.dOut);
-      if (mod.magnitude !== undefined)
-        checkSaved(name, `${mod.modulePath} magnitude`, { shape: [mod.magnitude?.length], data: mod.magnitude }, [
-          linear.dOut,
-        ]);
       linears.push({ linear, mod });
       if (own.bias)
         biases.push({

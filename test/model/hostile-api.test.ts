@@ -155,6 +155,11 @@ describe("attachAdapter: checked, then copied", () => {
     expect(code(() => model.attachAdapter("a", head))).toMatch(
       /^data_length_mismatch: .*saves "lm_head.weight" as a Float64Array, expected a Float32Array of 6144 values/,
     );
+    const dora = adapter();
+    dora.modules[0]!.magnitude = new Float32Array(TINY.hidden - 1).fill(1);
+    expect(code(() => model.attachAdapter("a", dora))).toMatch(
+      /^shape_mismatch: .*adapter "a" saves "model.layers.0.self_attn.q_proj magnitude" with shape \[63\], expected \[64\] \(the model's\)/,
+    );
     const twice = adapter();
     twice.modules.push({ ...twice.modules[0]!, modulePath: `base_model.model.${twice.modules[0]!.modulePath}` });
     expect(code(() => model.attachAdapter("a", twice))).toMatch(
