@@ -110,6 +110,12 @@ function modulePair(arch: GgufArchitecture, m: PeftModuleAdapter, R: number, hea
       `${OP}: module "${m.modulePath}" has no llama.cpp tensor name in architecture ${arch}`,
       { module: m.modulePath, architecture: arch },
     );
+  if (typeof m.scaling !== "number" || !Number.isFinite(m.scaling))
+    throw new ArgumentError(
+      typeof m.scaling === "number" ? "non_finite" : "invalid_value",
+      `${OP}: module "${m.modulePath}" has scaling ${typeof m.scaling === "number" ? m.scaling : (JSON.stringify(m.scaling) ?? String(m.scaling))} (alpha ${m.alpha}, r ${m.r}), expected a finite number (it is folded into lora_b)`,
+      { module: m.modulePath, scaling: m.scaling },
+    );
   const dIn = m.down.rows;
   const dOut = m.up.cols;
   // upScaled: [R, dOut] = scaling·up, zero rows past r
@@ -141,12 +147,43 @@ function modulePair(arch: GgufArchitecture, m: PeftModuleAdapter, R: number, hea
   };
 }
 
+// Every value written must be finite in the file's dtype: a NaN / ±Infinity factor, scaling·up past float32's range
+// (3.4e38) or a value past F16's 65504 / BF16's 3.39e38 would make llama.cpp add NaN / ±Infinity to the output.
+function requireFiniteWritten(
+  m: PeftModuleAdapter,
+  which: "lora_a" | "lora_b",
+  x: Float32Array,
+  dtype: "F32" | "F16" | "BF16",
+  bytes: Uint8Array,
+): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < x.length; i++) {
+    const finite =
+      dtype === "F32"
+        ? Number.isFinite(view.getFloat32(i * 4, true))
+        : (view.getUint16(i * 2, true) & (dtype === "F16" ? 0x7c00 : 0x7f80)) !== (dtype === "F16" ? 0x7c00 : 0x7f80);
+    if (finite) continue;
+    const why = !Number.isFinite(x[i]!)
+      ? which === "lora_b"
+        ? `scaling ${m.scaling} · up overflows float32 or up holds a non-finite value`
+        : "down holds a non-finite value"
+      : `${x[i]} is past ${dtype}'s range`;
+    throw new ArgumentError(
+      "non_finite",
+      `${OP}: module "${m.modulePath}" ${which} value ${i} is not finite as ${dtype} (${why}), expected finite values; nothing was written`,
+      { module: m.modulePath, tensor: which, index: i, dtype },
+    );
+  }
+}
+
 /**
  * Converts a loaded PEFT or MLX adapter into a llama.cpp GGUF LoRA adapter file, exactly: each module's PEFT
  * scaling is folded into lora_b and adapter.lora.alpha equals the (common, zero-padded) rank.
  * @throws {AdapterFormatError} "unsupported_format" for DoRA, modules_to_save and trained biases;
  *   "unexpected_tensor" for a module with no llama.cpp name
  * @throws {GgufError} "unsupported_architecture"; "invalid_metadata" when llama q/k adapters come without head counts
+ * @throws {ArgumentError} "non_finite" for a module whose scaling is NaN / ±Infinity or whose factors as written
+ *   would hold a non-finite value ("invalid_value" for a scaling that is not a number)
  * @example const bytes = adapterToGguf(loadPeftAdapter(files), { architecture: "llama", heads: { nHead: 32, nHeadKv: 8 } })
  */
 export function adapterToGguf(adapter: PeftAdapter | MlxAdapter, options: AdapterToGgufOptions): Uint8Array {
@@ -160,8 +197,14 @@ export function adapterToGguf(adapter: PeftAdapter | MlxAdapter, options: Adapte
   const tensors = [];
   for (const m of adapter.modules) {
     const p = modulePair(arch, m, R, options.heads);
-    tensors.push({ name: `${p.name}.lora_a`, shape: p.a.shape, type: dtype, data: encodeGgmlTensor(dtype, p.a.data) });
-    tensors.push({ name: `${p.name}.lora_b`, shape: p.b.shape, type: dtype, data: encodeGgmlTensor(dtype, p.b.data) });
+    for (const [which, t] of [
+      ["lora_a", p.a],
+      ["lora_b", p.b],
+    ] as const) {
+      const data = encodeGgmlTensor(dtype, t.data);
+      requireFiniteWritten(m, which, t.data, dtype, data);
+      tensors.push({ name: `${p.name}.${which}`, shape: t.shape, type: dtype, data });
+    }
   }
   const metadata: Record<string, GgufValue> = {
     "general.architecture": { type: "string", value: arch },

@@ -48,8 +48,14 @@ function mlxModule(path: string, dIn: number, dOut: number, r = 2) {
     config: { lora_parameters: { rank: r, scale: 2 } },
     weights: serializeSafetensors(
       new Map([
-        [`${path}.lora_a`, { dtype: "F32", shape: [dIn, r], data: Float32Array.from({ length: dIn * r }, Math.sin) }],
-        [`${path}.lora_b`, { dtype: "F32", shape: [r, dOut], data: Float32Array.from({ length: r * dOut }, Math.cos) }],
+        [
+          `${path}.lora_a`,
+          { dtype: "F32", shape: [dIn, r], data: Float32Array.from({ length: dIn * r }, (_, i) => Math.sin(i)) },
+        ],
+        [
+          `${path}.lora_b`,
+          { dtype: "F32", shape: [r, dOut], data: Float32Array.from({ length: r * dOut }, (_, i) => Math.cos(i)) },
+        ],
       ]),
     ),
   });
@@ -178,6 +184,81 @@ describe("many modules", () => {
     expect([e.name, e.code]).toEqual(["AdapterFormatError", "unexpected_tensor"]);
     expect(e.message).toBe(
       'adapterToGguf: module "model.layers.0.self_attn.rotary" has no llama.cpp tensor name in architecture qwen2',
+    );
+  });
+});
+
+describe("adapterToGguf refuses what would be written non-finite, naming the module", () => {
+  const modulePath = "model.layers.0.self_attn.v_proj";
+  const adapterWith = (scaling: unknown, up = Float32Array.of(0.5, -1), down = Float32Array.of(1, 2)) => ({
+    format: "mlx" as const,
+    config: {},
+    warnings: [],
+    modules: [
+      {
+        modulePath,
+        kind: "linear" as const,
+        down: { data: down, rows: 2, cols: 1 },
+        up: { data: up, rows: 1, cols: 2 },
+        r: 1,
+        alpha: scaling as number,
+        scaling: scaling as number,
+        fanInFanOut: false,
+        dtype: "F32" as const,
+      },
+    ],
+  });
+
+  it.each([
+    ["NaN", Number.NaN],
+    ["Infinity", Number.POSITIVE_INFINITY],
+    ["-Infinity", Number.NEGATIVE_INFINITY],
+  ])("scaling %s is non_finite", (shown, scaling) => {
+    const e = caught(() => adapterToGguf(adapterWith(scaling), { architecture: "qwen2" }));
+    expect([e.name, e.code]).toEqual(["ArgumentError", "non_finite"]);
+    expect(e.message).toBe(
+      `adapterToGguf: module "${modulePath}" has scaling ${shown} (alpha ${shown}, r 1), expected a finite number (it is folded into lora_b)`,
+    );
+  });
+
+  it("a scaling that is not a number is invalid_value", () => {
+    const e = caught(() => adapterToGguf(adapterWith("2"), { architecture: "qwen2" }));
+    expect([e.name, e.code]).toEqual(["ArgumentError", "invalid_value"]);
+    expect(e.message).toBe(
+      `adapterToGguf: module "${modulePath}" has scaling "2" (alpha 2, r 1), expected a finite number (it is folded into lora_b)`,
+    );
+  });
+
+  it.each([
+    [
+      "scaling·up past float32",
+      adapterWith(1e38, Float32Array.of(10, 1)),
+      "F32",
+      "lora_b value 0 is not finite as F32 (scaling 1e+38 · up overflows float32 or up holds a non-finite value)",
+    ],
+    [
+      "a NaN in down",
+      adapterWith(1, undefined, Float32Array.of(1, Number.NaN)),
+      "F32",
+      "lora_a value 1 is not finite as F32 (down holds a non-finite value)",
+    ],
+    [
+      "a value past F16's range",
+      adapterWith(1e5),
+      "F16",
+      "lora_b value 1 is not finite as F16 (-100000 is past F16's range)",
+    ],
+    [
+      "a value past BF16's range",
+      adapterWith(3.4e38),
+      "BF16",
+      "lora_b value 1 is not finite as BF16 (-3.3999999521443642e+38 is past BF16's range)",
+    ],
+  ] as const)("%s is non_finite", (_, adapter, dtype, what) => {
+    const e = caught(() => adapterToGguf(adapter, { architecture: "qwen2", dtype }));
+    expect([e.name, e.code]).toEqual(["ArgumentError", "non_finite"]);
+    expect(e.message).toBe(
+      `adapterToGguf: module "${modulePath}" ${what}, expected finite values; nothing was written`,
     );
   });
 });
