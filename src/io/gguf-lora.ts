@@ -299,7 +299,10 @@ function readPair(
     );
   const ia = g.info(e.a);
   const ib = g.info(e.b);
-  const isEmbd = base === "token_embd.weight";
+  // "token_embd.weight.lora_a" is what llama.cpp writes and loads; "token_embd.lora_a" is read as the same tensor
+  // (as "blk.N.attn_v.lora_a" is), so its layout is the embedding one too
+  const gguf = base.replace(/\.weight$/, "");
+  const isEmbd = gguf === "token_embd";
   const rank = ib.shape[0]!;
   const ok = ia.shape.length === 2 && ib.shape.length === 2 && (isEmbd ? ia.shape[0] === rank : ia.shape[1] === rank);
   if (!ok)
@@ -321,7 +324,7 @@ function readPair(
       `${op}: adapter.lora.alpha ${alpha} / rank ${rank} of "${base}" is ${scaling} in float32, expected a finite scale`,
       { key: "adapter.lora.alpha", name: base, alpha, rank },
     );
-  const modulePath = hfModuleOf(arch, base.replace(/\.weight$/, ""));
+  const modulePath = hfModuleOf(arch, gguf);
   if (modulePath === null)
     throw new GgufError(
       "unexpected_tensor",
@@ -332,7 +335,7 @@ function readPair(
   let b = g.toFloat32(e.b); // [dOut, r] row-major
   const dOut = ib.shape[1]!;
   const dIn = isEmbd ? ia.shape[1]! : ia.shape[0]!;
-  const nHead = isEmbd ? null : permutedHeads(arch, base.replace(/\.weight$/, ""), heads, op);
+  const nHead = isEmbd ? null : permutedHeads(arch, gguf, heads, op);
   if (nHead !== null) b = permuteHeadRows(b, requireHeadRows(base, dOut, nHead, op), rank, nHead, true);
   const down = isEmbd ? a : transposed(a, rank, dIn); // [dIn, r]
   const up = transposed(b, dOut, rank); // [r, dOut]

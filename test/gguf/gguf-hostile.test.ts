@@ -262,3 +262,34 @@ describe("adapterToGguf refuses what would be written non-finite, naming the mod
     );
   });
 });
+
+describe("token_embd with and without the .weight infix", () => {
+  const md = adapterMd("llama", { "adapter.lora.alpha": { type: "f32", value: 2 } });
+  const values = (n: number) => new Uint8Array(Float32Array.from({ length: n }, (_, i) => i + 1).buffer);
+  // the embedding layout: lora_a ne [r, vocab] = down [vocab, r], lora_b ne [r, dim]; r 2, vocab 5, dim 3
+  const embd = (base: string, aNe = [2, 5]) => [
+    { name: `${base}.lora_a`, shape: aNe, type: "F32", data: values(10) },
+    { name: `${base}.lora_b`, shape: [2, 3], type: "F32", data: values(6) },
+  ];
+
+  it("token_embd.lora_* is the embedding module, as token_embd.weight.lora_* is", () => {
+    const [withInfix] = ggufToAdapter(serializeGguf(md, embd("token_embd.weight"))).modules;
+    const [without] = ggufToAdapter(serializeGguf(md, embd("token_embd"))).modules;
+    expect(withInfix!.kind).toBe("embedding");
+    expect(without).toEqual(withInfix);
+    expect([without!.modulePath, without!.down.rows, without!.down.cols, without!.up.cols]).toEqual([
+      "model.embed_tokens",
+      5,
+      2,
+      3,
+    ]);
+  });
+
+  it("a token_embd.lora_* pair in the linear layout is refused as for token_embd.weight", () => {
+    const e = caught(() => ggufToAdapter(serializeGguf(md, embd("token_embd", [5, 2]))));
+    expect([e.name, e.code]).toEqual(["GgufError", "tensor_invalid_info"]);
+    expect(e.message).toBe(
+      'ggufToAdapter: "token_embd" has lora_a ne [5, 2] and lora_b ne [2, 3], expected [r, vocab] and [r, embDim]',
+    );
+  });
+});
