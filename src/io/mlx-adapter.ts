@@ -10,6 +10,9 @@
 //   lora_layers without use_dora, with alpha           → scale·alpha/rank       (certain: 2024-04-02 … 05-16)
 //   use_dora, or alpha with none of those fields       → scale, with a warning  (05-16 … 06-02 used alpha/rank)
 // options.scaling overrides the rule. A scaling that is not finite is refused.
+// Embeddings (mlx-lm tuner/lora.py LoRAEmbedding, on an nn.Embedding such as "model.embed_tokens"): lora_a
+// [num_embeddings, r] = down [vocab, r], lora_b [r, dims] = up, the same positions as a Linear's; it adds
+// scale·lora_a[x]·lora_b to the looked-up rows (fuse: W + scale·lora_a·lora_b), so it loads as kind "embedding".
 
 import { AdapterFormatError, ConfigError, type ConfigIssue, ShapeError } from "../errors.js";
 import type { AdapterDtype, PeftModuleAdapter } from "./peft-adapter.js";
@@ -28,6 +31,9 @@ export interface MlxAdapter {
 const OP = "loadMlxAdapter";
 const SOURCE = "adapter_config.json (MLX)";
 const KEY = /^(.+)\.lora_(a|b)$/;
+// The nn.Embedding modules of the models mlx-lm trains (llama, mistral, qwen2, gemma, phi3: model.embed_tokens;
+// gpt2: wte, wpe); mlx-lm wraps them in LoRAEmbedding, every other LoRA module is a LoRALinear.
+const EMBEDDING = /(?:^|\.)(?:embed_tokens|wte|wpe)$/;
 
 /** How an MLX-LM version scaled the low-rank term: "scale", or "scale_alpha_rank" (scale·alpha/rank). */
 export type MlxScalingRule = "scale" | "scale_alpha_rank";
@@ -199,12 +205,12 @@ export function loadMlxAdapter(
     if (ia.shape.length !== 2 || ib.shape.length !== 2 || r !== rB || r !== p.rank)
       throw new ShapeError(
         "shape_mismatch",
-        `${OP}: module "${modulePath}" has lora_a [${ia.shape.join(", ")}] and lora_b [${ib.shape.join(", ")}], expected [dIn, ${p.rank}] and [${p.rank}, dOut] (lora_parameters.rank = ${p.rank})`,
+        `${OP}: module "${modulePath}" has lora_a [${ia.shape.join(", ")}] and lora_b [${ib.shape.join(", ")}], expected ${EMBEDDING.test(modulePath) ? "[vocab" : "[dIn"}, ${p.rank}] and [${p.rank}, ${EMBEDDING.test(modulePath) ? "dims" : "dOut"}] (lora_parameters.rank = ${p.rank})`,
         { module: modulePath, rank: p.rank },
       );
     modules.push({
       modulePath,
-      kind: "linear",
+      kind: EMBEDDING.test(modulePath) ? "embedding" : "linear",
       down: { data: st.toFloat32(g.a), rows: dIn!, cols: r! },
       up: { data: st.toFloat32(g.b), rows: r!, cols: dOut! },
       r: r!,
