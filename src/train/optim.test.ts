@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { codeAndMessage } from "../../test/helpers/errors.js";
 import { ArgumentError } from "../errors.js";
 import type { TrainParam } from "./module.js";
 import { AdamW, clipGradNorm, cosineFactor } from "./optim.js";
@@ -49,7 +50,8 @@ describe("AdamW", () => {
       [{ lr: 0 }, /AdamW: lr is 0, expected a number in \(0, ∞\)/],
       [{ lr: 1, beta1: 1 }, /AdamW: beta1 is 1, expected a number in \[0, 1\)/],
       [{ lr: 1, beta2: -0.1 }, /AdamW: beta2 is -0.1, expected a number in \[0, 1\)/],
-      [{ lr: 1, eps: Number.NaN }, /AdamW: eps is NaN, expected a number in \[0, ∞\)/],
+      [{ lr: 1, eps: Number.NaN }, /AdamW: eps is NaN, expected a number in \(0, ∞\)/],
+      [{ lr: 1, eps: 0 }, /AdamW: eps is 0, expected a number in \(0, ∞\)/],
       [{ lr: 1, weightDecay: -1 }, /AdamW: weightDecay is -1, expected a number in \[0, ∞\)/],
       [{ lr: 1, loraPlusRatio: 0 }, /AdamW: loraPlusRatio is 0, expected a number in \(0, ∞\)/],
     ] as const;
@@ -62,6 +64,73 @@ describe("AdamW", () => {
         expect((e as ArgumentError).code).toBe("invalid_argument");
       }
     }
+  });
+});
+
+describe("AdamW: hostile calls", () => {
+  it("refuses params / options that are not what it needs (invalid_argument, shape_mismatch)", () => {
+    expect(codeAndMessage(() => new AdamW(null as never, { lr: 1 }))).toEqual([
+      "invalid_argument",
+      "AdamW: params is null, expected an array of parameters (model.parameters())",
+    ]);
+    expect(codeAndMessage(() => new AdamW([null as never], { lr: 1 }))).toEqual([
+      "invalid_argument",
+      "AdamW: params[0] is not a {value, grad, role} parameter with Float32Array or Float64Array value and grad",
+    ]);
+    const short = { value: new Float64Array(2), grad: new Float64Array(1), role: "weight" as const };
+    expect(codeAndMessage(() => new AdamW([short], { lr: 1 }))).toEqual([
+      "shape_mismatch",
+      "AdamW: params[0].grad has shape [1], expected [2] like its value",
+    ]);
+    for (const options of [null, undefined])
+      expect(codeAndMessage(() => new AdamW([], options as never))).toEqual([
+        "invalid_argument",
+        `AdamW: options is ${options}, expected an options object { lr, … }`,
+      ]);
+    expect(codeAndMessage(() => clipGradNorm(undefined as never, 1))[0]).toBe("invalid_argument");
+  });
+
+  it("step refuses an lr set to NaN after construction; nothing changes", () => {
+    const p = param([1]);
+    p.grad[0] = 1;
+    const opt = new AdamW([p], { lr: 0.1 });
+    opt.lr = Number.NaN;
+    expect(codeAndMessage(() => opt.step())).toEqual([
+      "invalid_argument",
+      "AdamW: lr is NaN, expected a number in (0, ∞)",
+    ]);
+    expect([p.value[0], opt.steps]).toEqual([1, 0]);
+  });
+
+  it("step refuses a non-finite grad before changing any parameter or moment (non_finite, naming it)", () => {
+    const a = param([1, 2]);
+    const b = param([3], "up");
+    b.adapter = "default";
+    const opt = new AdamW([a, b], { lr: 0.1 });
+    a.grad.set([0.5, 0.5]);
+    b.grad[0] = Number.NaN;
+    expect(codeAndMessage(() => opt.step())).toEqual([
+      "non_finite",
+      'AdamW.step: step 1: params[1] (up of adapter "default") element 0: its grad is NaN; no parameter was changed',
+    ]);
+    expect([Array.from(a.value), Array.from(b.value), opt.steps]).toEqual([[1, 2], [3], 0]);
+    // the moments were not touched either: the next finite step equals a first step on a fresh optimizer
+    b.grad[0] = 0.5;
+    opt.step();
+    const fresh = [param([1, 2]), param([3], "up")];
+    for (const f of fresh) f.grad.fill(0.5);
+    new AdamW(fresh, { lr: 0.1 }).step();
+    expect([Array.from(a.value), Array.from(b.value)]).toEqual(fresh.map((f) => Array.from(f.value)));
+  });
+
+  it("step refuses an update that overflows the parameter's dtype (float32 here)", () => {
+    const p: TrainParam = { value: Float32Array.from([1]), grad: Float32Array.from([1]), role: "down" };
+    const opt = new AdamW([p], { lr: 1e39 });
+    expect(codeAndMessage(() => opt.step())).toEqual([
+      "non_finite",
+      "AdamW.step: step 1: params[0] (down) element 0: its update gives -1.00999999e+39 (lr too large?); no parameter was changed",
+    ]);
+    expect(p.value[0]).toBe(1);
   });
 });
 
