@@ -12,6 +12,15 @@
 
 import { AdapterFormatError, ArgumentError, GgufError } from "../errors.js";
 import type { Matrix } from "../matrix.js";
+import {
+  invalidArgument,
+  oneOf,
+  optionsArg,
+  requireAdapter,
+  requireFiniteWritten,
+  requireModules,
+  requireObject,
+} from "./format-args.js";
 import { encodeGgmlTensor } from "./ggml-quant.js";
 import { ggufRequire, parseGguf, serializeGguf } from "./gguf.js";
 import {
@@ -110,12 +119,6 @@ function modulePair(arch: GgufArchitecture, m: PeftModuleAdapter, R: number, hea
       `${OP}: module "${m.modulePath}" has no llama.cpp tensor name in architecture ${arch}`,
       { module: m.modulePath, architecture: arch },
     );
-  if (typeof m.scaling !== "number" || !Number.isFinite(m.scaling))
-    throw new ArgumentError(
-      typeof m.scaling === "number" ? "non_finite" : "invalid_value",
-      `${OP}: module "${m.modulePath}" has scaling ${typeof m.scaling === "number" ? m.scaling : (JSON.stringify(m.scaling) ?? String(m.scaling))} (alpha ${m.alpha}, r ${m.r}), expected a finite number (it is folded into lora_b)`,
-      { module: m.modulePath, scaling: m.scaling },
-    );
   const dIn = m.down.rows;
   const dOut = m.up.cols;
   // upScaled: [R, dOut] = scaling·up, zero rows past r
@@ -147,35 +150,6 @@ function modulePair(arch: GgufArchitecture, m: PeftModuleAdapter, R: number, hea
   };
 }
 
-// Every value written must be finite in the file's dtype: a NaN / ±Infinity factor, scaling·up past float32's range
-// (3.4e38) or a value past F16's 65504 / BF16's 3.39e38 would make llama.cpp add NaN / ±Infinity to the output.
-function requireFiniteWritten(
-  m: PeftModuleAdapter,
-  which: "lora_a" | "lora_b",
-  x: Float32Array,
-  dtype: "F32" | "F16" | "BF16",
-  bytes: Uint8Array,
-): void {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < x.length; i++) {
-    const finite =
-      dtype === "F32"
-        ? Number.isFinite(view.getFloat32(i * 4, true))
-        : (view.getUint16(i * 2, true) & (dtype === "F16" ? 0x7c00 : 0x7f80)) !== (dtype === "F16" ? 0x7c00 : 0x7f80);
-    if (finite) continue;
-    const why = !Number.isFinite(x[i]!)
-      ? which === "lora_b"
-        ? `scaling ${m.scaling} · up overflows float32 or up holds a non-finite value`
-        : "down holds a non-finite value"
-      : `${x[i]} is past ${dtype}'s range`;
-    throw new ArgumentError(
-      "non_finite",
-      `${OP}: module "${m.modulePath}" ${which} value ${i} is not finite as ${dtype} (${why}), expected finite values; nothing was written`,
-      { module: m.modulePath, tensor: which, index: i, dtype },
-    );
-  }
-}
-
 /**
  * Converts a loaded PEFT or MLX adapter into a llama.cpp GGUF LoRA adapter file, exactly: each module's PEFT
  * scaling is folded into lora_b and adapter.lora.alpha equals the (common, zero-padded) rank.
@@ -187,22 +161,33 @@ function requireFiniteWritten(
  * @example const bytes = adapterToGguf(loadPeftAdapter(files), { architecture: "llama", heads: { nHead: 32, nHeadKv: 8 } })
  */
 export function adapterToGguf(adapter: PeftAdapter | MlxAdapter, options: AdapterToGgufOptions): Uint8Array {
+  requireAdapter(OP, adapter);
+  requireObject(OP, "options", options, "{ architecture, heads?, dtype?, name? }");
+  if (typeof options.architecture !== "string")
+    throw invalidArgument(
+      OP,
+      "options.architecture",
+      options.architecture,
+      'a name such as "llama" or "LlamaForCausalLM"',
+    );
   const arch = requireArchitecture(options.architecture, OP);
+  const dtype = oneOf(OP, "options.dtype", options.dtype, ["F32", "F16", "BF16"] as const) ?? "F32";
+  if (options.name !== undefined && options.name !== null && typeof options.name !== "string")
+    throw invalidArgument(OP, "options.name", options.name, "a string (general.name)");
   refuseInexpressible(adapter);
   if (adapter.modules.length === 0)
     throw new ArgumentError("invalid_argument", `${OP}: the adapter has no modules`, {});
   let R = 0; // the largest rank, by a loop: spreading ~150k ranks into Math.max overflows the stack
   for (const m of adapter.modules) R = Math.max(R, m.r);
-  const dtype = options.dtype ?? "F32";
   const tensors = [];
   for (const m of adapter.modules) {
-    const p = modulePair(arch, m, R, options.heads);
+    const p = modulePair(arch, m, R, options.heads ?? undefined);
     for (const [which, t] of [
       ["lora_a", p.a],
       ["lora_b", p.b],
     ] as const) {
       const data = encodeGgmlTensor(dtype, t.data);
-      requireFiniteWritten(m, which, t.data, dtype, data);
+      requireFiniteWritten(OP, m, which === "lora_a" ? "down" : "up", which, t.data, dtype, data);
       tensors.push({ name: `${p.name}.${which}`, shape: t.shape, type: dtype, data });
     }
   }
@@ -232,6 +217,9 @@ export interface GgufLoraAdapter {
  */
 export function ggufToAdapter(bytes: Uint8Array, options: { heads?: AttentionHeads } = {}): GgufLoraAdapter {
   const op = "ggufToAdapter";
+  if (!(bytes instanceof Uint8Array) && !((bytes as unknown) instanceof ArrayBuffer))
+    throw invalidArgument(op, "bytes", bytes, "a Uint8Array (a GGUF LoRA adapter's bytes)");
+  const heads = optionsArg<{ heads?: AttentionHeads }>(op, "options", options, "{ heads? }").heads ?? undefined;
   const g = parseGguf(bytes);
   for (const [k, want] of [
     ["general.type", "adapter"],
@@ -268,7 +256,7 @@ export function ggufToAdapter(bytes: Uint8Array, options: { heads?: AttentionHea
   const modules: PeftModuleAdapter[] = [];
   const baseOf = new Map<string, string>(); // module path → the GGUF base name it was read from
   for (const [base, e] of bases) {
-    const m = readPair(g, arch, base, e, alpha, options.heads, op);
+    const m = readPair(g, arch, base, e, alpha, heads, op);
     const first = baseOf.get(m.modulePath);
     if (first !== undefined)
       throw new GgufError(
@@ -382,6 +370,8 @@ export function modulesToPeft(
   modules: readonly PeftModuleAdapter[],
   options: { fanInFanOut?: boolean; baseModelClass?: string } = {},
 ): SavedPeftAdapter {
+  requireModules("modulesToPeft", "modules", modules);
+  options = optionsArg("modulesToPeft", "options", options, "{ fanInFanOut?, baseModelClass? }");
   if (modules.length === 0) throw new ArgumentError("invalid_argument", "modulesToPeft: no modules", {});
   const exact = modules.map((m) => ({ ...m, alpha: m.scaling * m.r }));
   const first = exact[0]!;

@@ -13,6 +13,7 @@
 // k_proj (LlamaModel.permute), because llama.cpp's rotary embedding pairs adjacent values, not halves.
 
 import { ArgumentError, GgufError } from "../errors.js";
+import { invalidArgument, shown } from "./format-args.js";
 
 /** Architectures lorakit converts, by their GGUF general.architecture name. */
 export type GgufArchitecture = "llama" | "qwen2" | "gemma" | "phi3" | "gpt2";
@@ -48,11 +49,11 @@ export function ggufArchitectureOf(name: string): GgufArchitecture | undefined {
 
 /** The GGUF architecture for a name, or an "unsupported_architecture" error listing what is supported. */
 export function requireArchitecture(name: string, op: string): GgufArchitecture {
-  const arch = ggufArchitectureOf(name);
+  const arch = typeof name === "string" ? ggufArchitectureOf(name) : undefined;
   if (arch === undefined)
     throw new GgufError(
       "unsupported_architecture",
-      `${op}: architecture ${JSON.stringify(name)} is not one lorakit converts (llama, mistral, qwen2, gemma, phi3, gpt2)`,
+      `${op}: architecture ${shown(name)} is not one lorakit converts (llama, mistral, qwen2, gemma, phi3, gpt2)`,
       { architecture: name },
     );
   return arch;
@@ -146,7 +147,8 @@ const NAMES: Record<GgufArchitecture, ArchNames> = {
 
 /** The GGUF base name ("blk.0.attn_q", "token_embd") of a Hugging Face module path, or null when it has none. */
 export function ggufNameOf(arch: GgufArchitecture, modulePath: string): string | null {
-  const n = NAMES[arch];
+  const n = NAMES[requireArchitecture(arch, "ggufNameOf")];
+  requireName(modulePath, "modulePath", "ggufNameOf");
   const m = n.layerPrefix.exec(modulePath);
   if (m) {
     for (const [re, name] of n.layer) if (re.test(m[2]!)) return `blk.${m[1]}.${name}`;
@@ -158,7 +160,8 @@ export function ggufNameOf(arch: GgufArchitecture, modulePath: string): string |
 
 /** The Hugging Face module path of a GGUF base name (inverse of ggufNameOf), or null. */
 export function hfModuleOf(arch: GgufArchitecture, ggufName: string): string | null {
-  const n = NAMES[arch];
+  const n = NAMES[requireArchitecture(arch, "hfModuleOf")];
+  requireName(ggufName, "ggufName", "hfModuleOf");
   const m = /^blk\.(\d+)\.(.+)$/.exec(ggufName);
   if (m) {
     const rule = n.layer.find(([, g]) => g === m[2]);
@@ -168,6 +171,10 @@ export function hfModuleOf(arch: GgufArchitecture, ggufName: string): string | n
   const top = Object.entries(n.top).find(([, g]) => g === ggufName)?.[0];
   if (top === undefined) return null;
   return top === "lm_head" ? top : `${n.hfTopPrefix}${top}`;
+}
+
+function requireName(v: unknown, name: string, op: string): void {
+  if (typeof v !== "string") throw invalidArgument(op, name, v, "a string");
 }
 
 /** Head counts the Q/K permutation needs. */

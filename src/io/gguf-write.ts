@@ -3,6 +3,7 @@
 // serializeGgufHeader computes the layout without the data, so lorakit/node can stream tensors to disk.
 
 import { GgufError } from "../errors.js";
+import { invalidArgument, shown } from "./format-args.js";
 import {
   GGUF_SCALAR_BYTES,
   GGUF_VALUE_TYPES,
@@ -124,6 +125,14 @@ function writeScalar(o: Out, key: string, t: GgufScalarType, v: unknown): void {
 }
 
 function writeValue(o: Out, key: string, v: GgufValue): void {
+  if (v === null || typeof v !== "object" || !GGUF_VALUE_TYPES.includes(v.type))
+    throw new GgufError(
+      "invalid_metadata",
+      `${OP}: metadata "${key}" is ${shown(v)}${v !== null && typeof v === "object" ? ` of type ${shown(v.type)}` : ""}, expected { type, value } with type one of ${GGUF_VALUE_TYPES.join(", ")}`,
+      { key },
+    );
+  if (v.type === "array" && !Array.isArray(v.value))
+    throw badValue(key, "array", shown(v.value), "a JavaScript array of the items");
   o.u32(GGUF_VALUE_TYPES.indexOf(v.type));
   if (v.type !== "array") {
     writeScalar(o, key, v.type, v.value);
@@ -137,9 +146,15 @@ function writeValue(o: Out, key: string, v: GgufValue): void {
 }
 
 function resolveType(t: GgufTensorToWrite): GgmlTypeInfo {
-  const info = typeof t.type === "string" ? ggmlTypeByName(t.type) : t.type;
+  // an info object is looked up by its name, so one that is not ggml's (a bad id or block size) is not written
+  const info =
+    typeof t.type === "string"
+      ? ggmlTypeByName(t.type)
+      : typeof t.type?.name === "string"
+        ? ggmlTypeByName(t.type.name)
+        : undefined;
   if (info === undefined)
-    throw new GgufError("unsupported_dtype", `${OP}: tensor "${t.name}" has type ${String(t.type)}, not a ggml type`, {
+    throw new GgufError("unsupported_dtype", `${OP}: tensor "${t.name}" has type ${shown(t.type)}, not a ggml type`, {
       name: t.name,
     });
   return info;
@@ -154,6 +169,10 @@ export function serializeGgufHeader(
   metadata: ReadonlyMap<string, GgufValue> | Record<string, GgufValue>,
   tensors: readonly GgufTensorToWrite[],
 ): GgufLayout {
+  if (!(metadata instanceof Map) && (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)))
+    throw invalidArgument(OP, "metadata", metadata, "a Map or an object of key → { type, value }");
+  if (!Array.isArray(tensors as unknown))
+    throw invalidArgument(OP, "tensors", tensors, "an array of { name, shape, type, data }");
   const entries = metadata instanceof Map ? [...metadata] : Object.entries(metadata);
   const al = entries.find(([k]) => k === "general.alignment")?.[1];
   if (al !== undefined && (al.type !== "u32" || al.value === 0 || (al.value & (al.value - 1)) !== 0))
@@ -178,6 +197,10 @@ export function serializeGgufHeader(
   const names = new Set<string>();
   const layout: GgufLayout["tensors"] = [];
   let offset = 0;
+  tensors.forEach((t, i) => {
+    if (t === null || typeof t !== "object" || typeof t.name !== "string" || !Array.isArray(t.shape as unknown))
+      throw invalidArgument(OP, `tensors[${i}]`, t, "{ name: string, shape: number[], type, data }");
+  });
   for (const t of tensors) {
     const type = resolveType(t);
     if (ENCODER.encode(t.name).length > 63 || t.name.length === 0)
@@ -198,7 +221,7 @@ export function serializeGgufHeader(
     )
       throw new GgufError(
         "tensor_invalid_info",
-        `${OP}: tensor "${t.name}" has shape [${t.shape.join(", ")}], expected at most 4 non-negative dims with ne[0] a multiple of ${type.blockSize} (${type.name})`,
+        `${OP}: tensor "${t.name}" has shape [${t.shape.map((d) => (typeof d === "number" ? d : shown(d))).join(", ")}], expected at most 4 non-negative dims with ne[0] a multiple of ${type.blockSize} (${type.name})`,
         { name: t.name, shape: [...t.shape] },
       );
     const byteLength = ggmlByteLength(
@@ -233,6 +256,8 @@ export function serializeGguf(
   const start = layout.header.length;
   tensors.forEach((t, i) => {
     const { offset, byteLength } = layout.tensors[i]!;
+    if (t.data !== undefined && !(t.data instanceof Uint8Array))
+      throw invalidArgument(OP, `tensor "${t.name}" data`, t.data, "a Uint8Array (the encoded bytes)");
     if (t.data === undefined || t.data.length !== byteLength)
       throw new GgufError(
         "tensor_invalid_info",

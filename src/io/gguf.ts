@@ -6,7 +6,8 @@
 // Every count and length is checked against the bytes left before anything is allocated for it. The writer is in
 // gguf-write.ts, block (de)quantization in ggml-quant.ts.
 
-import { ArgumentError, GgufError } from "../errors.js";
+import { GgufError } from "../errors.js";
+import { invalidArgument, requireBytes } from "./format-args.js";
 import { decodeGgmlTensor } from "./ggml-quant.js";
 import {
   GGUF_SCALAR_BYTES,
@@ -284,6 +285,9 @@ function readTensorInfo(c: Cursor, seen: Set<string>): Omit<GgufTensorInfo, "byt
  *   duplicate_name, invalid_alignment, tensor_invalid_info, unsupported_dtype, invalid_offset
  */
 export function parseGgufHeader(bytes: Uint8Array, fileSize: number, op = "parseGgufHeader"): GgufHeader {
+  requireBytes(op, "bytes", bytes, "the file's first bytes");
+  if (typeof fileSize !== "number" || !Number.isSafeInteger(fileSize) || fileSize < 0)
+    throw invalidArgument(op, "fileSize", fileSize, "an integer ≥ 0 (the file's size in bytes)");
   const c = new Cursor(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), fileSize, op);
   const version = readVersion(c);
   // each tensor info takes at least 8 (name length) + 4 + 4 + 8 bytes; each key-value at least 8 + 1 + 4 + 1
@@ -325,6 +329,8 @@ export function parseGgufHeader(bytes: Uint8Array, fileSize: number, op = "parse
 
 /** Number of elements of a tensor. */
 export function ggufElements(t: { shape: readonly number[] }): number {
+  if (t === null || typeof t !== "object" || !Array.isArray(t.shape))
+    throw invalidArgument("ggufElements", "t", t, "a tensor { shape: number[] }");
   let n = 1;
   for (const d of t.shape) n *= d;
   return n;
@@ -352,7 +358,7 @@ export function parseGguf(bytes: Uint8Array | ArrayBuffer): ParsedGguf {
   const op = "parseGguf";
   const u8 = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
   if (!(u8 instanceof Uint8Array))
-    throw new ArgumentError("invalid_argument", `${op}: expected a Uint8Array or ArrayBuffer, got ${typeof bytes}`);
+    throw invalidArgument(op, "bytes", bytes, "a Uint8Array or an ArrayBuffer (a GGUF file's bytes)");
   const header = parseGgufHeader(u8, u8.length, op);
   const info = ggufTensorLookup(header, op);
   const bytesOf = (name: string): Uint8Array => {

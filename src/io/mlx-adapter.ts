@@ -15,6 +15,7 @@
 // scale·lora_a[x]·lora_b to the looked-up rows (fuse: W + scale·lora_a·lora_b), so it loads as kind "embedding".
 
 import { AdapterFormatError, ConfigError, type ConfigIssue, ShapeError } from "../errors.js";
+import { optionsArg, requireBytes, requireObject, shown } from "./format-args.js";
 import type { AdapterDtype, PeftModuleAdapter } from "./peft-adapter.js";
 import { refuseNonSafetensors } from "./peft-adapter.js";
 import { parseSafetensors } from "./safetensors.js";
@@ -54,6 +55,7 @@ export function mlxScalingRule(config: Record<string, unknown>): {
   ambiguous: boolean;
   why: string;
 } {
+  requireObject("mlxScalingRule", "config", config, "an MLX training config (adapter_config.json's object)");
   const lp = config.lora_parameters as Record<string, unknown> | undefined;
   const hasAlpha = lp !== undefined && lp !== null && typeof lp === "object" && lp.alpha !== undefined;
   if ("fine_tune_type" in config || "num_layers" in config)
@@ -120,7 +122,7 @@ function readParams(
   if (options.scaling !== undefined && options.scaling !== "scale" && options.scaling !== "scale_alpha_rank")
     issues.push({
       path: ["options", "scaling"],
-      message: `options.scaling must be "scale" or "scale_alpha_rank", got ${JSON.stringify(options.scaling)}`,
+      message: `options.scaling must be "scale" or "scale_alpha_rank", got ${shown(options.scaling)}`,
     });
   if (issues.length > 0) throw new ConfigError(SOURCE, issues);
   const r = rank as number;
@@ -160,7 +162,14 @@ export function loadMlxAdapter(
   files: { config: string | object; weights: Uint8Array },
   options: MlxLoadOptions = {},
 ): MlxAdapter {
-  const p = readParams(files.config, options);
+  requireObject(
+    OP,
+    "files",
+    files,
+    "{ config, weights } (adapter_config.json's text or object, adapters.safetensors' bytes)",
+  );
+  const p = readParams(files.config, optionsArg<MlxLoadOptions>(OP, "options", options, "{ scaling? }"));
+  requireBytes(OP, "files.weights", files.weights, "adapters.safetensors' bytes");
   refuseNonSafetensors(OP, "adapters.safetensors", files.weights);
   const st = parseSafetensors(files.weights);
   const groups = new Map<string, { a?: string; b?: string }>();

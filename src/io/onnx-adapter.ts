@@ -13,6 +13,14 @@ import { decodeBf16Array, encodeBf16Array } from "../dtype/bf16.js";
 import { decodeF16Array, encodeF16Array } from "../dtype/f16.js";
 import { AdapterFormatError } from "../errors.js";
 import type { Matrix } from "../matrix.js";
+import {
+  int32Options,
+  invalidArgument,
+  oneOf,
+  requireAdapter,
+  requireBytes,
+  requireFiniteWritten,
+} from "./format-args.js";
 import type { MlxAdapter } from "./mlx-adapter.js";
 import type { PeftAdapter } from "./peft-adapter.js";
 import { onnxAdapterParamName, parseOnnxAdapterParamName } from "./peft-keys.js";
@@ -59,10 +67,13 @@ export function serializeOnnxAdapter(
   versions: { adapterVersion?: number; modelVersion?: number } = {},
 ): Uint8Array {
   const op = "serializeOnnxAdapter";
+  if (!Array.isArray(parameters as unknown))
+    throw invalidArgument(op, "parameters", parameters, "an array of { name, dims, dataType, data }");
+  versions = int32Options(op, "versions", versions, ["adapterVersion", "modelVersion"]);
   const names = new Set<string>();
   const enc = new TextEncoder();
-  const nameBytes = parameters.map((p) => {
-    checkParameter(op, p);
+  const nameBytes = parameters.map((p, i) => {
+    checkParameter(op, p, `parameters[${i}]`);
     if (names.has(p.name)) throw new AdapterFormatError("duplicate_name", `${op}: parameter "${p.name}" twice`, {});
     names.add(p.name);
     return enc.encode(p.name);
@@ -116,7 +127,13 @@ export function serializeOnnxAdapter(
   return out;
 }
 
-function checkParameter(op: string, p: OnnxAdapterParameter): void {
+function checkParameter(op: string, p: OnnxAdapterParameter, arg: string): void {
+  if (p === null || typeof p !== "object" || typeof p.name !== "string" || !Array.isArray(p.dims as unknown))
+    throw invalidArgument(op, arg, p, "{ name: string, dims: number[], dataType: number, data }");
+  if (typeof p.dataType !== "number")
+    throw invalidArgument(op, `parameter "${p.name}" dataType`, p.dataType, "a number");
+  if (!(p.data instanceof Uint8Array))
+    throw invalidArgument(op, `parameter "${p.name}" data`, p.data, "a Uint8Array (little-endian element bytes)");
   const size = ELEMENT_SIZE[p.dataType] ?? 0;
   if (size === 0)
     throw new AdapterFormatError(
@@ -153,6 +170,7 @@ function checkParameter(op: string, p: OnnxAdapterParameter): void {
  */
 export function parseOnnxAdapter(bytes: Uint8Array): OnnxAdapter {
   const op = "parseOnnxAdapter";
+  requireBytes(op, "bytes", bytes, "an .onnx_adapter file's bytes");
   const len = bytes.length;
   if (len <= 8 || bytes[4] !== 0x54 || bytes[5] !== 0x4f || bytes[6] !== 0x52 || bytes[7] !== 0x54)
     fail(op, "invalid_magic", `file identifier missing (${len} bytes), expected "TORT" at bytes 4..8`, { length: len });
@@ -238,7 +256,7 @@ export function parseOnnxAdapter(bytes: Uint8Array): OnnxAdapter {
     }
     const r = vector(rawF!, 1, `${what} raw_data`);
     const p = { name, dims, dataType: int(f(2, 4)), data: bytes.subarray(r.at, r.at + r.n) };
-    checkParameter(op, p);
+    checkParameter(op, p, what);
     if (seen.has(name)) throw new AdapterFormatError("duplicate_name", `${op}: parameter "${name}" twice`, { name });
     seen.add(name);
     parameters.push(p);
@@ -276,6 +294,9 @@ export interface AdapterToOnnxOptions {
  */
 export function adapterToOnnx(adapter: PeftAdapter | MlxAdapter, options: AdapterToOnnxOptions = {}): Uint8Array {
   const op = "adapterToOnnx";
+  requireAdapter(op, adapter);
+  options = int32Options<AdapterToOnnxOptions>(op, "options", options, ["adapterVersion", "modelVersion"]);
+  const dtype = oneOf(op, "options.dtype", options.dtype, ["F32", "F16", "BF16"] as const) ?? "F32";
   const refuse = (what: string, module: string): never => {
     throw new AdapterFormatError("unsupported_format", `${op}: ${what}; an ONNX Runtime adapter cannot express it`, {
       module,
@@ -285,7 +306,7 @@ export function adapterToOnnx(adapter: PeftAdapter | MlxAdapter, options: Adapte
   if (adapter.format === "peft")
     for (const key of adapter.modulesToSave.keys())
       refuse(`tensor "${key}" is a full modules_to_save/bias tensor`, key);
-  const dataType = { F32: ONNX_FLOAT, F16: ONNX_FLOAT16, BF16: ONNX_BFLOAT16 }[options.dtype ?? "F32"];
+  const dataType = { F32: ONNX_FLOAT, F16: ONNX_FLOAT16, BF16: ONNX_BFLOAT16 }[dtype];
   const parameters: OnnxAdapterParameter[] = [];
   for (const m of adapter.modules) {
     if (m.magnitude !== undefined) refuse(`module "${m.modulePath}" is DoRA (lora_magnitude_vector)`, m.modulePath);
@@ -294,24 +315,22 @@ export function adapterToOnnx(adapter: PeftAdapter | MlxAdapter, options: Adapte
     if (m.baseWeight !== undefined) refuse(`module "${m.modulePath}" carries its own base weight`, m.modulePath);
     const up = new Float32Array(m.up.data.length);
     for (let i = 0; i < up.length; i++) up[i] = m.scaling * m.up.data[i]!;
-    parameters.push({
-      name: onnxAdapterParamName(m.modulePath, "down"),
-      dims: [m.down.rows, m.down.cols],
-      dataType,
-      data: floatBytes(m.down.data, dataType),
-    });
-    parameters.push({
-      name: onnxAdapterParamName(m.modulePath, "up"),
-      dims: [m.up.rows, m.up.cols],
-      dataType,
-      data: floatBytes(up, dataType),
-    });
+    for (const [role, f, x] of [
+      ["down", m.down, m.down.data],
+      ["up", m.up, up],
+    ] as const) {
+      const name = onnxAdapterParamName(m.modulePath, role);
+      const data = floatBytes(x, dataType);
+      requireFiniteWritten(op, m, role, `parameter "${name}"`, x, dtype, data);
+      parameters.push({ name, dims: [f.rows, f.cols], dataType, data });
+    }
   }
   return serializeOnnxAdapter(parameters, options);
 }
 
 /** A parameter's values as float32 (float, float16 or bfloat16 parameters). */
 export function onnxParameterToFloat32(p: OnnxAdapterParameter): Float32Array {
+  checkParameter("onnxParameterToFloat32", p, "p");
   const copy = p.data.slice(); // aligned copy
   if (p.dataType === ONNX_FLOAT) return new Float32Array(copy.buffer, 0, copy.length / 4);
   const u16 = new Uint16Array(copy.buffer, 0, copy.length / 2);
@@ -339,6 +358,7 @@ export interface OnnxAdapterModule {
  */
 export function onnxAdapterModules(bytes: Uint8Array): OnnxAdapterModule[] {
   const op = "onnxAdapterModules";
+  requireBytes(op, "bytes", bytes, "an .onnx_adapter file's bytes");
   const byModule = new Map<string, { down?: Matrix<Float32Array>; up?: Matrix<Float32Array> }>();
   const names = new Map<string, string>(); // module path + role → the parameter name it was read from
   for (const p of parseOnnxAdapter(bytes).parameters) {
