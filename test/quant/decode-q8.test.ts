@@ -22,6 +22,7 @@ afterEach(() => {
 const TYPES = ["q8_0", "q4_0"] as const;
 const deps = { quantizeMatrix, decodeF16 };
 const child = fileURLToPath(new URL("../kernels/ggml-dot-child.mjs", import.meta.url));
+const dot8Child = fileURLToPath(new URL("../kernels/quant-dot8-child.mjs", import.meta.url));
 
 // float64 model of ggml_vec_dot_{q8_0,q4_0}_q8_0 (test/kernels/ggml-dot-model.mjs)
 function model(
@@ -129,6 +130,19 @@ describe('decodeActivations: "q8_0" (llama.cpp\'s arithmetic, opt-in)', () => {
     expect(result.backend).toBe("wasm-relaxed-simd");
     expect(result.cases).toBe(6);
     expect(result.worst).toBeLessThanOrEqual(1);
+  });
+
+  it("Q4_0 in the relaxed build: the 8-bit dot product, where the engine picks it, gives the 16-bit path's bits (child process)", () => {
+    const flags = canRun("relaxed", true) ? [] : ["--experimental-wasm-relaxed-simd"];
+    const r = spawnSync(process.execPath, [...flags, dot8Child], { encoding: "utf8", timeout: 60_000 });
+    expect(r.stderr).toBe("");
+    const result = JSON.parse(r.stdout.trim()) as { dot8: number; cases: number; identical: boolean };
+    expect(result.cases).toBe(5);
+    expect(result.identical).toBe(true);
+    // Node 22 and 24's V8 compute relaxed_dot_i8x16_i7x16_add_s as specified on x64, so the probe must pick it there
+    // (Node 20's, behind its flag, returned 2·dot without the addend: the probe keeps the 16-bit path)
+    const major = Number(process.versions.node.split(".")[0]);
+    if (process.arch === "x64") expect(result.dot8).toBe(major >= 22 ? 1 : 0);
   });
 
   it("refuses an unknown decodeActivations value, naming it", () => {

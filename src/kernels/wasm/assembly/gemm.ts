@@ -366,3 +366,4 @@ function packB(dst: usize, b: usize, b2: usize, k: i32, n: i32, transB: i32, pc:
 export { geluNew } from "./gelu";
 export { attend } from "./attention";
 export { addRowVector, addScaled } from "./rows";
+export { quantDot8 } from "./quant-dot";
