@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseGguf } from "../../src/io/gguf.js";
-import { adapterToGguf } from "../../src/io/gguf-lora.js";
+import { adapterToGguf, ggufToAdapter } from "../../src/io/gguf-lora.js";
 import { loadMlxAdapter } from "../../src/io/mlx-adapter.js";
 import { parseSafetensors, serializeSafetensors } from "../../src/io/safetensors.js";
 import { CausalLM } from "../../src/model/model.js";
@@ -33,9 +33,15 @@ describe("MLX-LM embedding LoRA", () => {
     expect(m!.down.data).toEqual(loraA);
     expect(m!.up.data).toEqual(loraB);
     // and is written as llama.cpp's token_embd pair: lora_a ne [r, vocab] (= down as stored), lora_b ne [r, dims]
-    const g = parseGguf(adapterToGguf(loadMlxAdapter({ config, weights }), { architecture: "llama" }));
+    const bytes = adapterToGguf(loadMlxAdapter({ config, weights }), { architecture: "llama" });
+    const g = parseGguf(bytes);
     expect(g.info("token_embd.weight.lora_a").shape).toEqual([R, V]);
     expect(g.info("token_embd.weight.lora_b").shape).toEqual([R, H]);
+    // read back: the same embedding module, its scale folded into up (scaling 1)
+    const [back] = ggufToAdapter(bytes).modules;
+    expect(back).toMatchObject({ modulePath: "model.embed_tokens", kind: "embedding", r: R, scaling: 1 });
+    expect(back!.down.data).toEqual(loraA);
+    expect(back!.up.data).toEqual(loraB.map((v) => SCALE * v));
   });
 
   it("a factor of the wrong shape is named with the embedding's dimensions", () => {
