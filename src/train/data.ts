@@ -5,9 +5,12 @@
 // φ the tilt and ε isotropic noise. The shift moves the data into a new plane; a rank-2 change of the first
 // layer's weight maps the new plane back onto the old one exactly (see docs/training.md).
 
-import { ArgumentError } from "../errors.js";
+import { ArgumentError, ShapeError } from "../errors.js";
+import { findNonFinite } from "../lora/base.js";
 import { createRng, type Rng } from "../lora/rng.js";
 import type { Matrix } from "../matrix.js";
+import { fmtShape } from "../shape.js";
+import { badArgument, requireInteger, requireMatrix, requireObject } from "./check.js";
 import { deriveSeed } from "./shuffle.js";
 
 /** Labelled rows: x [n, dIn], labels [n] in [0, classes). */
@@ -121,20 +124,79 @@ export function makeSpiralTask(options: SpiralTaskOptions): SpiralTask {
   };
 }
 
-/** Copies rows order[start .. end) of ds into a batch: x [end − start, dIn] and their labels. */
+/**
+ * Checks a dataset's structure in O(1): x a float matrix [n, dIn], labels of length n. With `full`, also every label
+ * (an integer in [0, classes)) and every x value (finite), in O(n·dIn). Returns x.
+ * @throws {ArgumentError} not a dataset, a bad label ("invalid_value"), a non-finite x value ("non_finite")
+ * @throws {ShapeError} x not a matrix, labels of another length ("shape_mismatch")
+ */
+export function checkDataset(op: string, name: string, ds: Dataset, full: boolean): Matrix {
+  requireObject(op, name, ds, "a dataset { x: [n, dIn], labels: n class indices, classes }");
+  const x = requireMatrix(op, `${name}.x`, ds.x);
+  const labels = ds.labels as ArrayLike<number> | null | undefined;
+  if (labels === null || typeof labels !== "object" || typeof labels.length !== "number")
+    throw badArgument(op, `${name}.labels`, labels, "an array of class indices (Int32Array)");
+  if (labels.length !== x.rows)
+    throw new ShapeError(
+      "shape_mismatch",
+      `${op}: ${name}.labels has length ${labels.length}, expected ${x.rows} because ${name}.x is ${fmtShape([x.rows, x.cols])} (one label per row)`,
+      { name: `${name}.labels`, shape: [labels.length], expected: [x.rows] },
+    );
+  if (!full) return x;
+  const classes = requireInteger(op, `${name}.classes`, ds.classes, 1);
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i]!;
+    if (!Number.isInteger(y) || y < 0 || y >= classes)
+      throw new ArgumentError(
+        "invalid_value",
+        `${op}: ${name}.labels[${i}] is ${y}, expected an integer in [0, ${classes}) (${name}.classes = ${classes})`,
+        { name: `${name}.labels`, index: i, value: y, classes },
+      );
+  }
+  const bad = findNonFinite(x.data);
+  if (bad.count > 0) {
+    const at = [Math.floor(bad.first / x.cols), bad.first % x.cols];
+    throw new ArgumentError(
+      "non_finite",
+      `${op}: ${name}.x has ${bad.count} non-finite values (first ${x.data[bad.first]} at ${fmtShape(at)}), expected finite inputs`,
+      { name: `${name}.x`, count: bad.count, index: at },
+    );
+  }
+  return x;
+}
+
+/**
+ * Copies rows order[start .. end) of ds into a batch: x [end − start, dIn] and their labels.
+ * @throws {ArgumentError} start/end not integers with 0 ≤ start ≤ end ≤ order.length, or a row index outside
+ *   [0, n) ("invalid_argument"); a malformed ds (see checkDataset)
+ */
 export function gatherBatch(
   ds: Dataset,
   order: ArrayLike<number>,
   start: number,
   end: number,
 ): { x: Matrix<Float64Array>; labels: Int32Array } {
-  const d = ds.x.cols;
+  const op = "gatherBatch";
+  const xs = checkDataset(op, "ds", ds, false);
+  if (order === null || typeof order !== "object" || typeof order.length !== "number")
+    throw badArgument(op, "order", order, "an array of row indices");
+  requireInteger(op, "start", start, 0);
+  if (requireInteger(op, "end", end, 0) < start || end > order.length)
+    throw badArgument(op, "end", end, `an integer in [start, order.length] = [${start}, ${order.length}]`);
+  const d = xs.cols;
   const n = end - start;
   const x = new Float64Array(n * d);
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const row = order[start + i]!;
-    x.set(ds.x.data.subarray(row * d, (row + 1) * d), i * d);
+    if (!Number.isInteger(row) || row < 0 || row >= xs.rows)
+      throw badArgument(
+        op,
+        `order[${start + i}]`,
+        row,
+        `a row index in [0, ${xs.rows}) of ds.x ${fmtShape([xs.rows, d])}`,
+      );
+    x.set(xs.data.subarray(row * d, (row + 1) * d), i * d);
     labels[i] = ds.labels[row]!;
   }
   return { x: { data: x, rows: n, cols: d }, labels };
