@@ -174,6 +174,15 @@ async function writeOutputs(dir: string, result: DemoResult, rank: number, json:
   writeFileSync(join(dir, "results.json"), `${JSON.stringify(json, null, 2)}\n`);
 }
 
+/** A positive integer option value; the message names the flag and what was given ("0", "-1", "1.5", "abc"). */
+function parsePositive(flag: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseOptions("train", argv, {
     seed: { type: "string" },
@@ -190,15 +199,15 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const seed = parseCount("--seed", values.seed, 0);
-  const epochs = parseCount("--epochs", values.epochs, DEFAULT_EPOCHS);
-  if (epochs < 1) throw new UsageError(`--epochs must be at least 1, got ${epochs}`);
-  const rank = parseCount("--rank", values.rank, DEFAULT_RANK);
-  if (rank < 1 || rank > 128) throw new UsageError(`--rank must be between 1 and 128, got ${rank}`);
+  const epochs = parsePositive("--epochs", values.epochs, DEFAULT_EPOCHS);
+  const rank = parsePositive("--rank", values.rank, DEFAULT_RANK);
+  if (rank > 128) throw new UsageError(`--rank must be an integer from 1 to 128, got ${rank}`);
   const ratioText = values["lora-plus"];
   const loraPlusRatio = ratioText === undefined ? 1 : Number(ratioText);
   if (!(loraPlusRatio > 0) || !Number.isFinite(loraPlusRatio))
     throw new UsageError(`--lora-plus must be a positive number, got ${JSON.stringify(ratioText)}`);
   const out = values.out ?? DEFAULT_OUT;
+  if (out === "") throw new UsageError('--out must name a folder, got ""');
   prepareOutFolder(out);
   const ranks = [1, 2, 4, 8];
   if (!ranks.includes(rank)) ranks.push(rank);

@@ -75,10 +75,26 @@ describe("lorakit train", () => {
     expect(r.stdout).toContain(`wrote ${out}: LoRA r=2 adapter`);
   });
 
+  it("a run that diverges (--lora-plus 1e300) stops with non_finite and writes no adapter (it wrote NaN weights)", () => {
+    const out = join(dir, "diverge");
+    const r = lorakit("train", "--epochs", "1", "--lora-plus", "1e300", "--out", out);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n").at(-2)).toMatch(
+      /^lorakit train: trainClassifier: epoch 1 step \d+ \(optimizer step \d+\): the loss is NaN, expected a finite number \(lr too large, or non-finite weights\?\); stopped before this step's update \[non_finite\]$/,
+    );
+    expect(r.stdout).toBe("");
+    expect(existsSync(join(out, "adapter_model.safetensors"))).toBe(false);
+  });
+
   it("usage errors exit 2 with a one-line message", () => {
     const cases: [string[], string][] = [
-      [["--epochs", "0"], "lorakit train: --epochs must be at least 1, got 0\n"],
-      [["--rank", "0"], "lorakit train: --rank must be between 1 and 128, got 0\n"],
+      [["--epochs", "0"], 'lorakit train: --epochs must be a positive integer, got "0"\n'],
+      [["--epochs", "-1"], 'lorakit train: --epochs must be a positive integer, got "-1"\n'],
+      [["--epochs", "1.5"], 'lorakit train: --epochs must be a positive integer, got "1.5"\n'],
+      [["--epochs", "NaN"], 'lorakit train: --epochs must be a positive integer, got "NaN"\n'],
+      [["--rank", "0"], 'lorakit train: --rank must be a positive integer, got "0"\n'],
+      [["--rank", "129"], "lorakit train: --rank must be an integer from 1 to 128, got 129\n"],
+      [["--out="], 'lorakit train: --out must name a folder, got ""\n'],
       [["--seed", "1.5"], 'lorakit train: --seed must be a non-negative integer, got "1.5"\n'],
       [["--lora-plus", "x"], 'lorakit train: --lora-plus must be a positive number, got "x"\n'],
     ];
