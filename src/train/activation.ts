@@ -4,6 +4,7 @@
 import { AdapterStateError, ShapeError } from "../errors.js";
 import type { FloatArray, Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
+import { requireMatrix } from "./check.js";
 import type { Module, TrainParam } from "./module.js";
 
 /** The activations Mlp supports by name. */
@@ -19,6 +20,7 @@ abstract class Elementwise implements Module {
   protected abstract readonly label: string;
 
   forward(x: Matrix): Matrix {
+    requireMatrix(`${this.label}.forward`, "x", x);
     const Ctor = x.data.constructor as new (n: number) => FloatArray;
     const h = new Ctor(x.data.length);
     for (let i = 0; i < h.length; i++) h[i] = this.value(x.data[i]!);
@@ -33,6 +35,7 @@ abstract class Elementwise implements Module {
         "adapter_state",
         `${this.label}.backward: called before forward (no cached input to differentiate)`,
       );
+    requireMatrix(`${this.label}.backward`, "dH", dH);
     if (dH.rows !== x.rows || dH.cols !== x.cols)
       throw new ShapeError(
         "shape_mismatch",

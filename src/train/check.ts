@@ -2,8 +2,7 @@
 // ("invalid_argument") whose message names the operation, the argument, what it got and what it expected.
 
 import { ArgumentError, ShapeError } from "../errors.js";
-import { checkMatrix } from "../lora/base.js";
-import { describeArray } from "../lora/typed.js";
+import { describeArray, localFloatArray } from "../lora/typed.js";
 import type { Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import type { Module } from "./module.js";
@@ -66,7 +65,14 @@ export function requireModule(op: string, name: string, v: unknown): Module {
 
 /** A {data, rows, cols} float matrix whose data length is rows·cols (ShapeError otherwise). */
 export function requireMatrix(op: string, name: string, v: unknown): Matrix {
-  return checkMatrix(op, name, v);
+  const m = requireMatrixView(op, name, v);
+  if (m.data.length !== m.rows * m.cols)
+    throw new ShapeError(
+      "data_length_mismatch",
+      `${op}: ${name}.data has length ${m.data.length}, expected ${m.rows * m.cols} for shape ${fmtShape([m.rows, m.cols])}`,
+      { name, length: m.data.length, shape: [m.rows, m.cols] },
+    );
+  return m;
 }
 
 /** A matrix with `cols` columns (and `rows` rows when given): shape_mismatch naming both shapes otherwise. */
@@ -77,4 +83,24 @@ export function requireShape(op: string, name: string, m: Matrix, rows: number, 
       `${op}: ${name} has shape ${fmtShape([m.rows, m.cols])}, expected ${fmtShape([rows, cols])} ${why}`,
       { name, shape: [m.rows, m.cols], expected: [rows, cols] },
     );
+}
+
+/** A {data, rows, cols} view with Float32Array/Float64Array data and integer dims ≥ 0; its length is not checked. */
+export function requireMatrixView(op: string, name: string, v: unknown): Matrix {
+  const m = v as Partial<Matrix> | null;
+  const data = m !== null && typeof m === "object" ? localFloatArray(m.data) : null;
+  if (data === null || !Number.isSafeInteger(m!.rows) || !Number.isSafeInteger(m!.cols) || m!.rows! < 0 || m!.cols! < 0)
+    throw new ShapeError(
+      "invalid_matrix",
+      `${op}: ${name} is ${m !== null && typeof m === "object" && !Array.isArray(m) ? "not" : `${shown(v)}, not`} a {data, rows, cols} matrix with Float32Array or Float64Array data`,
+      { name },
+    );
+  return { data, rows: m!.rows!, cols: m!.cols! };
+}
+
+/** An Rng (createRng): an object with uniform() and normal(). */
+export function requireRng(op: string, name: string, v: unknown): void {
+  const r = v as { uniform?: unknown; normal?: unknown } | null;
+  if (r === null || typeof r !== "object" || typeof r.uniform !== "function" || typeof r.normal !== "function")
+    throw badArgument(op, name, v, "an Rng (createRng(seed))");
 }

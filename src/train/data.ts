@@ -87,9 +87,12 @@ function spiralRows(n: number, plane: [Float64Array, Float64Array], o: Required<
 
 /**
  * The source and target spiral tasks (see the module header). Same seed, same data.
- * @throws {ArgumentError} dIn < 4, classes < 2, or a non-positive count ("invalid_argument")
+ * @throws {ArgumentError} dIn < 4, classes < 2, a non-positive count, a non-finite seed, turns or tilt, or a
+ *   negative or non-finite noise ("invalid_argument")
  */
 export function makeSpiralTask(options: SpiralTaskOptions): SpiralTask {
+  const op = "makeSpiralTask";
+  requireObject(op, "options", options, "an options object { seed, … }");
   const o: Required<SpiralTaskOptions> = {
     dIn: 16,
     classes: 3,
@@ -112,6 +115,12 @@ export function makeSpiralTask(options: SpiralTaskOptions): SpiralTask {
       `makeSpiralTask: nTrain ${o.nTrain} and nTest ${o.nTest}, expected positive integers`,
       { nTrain: o.nTrain, nTest: o.nTest },
     );
+  if (typeof o.seed !== "number" || !Number.isFinite(o.seed)) throw badArgument(op, "seed", o.seed, "a finite number");
+  for (const name of ["turns", "tiltDegrees"] as const)
+    if (typeof o[name] !== "number" || !Number.isFinite(o[name]))
+      throw badArgument(op, name, o[name], "a finite number");
+  if (typeof o.noise !== "number" || !(o.noise >= 0) || !Number.isFinite(o.noise))
+    throw badArgument(op, "noise", o.noise, "a finite number ≥ 0 (a standard deviation)");
   const rng = createRng(deriveSeed(o.seed, "spiral-task"));
   const [u0, u1, v0, v1] = orthonormal(o.dIn, 4, rng) as [Float64Array, Float64Array, Float64Array, Float64Array];
   const phi = (o.tiltDegrees * Math.PI) / 180;

@@ -4,8 +4,18 @@
 import { AdapterStateError, ArgumentError, ShapeError } from "../errors.js";
 import { gemm } from "../kernels/select.js";
 import type { Rng } from "../lora/rng.js";
+import { localFloatArray } from "../lora/typed.js";
 import { dtypeName, type FloatArray, type Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
+import {
+  badArgument,
+  optionsObject,
+  requireInteger,
+  requireMatrix,
+  requireMatrixView,
+  requireObject,
+  requireRng,
+} from "./check.js";
 import type { Module, TrainParam } from "./module.js";
 
 /** Options of the Linear constructor. */
@@ -28,7 +38,19 @@ export class Linear implements Module {
   private input: Matrix | null = null;
 
   constructor(options: LinearOptions) {
-    const { weight, bias, trainable = true } = options;
+    requireObject("Linear", "options", options, "an options object { weight, bias?, trainable? }");
+    const { bias, trainable = true } = options;
+    const weight = requireMatrixView("Linear", "weight", options.weight);
+    if (bias !== undefined) {
+      const b = localFloatArray(bias);
+      if (b === null) throw badArgument("Linear", "bias", bias, "a Float32Array or Float64Array [dOut], or undefined");
+      if (dtypeName(b) !== dtypeName(weight.data))
+        throw new ArgumentError(
+          "dtype_mismatch",
+          `Linear: bias is ${dtypeName(b)}, expected ${dtypeName(weight.data)} like the weight`,
+          { dtype: dtypeName(b), expected: dtypeName(weight.data) },
+        );
+    }
     if (weight.data.length !== weight.rows * weight.cols)
       throw new ShapeError(
         "data_length_mismatch",
@@ -51,6 +73,10 @@ export class Linear implements Module {
 
   /** A float64 layer with He-uniform weights U(−√(6/dIn), √(6/dIn)) (suits ReLU/GELU) and a zero bias. */
   static init(dIn: number, dOut: number, rng: Rng, options: { bias?: boolean } = {}): Linear {
+    requireInteger("Linear.init", "dIn", dIn, 1);
+    requireInteger("Linear.init", "dOut", dOut, 1);
+    requireRng("Linear.init", "rng", rng);
+    options = optionsObject("Linear.init", options);
     const w = new Float64Array(dIn * dOut);
     const bound = Math.sqrt(6 / dIn);
     for (let i = 0; i < w.length; i++) w[i] = (2 * rng.uniform() - 1) * bound;
@@ -79,6 +105,7 @@ export class Linear implements Module {
   /** h = x·W + b. x: [n, dIn] in W's dtype → h: [n, dOut]. */
   forward(x: Matrix): Matrix {
     const { rows: dIn, cols: dOut } = this.weight;
+    requireMatrix("Linear.forward", "x", x);
     if (x.cols !== dIn)
       throw new ShapeError(
         "shape_mismatch",
@@ -111,11 +138,18 @@ export class Linear implements Module {
         "adapter_state",
         "Linear.backward: called before forward (no cached input to differentiate)",
       );
+    requireMatrix("Linear.backward", "dH", dH);
     if (dH.rows !== x.rows || dH.cols !== dOut)
       throw new ShapeError(
         "shape_mismatch",
         `Linear.backward: dH has shape ${fmtShape([dH.rows, dH.cols])}, expected ${fmtShape([x.rows, dOut])} because the last forward produced [${x.rows}, ${dOut}]`,
         { shape: [dH.rows, dH.cols], expected: [x.rows, dOut] },
+      );
+    if (dtypeName(dH.data) !== dtypeName(this.weight.data))
+      throw new ArgumentError(
+        "dtype_mismatch",
+        `Linear.backward: dH is ${dtypeName(dH.data)}, expected ${dtypeName(this.weight.data)} like the weight`,
+        { dtype: dtypeName(dH.data), expected: dtypeName(this.weight.data) },
       );
     const n = x.rows;
     if (this.trainable) {

@@ -5,6 +5,7 @@
 import { ArgumentError, ShapeError } from "../errors.js";
 import type { FloatArray, Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
+import { badArgument, requireMatrix } from "./check.js";
 
 /** A loss value and its gradient with respect to the model output ([n, d], the output's dtype). */
 export interface LossResult {
@@ -21,7 +22,9 @@ export interface LossResult {
  * @example softmaxCrossEntropy({ data: new Float64Array([0, 0]), rows: 1, cols: 2 }, [1]).loss // Math.LN2
  */
 export function softmaxCrossEntropy(logits: Matrix, labels: ArrayLike<number>): LossResult {
-  const { rows: n, cols: k } = logits;
+  const { rows: n, cols: k } = requireMatrix("softmaxCrossEntropy", "logits", logits);
+  if (labels === null || typeof labels !== "object" || typeof labels.length !== "number")
+    throw badArgument("softmaxCrossEntropy", "labels", labels, "an array of class indices");
   if (labels.length !== n)
     throw new ShapeError(
       "shape_mismatch",
@@ -62,6 +65,8 @@ export function softmaxCrossEntropy(logits: Matrix, labels: ArrayLike<number>): 
  * @example meanSquaredError({ data: new Float64Array([3]), rows: 1, cols: 1 }, { data: new Float64Array([1]), rows: 1, cols: 1 }).loss // 4
  */
 export function meanSquaredError(pred: Matrix, target: Matrix): LossResult {
+  requireMatrix("meanSquaredError", "pred", pred);
+  requireMatrix("meanSquaredError", "target", target);
   if (pred.rows !== target.rows || pred.cols !== target.cols)
     throw new ShapeError(
       "shape_mismatch",
@@ -80,8 +85,18 @@ export function meanSquaredError(pred: Matrix, target: Matrix): LossResult {
   return { loss: count === 0 ? 0 : total / count, grad: { data: grad, rows: pred.rows, cols: pred.cols } };
 }
 
-/** Index of the largest logit in each row (first on ties). logits: [n, classes] → n indices. */
+/**
+ * Index of the largest logit in each row (first on ties). logits: [n, classes] → n indices.
+ * @throws {ShapeError} logits not a matrix, or rows with no column ("shape_mismatch")
+ */
 export function argmaxRows(logits: Matrix): Int32Array {
+  requireMatrix("argmaxRows", "logits", logits);
+  if (logits.cols === 0 && logits.rows > 0)
+    throw new ShapeError(
+      "shape_mismatch",
+      `argmaxRows: logits has shape ${fmtShape([logits.rows, logits.cols])}, expected at least one column (class) per row`,
+      { shape: [logits.rows, logits.cols] },
+    );
   const out = new Int32Array(logits.rows);
   for (let i = 0; i < logits.rows; i++) {
     let best = 0;

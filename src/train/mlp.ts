@@ -7,6 +7,7 @@ import { ArgumentError } from "../errors.js";
 import type { Rng } from "../lora/rng.js";
 import type { Matrix } from "../matrix.js";
 import { type ActivationName, activation } from "./activation.js";
+import { badArgument, requireModule, requireObject, requireRng } from "./check.js";
 import { Linear } from "./linear.js";
 import type { Module, TrainParam } from "./module.js";
 
@@ -20,6 +21,12 @@ export interface MlpInitOptions {
   bias?: boolean;
 }
 
+const ACTIVATIONS: readonly ActivationName[] = ["relu", "gelu"];
+
+function checkActivation(op: string, name: string, v: unknown): void {
+  if (!ACTIVATIONS.includes(v as ActivationName)) throw badArgument(op, name, v, '"relu" or "gelu"');
+}
+
 /** An MLP with explicit forward/backward through its layers. */
 export class Mlp implements Module {
   readonly linears: readonly Module[];
@@ -27,6 +34,9 @@ export class Mlp implements Module {
   private readonly activations: Module[];
 
   constructor(linears: readonly Module[], activationName: ActivationName = "relu") {
+    if (!Array.isArray(linears)) throw badArgument("Mlp", "linears", linears, "an array of dense layers (Modules)");
+    for (let i = 0; i < linears.length; i++) requireModule("Mlp", `linears[${i}]`, linears[i]);
+    checkActivation("Mlp", "activationName", activationName);
     if (linears.length === 0)
       throw new ArgumentError("invalid_argument", "Mlp: linears is empty, expected at least one dense layer");
     this.linears = linears;
@@ -39,7 +49,12 @@ export class Mlp implements Module {
    * @throws {ArgumentError} sizes has fewer than two entries or a non-positive width ("invalid_argument")
    */
   static init(options: MlpInitOptions, rng: Rng): Mlp {
+    requireObject("Mlp.init", "options", options, "an options object { sizes, activation?, bias? }");
     const { sizes, activation: act = "relu", bias = true } = options;
+    if (!Array.isArray(sizes))
+      throw badArgument("Mlp.init", "sizes", sizes, "an array [dIn, …, dOut] of positive integers");
+    checkActivation("Mlp.init", "activation", act);
+    requireRng("Mlp.init", "rng", rng);
     if (sizes.length < 2 || sizes.some((s) => !Number.isInteger(s) || s < 1))
       throw new ArgumentError(
         "invalid_argument",
@@ -58,6 +73,7 @@ export class Mlp implements Module {
 
   /** A new Mlp whose dense layers are fn(layer, i); fn may return the same layer, a copy or a LoraLinear. */
   mapLinears(fn: (layer: Module, index: number) => Module): Mlp {
+    if (typeof fn !== "function") throw badArgument("Mlp.mapLinears", "fn", fn, "a function (layer, index) => layer");
     return new Mlp(
       this.linears.map((l, i) => fn(l, i)),
       this.activationName,
