@@ -7,11 +7,12 @@ import type { Matrix } from "../matrix.js";
 import { fmtShape } from "../shape.js";
 import type { Module } from "./module.js";
 
-/** "null", "a number", "a Float32Array", "an array", or a number itself, for messages. */
+/** "null", "an object", "a Float32Array", "an array", a number itself or a quoted string, for messages. */
 export function shown(v: unknown): string {
   if (typeof v === "number") return String(v);
   if (typeof v === "string") return JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v);
   if (Array.isArray(v)) return "an array";
+  if (v !== null && typeof v === "object" && !ArrayBuffer.isView(v)) return "an object";
   return v === undefined ? "undefined" : describeArray(v);
 }
 

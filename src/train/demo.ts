@@ -6,6 +6,7 @@
 import { ArgumentError } from "../errors.js";
 import { LoraLinear } from "../lora/layer.js";
 import { createRng } from "../lora/rng.js";
+import { badArgument, optionsObject } from "./check.js";
 import { makeSpiralTask, type SpiralTask, type SpiralTaskOptions } from "./data.js";
 import type { Linear } from "./linear.js";
 import { evaluateClassifier, type StepInfo, trainClassifier } from "./loop.js";
@@ -96,6 +97,7 @@ const count = (m: Mlp) => m.parameters().reduce((s, p) => s + p.value.length, 0)
 
 /** The base's dense layers wrapped in LoraLinear (sharing the base arrays) with a fresh rank-r adapter each. */
 export function withLora(base: Mlp, r: number, seed: number): Mlp {
+  if (!(base instanceof Mlp)) throw badArgument("withLora", "base", base, "an Mlp");
   return base.mapLinears((layer, i) => {
     const l = layer as Linear;
     const lora = new LoraLinear({ weight: l.weight, bias: l.bias });
@@ -110,12 +112,24 @@ export function withLora(base: Mlp, r: number, seed: number): Mlp {
 
 /**
  * Runs the demonstration (see the module header and docs/training.md).
- * @throws {ArgumentError} epochs or a rank not a positive integer ("invalid_argument")
+ * @throws {ArgumentError} epochs or a rank not a positive integer, a non-finite seed, ranks not an array, a
+ *   loraPlusRatio not > 0, onProgress or clock not a function ("invalid_argument")
  */
 export function runLoraDemo(options: DemoOptions = {}): DemoResult {
-  const { seed = 0, epochs = 10, ranks = [1, 2, 4, 8], loraPlusRatio = 1, onProgress } = options;
-  const lowRank = options.lowPrecisionRank ?? null;
-  const clock = options.clock ?? (() => performance.now());
+  const op = "runLoraDemo";
+  const o = optionsObject(op, options);
+  const { seed = 0, epochs = 10, ranks = [1, 2, 4, 8], loraPlusRatio = 1, onProgress } = o;
+  const lowRank = o.lowPrecisionRank ?? null;
+  const clock = o.clock ?? (() => performance.now());
+  if (typeof seed !== "number" || !Number.isFinite(seed)) throw badArgument(op, "seed", seed, "a finite number");
+  if (!Array.isArray(ranks as unknown)) throw badArgument(op, "ranks", ranks, "an array of positive integers");
+  if (typeof loraPlusRatio !== "number" || !(loraPlusRatio > 0) || !Number.isFinite(loraPlusRatio))
+    throw badArgument(op, "loraPlusRatio", loraPlusRatio, "a positive number");
+  for (const [name, f] of [
+    ["onProgress", onProgress],
+    ["clock", o.clock],
+  ] as const)
+    if (f !== undefined && typeof f !== "function") throw badArgument(op, name, f, "a function or undefined");
   if (!Number.isInteger(epochs) || epochs < 1)
     throw new ArgumentError("invalid_argument", `runLoraDemo: epochs is ${epochs}, expected a positive integer`, {
       epochs,

@@ -8,8 +8,13 @@ import { parseSafetensors, serializeSafetensors, type TensorToWrite } from "../i
 import { LoraLinear } from "../lora/layer.js";
 import type { FloatArray, Matrix } from "../matrix.js";
 import type { ActivationName } from "./activation.js";
+import { badArgument, requireObject } from "./check.js";
 import { Linear } from "./linear.js";
 import { Mlp } from "./mlp.js";
+
+function requireMlp(op: string, name: string, v: unknown): void {
+  if (!(v instanceof Mlp)) throw badArgument(op, name, v, "an Mlp");
+}
 
 function toFloat32(m: Matrix): Matrix<Float32Array> {
   return { data: Float32Array.from(m.data), rows: m.rows, cols: m.cols };
@@ -21,6 +26,8 @@ function toFloat32(m: Matrix): Matrix<Float32Array> {
  * @example savePeftAdapter(loraModules(mlp, "default"), { peft_type: "LORA", r: 4, lora_alpha: 8 })
  */
 export function loraModules(mlp: Mlp, name: string): PeftModuleAdapter[] {
+  requireMlp("loraModules", "mlp", mlp);
+  if (typeof name !== "string") throw badArgument("loraModules", "name", name, "an adapter name (a string)");
   const out: PeftModuleAdapter[] = [];
   mlp.linears.forEach((layer, i) => {
     if (!(layer instanceof LoraLinear) || !layer.adapterNames.includes(name)) return;
@@ -46,6 +53,12 @@ export function loraModules(mlp: Mlp, name: string): PeftModuleAdapter[] {
  * @throws {ArgumentError} a module path that is not a dense layer of base ("invalid_argument")
  */
 export function applyLoraModules(base: Mlp, modules: readonly PeftModuleAdapter[], name = "default"): Mlp {
+  requireMlp("applyLoraModules", "base", base);
+  if (!Array.isArray(modules as unknown))
+    throw badArgument("applyLoraModules", "modules", modules, "an array of PEFT module adapters (loadPeftAdapter)");
+  modules.forEach((m, i) => {
+    requireObject("applyLoraModules", `modules[${i}]`, m, "a PEFT module adapter { modulePath, down, up, … }");
+  });
   const byPath = new Map(modules.map((m) => [m.modulePath, m]));
   const paths = base.linears.map((_, i) => Mlp.modulePath(i));
   for (const p of byPath.keys())
@@ -78,6 +91,7 @@ export function applyLoraModules(base: Mlp, modules: readonly PeftModuleAdapter[
 
 /** The base model's dense layers as safetensors bytes (PyTorch nn.Sequential state-dict keys and layouts, F64). */
 export function mlpToSafetensors(mlp: Mlp): Uint8Array {
+  requireMlp("mlpToSafetensors", "mlp", mlp);
   const tensors = new Map<string, TensorToWrite>();
   mlp.linears.forEach((layer, i) => {
     if (!(layer instanceof Linear))
@@ -103,6 +117,8 @@ export function mlpToSafetensors(mlp: Mlp): Uint8Array {
  * @throws {SafetensorsError} malformed bytes, or no "0.weight" tensor ("tensor_not_found")
  */
 export function mlpFromSafetensors(bytes: Uint8Array, activation: ActivationName = "relu"): Mlp {
+  if (activation !== "relu" && activation !== "gelu")
+    throw badArgument("mlpFromSafetensors", "activation", activation, '"relu" or "gelu"');
   const file = parseSafetensors(bytes);
   const linears: Linear[] = [];
   for (let i = 0; file.has(`${Mlp.modulePath(i)}.weight`); i++) {

@@ -182,8 +182,21 @@ export function clipGradNorm(params: readonly TrainParam[], maxNorm: number): nu
   return norm;
 }
 
-/** Cosine learning-rate factor in [0, 1] at `step` of `total`, after `warmup` linear-warmup steps. */
+/**
+ * Cosine learning-rate factor in [0, 1] at `step` of `total`, after `warmup` linear-warmup steps.
+ * @throws {ArgumentError} step, total or warmup not a finite number ≥ 0 ("invalid_argument")
+ */
 export function cosineFactor(step: number, total: number, warmup = 0): number {
+  for (const [name, v] of [
+    ["step", step],
+    ["total", total],
+    ["warmup", warmup],
+  ] as const)
+    if (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v))
+      throw new ArgumentError("invalid_argument", `cosineFactor: ${name} is ${v}, expected a finite number ≥ 0`, {
+        name,
+        value: v,
+      });
   if (step < warmup) return (step + 1) / warmup;
   if (total <= warmup) return 1;
   const progress = Math.min(1, (step - warmup) / (total - warmup));

@@ -1,6 +1,8 @@
 // Loss curves as a standalone SVG document (a string; no DOM, no dependencies). x: epoch (1-based), y: loss on a
 // log10 axis, one polyline per series with a legend. Non-positive or non-finite values are left out of a line.
 
+import { badArgument, optionsObject, requireObject } from "./check.js";
+
 /** One curve: a label and a value per epoch. */
 export interface PlotSeries {
   label: string;
@@ -26,20 +28,47 @@ function fmt(v: number): string {
 
 /**
  * Renders series as an SVG line chart with a log-scaled loss axis.
+ * @throws {ArgumentError} series not an array of { label: string, values }, a non-string title, or a width / height
+ *   too small for the plot area ("invalid_argument")
  * @example lossCurveSvg([{ label: "LoRA r=2", values: [1.1, 0.4, 0.1] }]) // "<svg xmlns=…"
  */
 export function lossCurveSvg(series: readonly PlotSeries[], options: PlotOptions = {}): string {
-  const { title = "Training loss", width = 720, height = 420 } = options;
+  const op = "lossCurveSvg";
+  if (!Array.isArray(series as unknown)) throw badArgument(op, "series", series, "an array of { label, values }");
+  series.forEach((s, k) => {
+    requireObject(op, `series[${k}]`, s, "{ label, values }");
+    if (typeof s.label !== "string") throw badArgument(op, `series[${k}].label`, s.label, "a string");
+    if (!Array.isArray(s.values) && !ArrayBuffer.isView(s.values))
+      throw badArgument(op, `series[${k}].values`, s.values, "an array of numbers (one per epoch)");
+  });
+  const { title = "Training loss", width = 720, height = 420 } = optionsObject(op, options);
+  if (typeof title !== "string") throw badArgument(op, "options.title", title, "a string");
+  // the plot area is width − 234 by height − 88 pixels: at least 1 each
+  for (const [name, v, min] of [
+    ["width", width, 235],
+    ["height", height, 89],
+  ] as const)
+    if (!Number.isSafeInteger(v) || v < min) throw badArgument(op, `options.${name}`, v, `an integer ≥ ${min}`);
   const left = 64;
   const right = 170;
   const top = 40;
   const bottom = 48;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  const positive = series.flatMap((s) => s.values.filter((v) => v > 0 && Number.isFinite(v)));
-  const maxEpochs = Math.max(1, ...series.map((s) => s.values.length));
-  const lo = positive.length ? Math.floor(Math.log10(Math.min(...positive))) : -2;
-  let hi = positive.length ? Math.ceil(Math.log10(Math.max(...positive))) : 1;
+  // loops, not Math.min(...values): spreading a long curve overflows the call stack
+  let min = Number.POSITIVE_INFINITY;
+  let max = 0;
+  let maxEpochs = 1;
+  for (const s of series) {
+    maxEpochs = Math.max(maxEpochs, s.values.length);
+    for (const v of s.values)
+      if (v > 0 && Number.isFinite(v)) {
+        min = Math.min(min, v);
+        max = Math.max(max, v);
+      }
+  }
+  const lo = max > 0 ? Math.floor(Math.log10(min)) : -2;
+  let hi = max > 0 ? Math.ceil(Math.log10(max)) : 1;
   if (hi <= lo) hi = lo + 1;
   const x = (epoch: number) => left + (maxEpochs === 1 ? plotW / 2 : ((epoch - 1) / (maxEpochs - 1)) * plotW);
   const y = (v: number) => top + ((hi - Math.log10(v)) / (hi - lo)) * plotH;

@@ -8,12 +8,15 @@
 import { quantizeMatrix } from "../io/quant-matrix.js";
 import { LoraLinear } from "../lora/layer.js";
 import type { Matrix } from "../matrix.js";
+import { badArgument } from "./check.js";
 import { Linear } from "./linear.js";
-import type { Mlp } from "./mlp.js";
+import { Mlp } from "./mlp.js";
 import type { Module, TrainParam } from "./module.js";
 
 /** The precision of the frozen base under the adapters. */
 export type BasePrecision = "float32" | "q8_0" | "q4_0";
+
+const PRECISIONS: readonly BasePrecision[] = ["float32", "q8_0", "q4_0"];
 
 const widen = (m: Matrix): Matrix => ({ data: Float64Array.from(m.data), rows: m.rows, cols: m.cols });
 const narrow = (m: Matrix): Matrix<Float32Array> => ({ data: Float32Array.from(m.data), rows: m.rows, cols: m.cols });
@@ -55,12 +58,17 @@ function baseOf(l: Linear, precision: BasePrecision) {
 /**
  * The model's dense layers (each a Linear) as LoraLinear layers over a `precision` copy of their weights, each with
  * a fresh adapter from `addAdapter(layer, i)`. The float64 model is left unchanged.
+ * @throws {ArgumentError} model not an Mlp, an unknown precision, addAdapter not a function ("invalid_argument")
  */
 export function withLowPrecisionBase(
   model: Mlp,
   precision: BasePrecision,
   addAdapter: (layer: LoraLinear, index: number) => void,
 ): Mlp {
+  const op = "withLowPrecisionBase";
+  if (!(model instanceof Mlp)) throw badArgument(op, "model", model, "an Mlp");
+  if (!PRECISIONS.includes(precision)) throw badArgument(op, "precision", precision, '"float32", "q8_0" or "q4_0"');
+  if (typeof addAdapter !== "function") throw badArgument(op, "addAdapter", addAdapter, "a function (layer, index)");
   return model.mapLinears((m, i) => {
     const l = m as Linear;
     if (!(l instanceof Linear)) return m;
