@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { codeAndMessage } from "../../test/helpers/errors.js";
+import { serializeSafetensors } from "../io/safetensors.js";
 import { createRng } from "../lora/rng.js";
 import { runLoraDemo, withLora } from "./demo.js";
 import { Mlp } from "./mlp.js";
@@ -150,5 +151,64 @@ describe("Mlp files, low-precision base and the demo", () => {
     ],
   ])("%s: invalid_argument", (_, f, message) => {
     expect(codeAndMessage(f)).toEqual(["invalid_argument", message]);
+  });
+});
+
+describe("mlpFromSafetensors: files that are not an Mlp state dict", () => {
+  const st = (tensors: Record<string, number[]>) =>
+    serializeSafetensors(
+      new Map(
+        Object.entries(tensors).map(([name, shape]) => [
+          name,
+          { dtype: "F64" as const, shape, data: new Float64Array(shape.reduce((a, b) => a * b, 1)) },
+        ]),
+      ),
+    );
+
+  it.each([
+    [
+      "a 1-D weight",
+      { "0.weight": [4] },
+      "shape_mismatch",
+      'tensor "0.weight" has shape [4], expected [dOut, dIn] with dims ≥ 1 (nn.Linear\'s layout)',
+    ],
+    [
+      "a 3-D weight (read as its first [2, 2])",
+      { "0.weight": [2, 2, 2] },
+      "shape_mismatch",
+      'tensor "0.weight" has shape [2, 2, 2], expected [dOut, dIn] with dims ≥ 1 (nn.Linear\'s layout)',
+    ],
+    [
+      "an empty layer",
+      { "0.weight": [0, 2] },
+      "shape_mismatch",
+      'tensor "0.weight" has shape [0, 2], expected [dOut, dIn] with dims ≥ 1 (nn.Linear\'s layout)',
+    ],
+    [
+      "layers that do not chain (failed only at forward)",
+      { "0.weight": [4, 2], "2.weight": [3, 5] },
+      "shape_mismatch",
+      'tensor "2.weight" has shape [3, 5], expected [dOut, 4] because "0.weight" is [4, 2]',
+    ],
+    [
+      "a bias of another length",
+      { "0.weight": [2, 3], "0.bias": [3] },
+      "shape_mismatch",
+      'tensor "0.bias" has shape [3], expected [2] because "0.weight" is [2, 3]',
+    ],
+    [
+      "a missing middle layer (the rest was silently dropped)",
+      { "0.weight": [4, 2], "4.weight": [3, 4] },
+      "unexpected_tensor",
+      'tensor "4.weight" is not the weight or bias of a dense layer read (layers "0"; the next would be "2.weight", which is missing)',
+    ],
+  ])("%s", (_, tensors, code, message) => {
+    expect(codeAndMessage(() => mlpFromSafetensors(st(tensors)))).toEqual([code, `mlpFromSafetensors: ${message}`]);
+  });
+
+  it("reads back what mlpToSafetensors wrote", () => {
+    const m = Mlp.init({ sizes: [2, 4, 3] }, createRng(2));
+    const back = mlpFromSafetensors(mlpToSafetensors(m));
+    expect(back.parameters().map((p) => Array.from(p.value))).toEqual(m.parameters().map((p) => Array.from(p.value)));
   });
 });

@@ -2,11 +2,12 @@
 // paths "0", "2", … as in PyTorch's nn.Sequential), and the base model ⇄ a PyTorch-style state dict in
 // safetensors: "<path>.weight" [dOut, dIn] (= Wᵀ, nn.Linear's layout) and "<path>.bias" [dOut], float64.
 
-import { ArgumentError } from "../errors.js";
+import { AdapterFormatError, ArgumentError, ShapeError } from "../errors.js";
 import type { PeftModuleAdapter } from "../io/peft-adapter.js";
 import { parseSafetensors, serializeSafetensors, type TensorToWrite } from "../io/safetensors.js";
 import { LoraLinear } from "../lora/layer.js";
 import type { FloatArray, Matrix } from "../matrix.js";
+import { fmtShape } from "../shape.js";
 import type { ActivationName } from "./activation.js";
 import { badArgument, requireObject } from "./check.js";
 import { Linear } from "./linear.js";
@@ -113,24 +114,64 @@ export function mlpToSafetensors(mlp: Mlp): Uint8Array {
 }
 
 /**
- * Rebuilds an Mlp of float64 Linear layers from mlpToSafetensors' bytes (any float dtype is read exactly).
+ * Rebuilds an Mlp of float64 Linear layers from mlpToSafetensors' bytes (any float dtype is read exactly). Dense
+ * layer i is "<2i>.weight" [dOut, dIn] and an optional "<2i>.bias" [dOut]; each layer's dIn is the previous dOut.
  * @throws {SafetensorsError} malformed bytes, or no "0.weight" tensor ("tensor_not_found")
+ * @throws {ShapeError} a weight that is not [dOut, dIn] with dims ≥ 1, a layer whose dIn is not the previous dOut, a
+ *   bias that is not [dOut] ("shape_mismatch")
+ * @throws {AdapterFormatError} a tensor that is no layer's weight or bias ("4.weight" after a missing "2.weight":
+ *   "unexpected_tensor")
  */
 export function mlpFromSafetensors(bytes: Uint8Array, activation: ActivationName = "relu"): Mlp {
+  const op = "mlpFromSafetensors";
   if (activation !== "relu" && activation !== "gelu")
-    throw badArgument("mlpFromSafetensors", "activation", activation, '"relu" or "gelu"');
+    throw badArgument(op, "activation", activation, '"relu" or "gelu"');
   const file = parseSafetensors(bytes);
   const linears: Linear[] = [];
+  const used = new Set<string>();
+  let prev: { name: string; shape: readonly number[] } | null = null;
   for (let i = 0; file.has(`${Mlp.modulePath(i)}.weight`); i++) {
     const path = Mlp.modulePath(i);
-    const info = file.info(`${path}.weight`);
-    const [dOut, dIn] = info.shape as [number, number];
-    const wt = file.toFloat64(`${path}.weight`);
+    const name = `${path}.weight`;
+    const shape = file.info(name).shape;
+    if (shape.length !== 2 || shape.some((d) => d < 1))
+      throw badShape(op, name, shape, "[dOut, dIn] with dims ≥ 1 (nn.Linear's layout)");
+    const [dOut, dIn] = shape as [number, number];
+    if (prev !== null && dIn !== prev.shape[0])
+      throw badShape(op, name, shape, `[dOut, ${prev.shape[0]}] because "${prev.name}" is ${fmtShape(prev.shape)}`);
+    const wt = file.toFloat64(name);
     const w = new Float64Array(dIn * dOut);
     for (let r = 0; r < dOut; r++) for (let c = 0; c < dIn; c++) w[c * dOut + r] = wt[r * dIn + c]!;
-    const bias = file.has(`${path}.bias`) ? file.toFloat64(`${path}.bias`) : undefined;
+    let bias: Float64Array | undefined;
+    if (file.has(`${path}.bias`)) {
+      const bShape = file.info(`${path}.bias`).shape;
+      if (bShape.length !== 1 || bShape[0] !== dOut)
+        throw badShape(op, `${path}.bias`, bShape, `[${dOut}] because "${name}" is ${fmtShape(shape)}`);
+      bias = file.toFloat64(`${path}.bias`);
+      used.add(`${path}.bias`);
+    }
+    used.add(name);
     linears.push(new Linear({ weight: { data: w, rows: dIn, cols: dOut }, bias }));
+    prev = { name, shape };
   }
   if (linears.length === 0) file.info("0.weight");
+  const extra = file.names().filter((n) => !used.has(n));
+  if (extra.length > 0)
+    throw new AdapterFormatError(
+      "unexpected_tensor",
+      `${op}: tensor "${extra[0]}" is not the weight or bias of a dense layer read (layers ${linears.map((_, k) => `"${Mlp.modulePath(k)}"`).join(", ")}; the next would be "${Mlp.modulePath(linears.length)}.weight", which is missing)`,
+      { names: extra },
+    );
   return new Mlp(linears, activation);
+}
+
+function badShape(op: string, name: string, shape: readonly number[], expected: string): ShapeError {
+  return new ShapeError(
+    "shape_mismatch",
+    `${op}: tensor "${name}" has shape ${fmtShape(shape)}, expected ${expected}`,
+    {
+      name,
+      shape: [...shape],
+    },
+  );
 }
