@@ -2,7 +2,7 @@
 // task (frozen base, LoRA at several ranks, full fine-tuning), prints the comparison and writes the adapter (PEFT
 // format), the base model, the loss curves (SVG) and the results (JSON) to --out.
 
-import { accessSync, constants, existsSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   DEMO_CONFIG,
@@ -13,13 +13,22 @@ import {
   lossCurveSvg,
   mlpToSafetensors,
   runLoraDemo,
+  savePeftAdapter,
 } from "../src/index.js";
-import { makeFolder, savePeftAdapterDir } from "../src/node/index.js";
+import { makeFolder, writeFilesAtomic } from "../src/node/index.js";
 import { type CliIo, type Command, parseCount, parseOptions, UsageError } from "./usage.js";
 
 const DEFAULT_EPOCHS = 15;
 const DEFAULT_RANK = 2;
 const DEFAULT_OUT = "lorakit-train-out";
+/** The files written to --out, all or none (writeFilesAtomic). */
+const OUT_FILES = [
+  "adapter_model.safetensors",
+  "adapter_config.json",
+  "base_model.safetensors",
+  "loss.svg",
+  "results.json",
+] as const;
 
 const HELP = `Usage: lorakit train [--seed N] [--epochs N] [--rank R] [--lora-plus RATIO] [--json] [--out DIR]
 
@@ -30,7 +39,7 @@ through the dequantized base). Prints trainable parameters, target accuracy, sou
 (forgetting) and time.
 Everything is generated from the seed; the same seed gives the same numbers (timings aside).
 
-Writes to DIR: adapter_config.json + adapter_model.safetensors (the LoRA adapter of rank R, PEFT format),
+Writes to DIR, all or none: adapter_config.json + adapter_model.safetensors (the LoRA adapter of rank R, PEFT format),
 base_model.safetensors (the pretrained base, PyTorch nn.Sequential keys), loss.svg (loss curves), results.json.
 
 Options:
@@ -130,7 +139,8 @@ function jsonResult(result: DemoResult, rank: number, out: string): object {
 
 /**
  * Makes the --out folder before the run (a minute or more), so that a path that could not be written at its end is
- * refused at once: an existing path that is not a folder, a level that cannot be created, a folder not writable.
+ * refused at once: an existing path that is not a folder, a level that cannot be created, a folder not writable, a
+ * folder where one of the output files goes.
  * @throws {FileWriteError} "invalid_output", "not_writable"
  */
 function prepareOutFolder(out: string): void {
@@ -151,27 +161,45 @@ function prepareOutFolder(out: string): void {
       },
     );
   }
+  for (const name of OUT_FILES) {
+    const target = join(out, name);
+    if (existsSync(target) && statSync(target).isDirectory())
+      throw new FileWriteError(
+        "invalid_output",
+        `train: ${JSON.stringify(target)} is a folder where the output file ${name} goes; nothing was run`,
+        { out, path: target },
+      );
+  }
 }
 
+/** Writes the five output files to dir, all or none: a failure leaves the folder as it was. */
 async function writeOutputs(dir: string, result: DemoResult, rank: number, json: object): Promise<void> {
   const model = result.loraModels.get(rank)!;
-  await savePeftAdapterDir(dir, loraModules(model, DEMO_CONFIG.adapterName), {
+  const adapter = savePeftAdapter(loraModules(model, DEMO_CONFIG.adapterName), {
     peft_type: "LORA",
     r: rank,
     lora_alpha: DEMO_CONFIG.alphaPerRank * rank,
     target_modules: result.base.linears.map((_, i) => String(2 * i)),
     lora_dropout: 0,
   });
-  writeFileSync(join(dir, "base_model.safetensors"), mlpToSafetensors(result.base));
   const series = [
     { label: `pretrain (source)`, values: result.pretrain.lossCurve },
     ...result.rows.filter((r) => r.kind !== "frozen").map((r) => ({ label: r.method, values: r.lossCurve })),
   ];
-  writeFileSync(
-    join(dir, "loss.svg"),
-    lossCurveSvg(series, { title: `lorakit train: loss per epoch (seed ${result.seed})` }),
+  const text = (s: string) => new TextEncoder().encode(s);
+  const svg = lossCurveSvg(series, { title: `lorakit train: loss per epoch (seed ${result.seed})` });
+  const data: Record<(typeof OUT_FILES)[number], Uint8Array> = {
+    "adapter_model.safetensors": adapter.weights,
+    "adapter_config.json": text(adapter.configJson),
+    "base_model.safetensors": mlpToSafetensors(result.base),
+    "loss.svg": text(svg),
+    "results.json": text(`${JSON.stringify(json, null, 2)}\n`),
+  };
+  await writeFilesAtomic(
+    dir,
+    OUT_FILES.map((name) => ({ name, data: data[name] })),
+    { op: "train" },
   );
-  writeFileSync(join(dir, "results.json"), `${JSON.stringify(json, null, 2)}\n`);
 }
 
 /** A positive integer option value; the message names the flag and what was given ("0", "-1", "1.5", "abc"). */

@@ -2,7 +2,7 @@
 // PEFT adapter, the base model, loss.svg and results.json, and the files reproduce the reported accuracy.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -84,6 +84,18 @@ describe("lorakit train", () => {
     );
     expect(r.stdout).toBe("");
     expect(existsSync(join(out, "adapter_model.safetensors"))).toBe(false);
+  });
+
+  it("a folder where an output file goes is refused before the run, and nothing is written", () => {
+    const out = join(dir, "blocked");
+    mkdirSync(join(out, "loss.svg"), { recursive: true });
+    const r = lorakit("train", "--epochs", "1", "--out", out);
+    // it trained for the whole run, wrote the adapter and the base, then failed with "unexpected error: EISDIR", exit 1
+    expect([r.code, r.stderr]).toEqual([
+      2,
+      `lorakit train: train: ${JSON.stringify(join(out, "loss.svg"))} is a folder where the output file loss.svg goes; nothing was run [invalid_output]\n`,
+    ]);
+    expect(readdirSync(out)).toEqual(["loss.svg"]);
   });
 
   it("usage errors exit 2 with a one-line message", () => {
