@@ -56,6 +56,14 @@ describe("trainClassifier: hostile calls", () => {
     ],
     ["schedule", { schedule: "linear" }, 'options.schedule is "linear", expected "cosine" or "constant"'],
     ["onStep", { onStep: 5 }, "options.onStep is 5, expected a function or undefined"],
+    ["lr", { lr: Number.NaN }, "options.lr is NaN, expected a finite number > 0"],
+    ["lr string", { lr: "0.1" }, 'options.lr is "0.1", expected a finite number > 0'],
+    ["weightDecay", { weightDecay: -0.1 }, "options.weightDecay is -0.1, expected a finite number ≥ 0"],
+    [
+      "loraPlusRatio",
+      { loraPlusRatio: Number.POSITIVE_INFINITY },
+      "options.loraPlusRatio is Infinity, expected a finite number > 0",
+    ],
     ["clipNorm", { clipNorm: -1 }, "options.clipNorm is -1, expected a positive number or undefined"],
   ])("options.%s is refused before the first step", (_, patch, message) => {
     const r = refused(data(), { ...OPTIONS, ...(patch as object) });

@@ -66,6 +66,13 @@ function readTrainOptions(op: string, options: TrainOptions) {
     throw badArgument(op, "options.schedule", schedule, '"cosine" or "constant"');
   if (options.onStep !== undefined && typeof options.onStep !== "function")
     throw badArgument(op, "options.onStep", options.onStep, "a function or undefined");
+  for (const [name, v, min] of [
+    ["lr", lr, "> 0"],
+    ["weightDecay", weightDecay, "≥ 0"],
+    ["loraPlusRatio", loraPlusRatio, "> 0"],
+  ] as const)
+    if (typeof v !== "number" || !Number.isFinite(v) || (min === "> 0" ? !(v > 0) : !(v >= 0)))
+      throw badArgument(op, `options.${name}`, v, `a finite number ${min}`);
   if (clipNorm !== undefined && !(typeof clipNorm === "number" && clipNorm > 0 && Number.isFinite(clipNorm)))
     throw badArgument(op, "options.clipNorm", clipNorm, "a positive number or undefined");
   return { epochs, batchSize, lr, weightDecay, loraPlusRatio, clipNorm, schedule };
