@@ -9,7 +9,7 @@ import { ArgumentError, ShapeError } from "../errors.js";
 import { findNonFinite } from "../lora/base.js";
 import { createRng, type Rng } from "../lora/rng.js";
 import type { Matrix } from "../matrix.js";
-import { fmtShape } from "../shape.js";
+import { checkResultSize, fmtShape } from "../shape.js";
 import { badArgument, requireInteger, requireMatrix, requireObject } from "./check.js";
 import { deriveSeed } from "./shuffle.js";
 
@@ -121,6 +121,7 @@ export function makeSpiralTask(options: SpiralTaskOptions): SpiralTask {
       throw badArgument(op, name, o[name], "a finite number");
   if (typeof o.noise !== "number" || !(o.noise >= 0) || !Number.isFinite(o.noise))
     throw badArgument(op, "noise", o.noise, "a finite number ≥ 0 (a standard deviation)");
+  checkResultSize(op, "each split's x", [Math.max(o.nTrain, o.nTest), o.dIn]);
   const rng = createRng(deriveSeed(o.seed, "spiral-task"));
   const [u0, u1, v0, v1] = orthonormal(o.dIn, 4, rng) as [Float64Array, Float64Array, Float64Array, Float64Array];
   const phi = (o.tiltDegrees * Math.PI) / 180;

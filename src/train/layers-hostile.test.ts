@@ -154,6 +154,36 @@ describe("Mlp and activations", () => {
   });
 });
 
+describe("sizes past MAX_RESULT_ELEMENTS (a raw RangeError from the allocation before)", () => {
+  it.each([
+    [
+      "Linear.init",
+      () => Linear.init(2 ** 20, 2 ** 20, createRng(1)),
+      "Linear.init: weight would have shape [1048576, 1048576] (1099511627776 elements)",
+    ],
+    [
+      "Mlp.init",
+      () => Mlp.init({ sizes: [4, 4, 2 ** 40] }, createRng(1)),
+      "Mlp.init: layer 1's weight would have shape [4, 1099511627776] (4398046511104 elements)",
+    ],
+    [
+      "permutation",
+      () => permutation(2 ** 32, createRng(1)),
+      "permutation: the permutation would have shape [4294967296] (4294967296 elements)",
+    ],
+    [
+      "makeSpiralTask",
+      () => makeSpiralTask({ seed: 1, nTrain: 2 ** 28 }),
+      "makeSpiralTask: each split's x would have shape [268435456, 16] (4294967296 elements)",
+    ],
+  ])("%s: too_large", (_, f, message) => {
+    expect(codeAndMessage(f)).toEqual([
+      "too_large",
+      `${message}, expected at most 1073741824 elements (2^30); split the call`,
+    ]);
+  });
+});
+
 describe("losses and helpers", () => {
   it.each([
     [

@@ -6,7 +6,7 @@ import { gemm } from "../kernels/select.js";
 import type { Rng } from "../lora/rng.js";
 import { localFloatArray } from "../lora/typed.js";
 import { dtypeName, type FloatArray, type Matrix } from "../matrix.js";
-import { fmtShape } from "../shape.js";
+import { checkResultSize, fmtShape } from "../shape.js";
 import {
   badArgument,
   optionsObject,
@@ -76,6 +76,7 @@ export class Linear implements Module {
     requireInteger("Linear.init", "dIn", dIn, 1);
     requireInteger("Linear.init", "dOut", dOut, 1);
     requireRng("Linear.init", "rng", rng);
+    checkResultSize("Linear.init", "weight", [dIn, dOut]);
     options = optionsObject("Linear.init", options);
     const w = new Float64Array(dIn * dOut);
     const bound = Math.sqrt(6 / dIn);

@@ -6,6 +6,7 @@
 import { ArgumentError } from "../errors.js";
 import type { Rng } from "../lora/rng.js";
 import type { Matrix } from "../matrix.js";
+import { checkResultSize } from "../shape.js";
 import { type ActivationName, activation } from "./activation.js";
 import { badArgument, requireModule, requireObject, requireRng } from "./check.js";
 import { Linear } from "./linear.js";
@@ -61,6 +62,9 @@ export class Mlp implements Module {
         `Mlp.init: sizes is [${sizes.join(", ")}], expected at least two positive integers [dIn, …, dOut]`,
         { sizes },
       );
+    // every layer's size before the first allocation: a huge last layer is refused at once
+    for (let i = 0; i + 1 < sizes.length; i++)
+      checkResultSize("Mlp.init", `layer ${i}'s weight`, [sizes[i]!, sizes[i + 1]!]);
     const linears: Linear[] = [];
     for (let i = 0; i + 1 < sizes.length; i++) linears.push(Linear.init(sizes[i]!, sizes[i + 1]!, rng, { bias }));
     return new Mlp(linears, act);

@@ -2,6 +2,7 @@
 // Deterministic across platforms: integer arithmetic and exact float64 products only.
 
 import type { Rng } from "../lora/rng.js";
+import { checkResultSize } from "../shape.js";
 import { badArgument, requireInteger, requireRng } from "./check.js";
 
 /**
@@ -24,6 +25,7 @@ export function deriveSeed(seed: number, purpose: string): number {
 export function permutation(n: number, rng: Rng): Uint32Array {
   requireInteger("permutation", "n", n, 0);
   requireRng("permutation", "rng", rng);
+  checkResultSize("permutation", "the permutation", [n]);
   const p = new Uint32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
   for (let i = n - 1; i > 0; i--) {
