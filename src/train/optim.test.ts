@@ -153,6 +153,15 @@ describe("clipGradNorm", () => {
     expect(Array.from(a.grad)).toEqual([0.3, 0.4]);
   });
 
+  it("clips huge finite gradients instead of zeroing them (Σ g² overflowed to Infinity)", () => {
+    const a = param([0, 0]);
+    a.grad.set([3e200, 4e200]);
+    const norm = clipGradNorm([a], 1);
+    expect(norm / 5e200).toBeCloseTo(1, 15);
+    expect(a.grad[0]).toBeCloseTo(0.6, 15);
+    expect(a.grad[1]).toBeCloseTo(0.8, 15);
+  });
+
   it("rejects a non-positive maxNorm (invalid_argument)", () => {
     expect(() => clipGradNorm([], 0)).toThrow(/clipGradNorm: maxNorm is 0, expected a positive number/);
     try {

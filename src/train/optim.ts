@@ -174,12 +174,25 @@ export function clipGradNorm(params: readonly TrainParam[], maxNorm: number): nu
     });
   let sq = 0;
   for (const p of params) for (let i = 0; i < p.grad.length; i++) sq += p.grad[i]! * p.grad[i]!;
-  const norm = Math.sqrt(sq);
+  let norm = Math.sqrt(sq);
+  // Σ g² overflows to Infinity for |g| ≳ 1e154 although every g is finite; maxNorm / Infinity = 0 would silently
+  // zero every gradient, so the norm is then taken again scaled by the largest |g|, as hypot does
+  if (norm === Number.POSITIVE_INFINITY) norm = scaledNorm(params);
   if (norm > maxNorm) {
     const f = maxNorm / (norm + 1e-6);
     for (const p of params) for (let i = 0; i < p.grad.length; i++) p.grad[i] = p.grad[i]! * f;
   }
   return norm;
+}
+
+/** √(Σ g²) as big·√(Σ (g / big)²), big = max |g|: no overflow while every g is finite (Infinity otherwise). */
+function scaledNorm(params: readonly TrainParam[]): number {
+  let big = 0;
+  for (const p of params) for (let i = 0; i < p.grad.length; i++) big = Math.max(big, Math.abs(p.grad[i]!));
+  if (!Number.isFinite(big)) return big;
+  let sq = 0;
+  for (const p of params) for (let i = 0; i < p.grad.length; i++) sq += (p.grad[i]! / big) ** 2;
+  return big * Math.sqrt(sq);
 }
 
 /**
