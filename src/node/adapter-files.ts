@@ -10,6 +10,7 @@ import type { PeftConfig } from "../io/peft-config.js";
 import { type SavePeftOptions, savePeftAdapter } from "../io/peft-save.js";
 import { looksLikeTorchFile } from "../io/torch-file.js";
 import { type OpenFile, writeFilesAtomic } from "./atomic-write.js";
+import { requirePath } from "./path-arg.js";
 import { exists, isDir } from "./path-kind.js";
 import { readRegularFile } from "./read-file.js";
 
@@ -44,6 +45,7 @@ async function readConfig(op: string, dir: string, hint = `an adapter folder nee
  */
 export async function loadPeftAdapterDir(dir: string): Promise<PeftAdapter> {
   const op = "loadPeftAdapterDir";
+  requirePath(op, "dir", dir);
   let weights = join(dir, PEFT_WEIGHTS);
   if (!(await exists(weights)) && (await exists(join(dir, PICKLE)))) weights = join(dir, PICKLE);
   if (!(await exists(weights))) {
@@ -62,6 +64,7 @@ export async function loadPeftAdapterDir(dir: string): Promise<PeftAdapter> {
 /** Loads an MLX-LM adapter folder (adapter_config.json + adapters.safetensors); options as loadMlxAdapter. */
 export async function loadMlxAdapterDir(dir: string, options: MlxLoadOptions = {}): Promise<MlxAdapter> {
   const op = "loadMlxAdapterDir";
+  requirePath(op, "dir", dir);
   const weights = join(dir, MLX_WEIGHTS);
   if (!(await exists(weights))) throw missingFile(op, weights, `an MLX adapter folder needs ${MLX_WEIGHTS}`);
   const config = await readConfig(op, dir);

@@ -11,6 +11,8 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { FileWriteError } from "../errors.js";
+import { invalidArgument, optionsArg } from "../io/format-args.js";
+import { requirePath } from "./path-arg.js";
 
 /** Opens a file (the signature of fs.promises.open); the seam through which tests inject write errors. */
 export type OpenFile = (path: string, flags: string, mode?: number) => Promise<FileHandle>;
@@ -107,6 +109,7 @@ function aboutTarget(path: string, err: unknown): boolean {
  * @throws {FileWriteError} "not_writable" naming the level that could not be created and the system's code
  */
 export function makeFolder(dir: string, op: string): void {
+  requirePath(typeof op === "string" ? op : "makeFolder", "dir", dir);
   const missing: string[] = [];
   for (let at = resolve(dir); !existsSync(at); ) {
     missing.push(at);
@@ -175,8 +178,11 @@ async function writeNewFile(openFile: OpenFile, path: string, data: FileData, mo
  * @throws {FileWriteError} "no_space" (ENOSPC, EDQUOT), "not_writable" (EACCES, EPERM, EROFS), "invalid_output"
  *   (ENOENT, ENOTDIR: no such folder, or a file where a folder is needed; EISDIR); other errors as thrown
  */
-export async function writeFileAtomic(path: string, data: FileData, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: FileData, options?: AtomicWriteOptions): Promise<void> {
+  options = writeOptions("writeFileAtomic", options);
   const op = options.op ?? "writeFileAtomic";
+  requirePath(op, "path", path);
+  requireFileData(op, "data", data);
   const tmp = siblingPath(path, "tmp");
   track(tmp);
   try {
@@ -205,15 +211,23 @@ export interface FolderFile {
 export async function writeFolderAtomic(
   path: string,
   files: Iterable<FolderFile>,
-  options: AtomicWriteOptions = {},
+  options?: AtomicWriteOptions,
 ): Promise<void> {
+  options = writeOptions("writeFolderAtomic", options);
   const op = options.op ?? "writeFolderAtomic";
+  requirePath(op, "path", path);
+  if (files === null || typeof files !== "object" || !(Symbol.iterator in files))
+    throw invalidArgument(op, "files", files, "an iterable of { name, data }");
   const tmp = siblingPath(path, "tmp");
   const openFile = options.openFile ?? open;
   track(tmp);
   try {
     await mkdir(tmp, { mode: (await modeOf(path)) ?? 0o777 });
-    for (const f of files) await writeNewFile(openFile, join(tmp, f.name), f.data, await modeOf(join(path, f.name)));
+    let i = 0;
+    for (const f of files) {
+      requireFile(op, i++, f);
+      await writeNewFile(openFile, join(tmp, f.name), f.data, await modeOf(join(path, f.name)));
+    }
     if (!existsSync(path)) {
       await rename(tmp, path);
       return;
@@ -250,9 +264,12 @@ export async function writeFolderAtomic(
 export async function writeFilesAtomic(
   dir: string,
   files: readonly FolderFile[],
-  options: AtomicWriteOptions = {},
+  options?: AtomicWriteOptions,
 ): Promise<void> {
+  options = writeOptions("writeFilesAtomic", options);
   const op = options.op ?? "writeFilesAtomic";
+  requirePath(op, "dir", dir);
+  requireFiles(op, files);
   const created = !existsSync(dir);
   makeFolder(dir, op);
   const openFile = options.openFile ?? open;
@@ -325,4 +342,36 @@ export async function removeStaleTemporaries(dir: string): Promise<string[]> {
     done.push(`removed stale temporary ${path} (its writer, process ${pid}, is gone)`);
   }
   return done;
+}
+
+// The writers' arguments, checked before anything is written: options (null: the defaults) with a string op,
+// data as bytes or chunks, files as { name, data } with plain names.
+function writeOptions(fn: string, v: unknown): AtomicWriteOptions {
+  const o = optionsArg<AtomicWriteOptions>(fn, "options", v, "{ op?, openFile? }");
+  if (o.op !== undefined && typeof o.op !== "string") throw invalidArgument(fn, "options.op", o.op, "a string");
+  if (o.openFile !== undefined && typeof o.openFile !== "function")
+    throw invalidArgument(fn, "options.openFile", o.openFile, "a function like fs/promises open");
+  return o;
+}
+
+function requireFileData(op: string, name: string, v: unknown): void {
+  const iterable =
+    v !== null &&
+    typeof v === "object" &&
+    (Symbol.iterator in v || Symbol.asyncIterator in v) &&
+    !(typeof v === "string");
+  if (!(v instanceof Uint8Array) && !iterable)
+    throw invalidArgument(op, name, v, "a Uint8Array or an (async) iterable of Uint8Array chunks");
+}
+
+function requireFile(op: string, i: number, f: unknown): asserts f is FolderFile {
+  const name = (f as { name?: unknown } | null)?.name;
+  if (typeof name !== "string" || name === "" || name === "." || name === ".." || /[/\\\0]/.test(name))
+    throw invalidArgument(op, `files[${i}].name`, name, "a file name (no folder separators)");
+  requireFileData(op, `files[${i}].data`, (f as { data?: unknown }).data);
+}
+
+function requireFiles(op: string, v: unknown): void {
+  if (!Array.isArray(v)) throw invalidArgument(op, "files", v, "an array of { name, data }");
+  for (let i = 0; i < v.length; i++) requireFile(op, i, v[i]);
 }

@@ -4,7 +4,8 @@
 
 import { type FileHandle, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { AdapterFormatError, GgufError } from "../errors.js";
+import { AdapterFormatError, ConfigError, GgufError } from "../errors.js";
+import { invalidArgument, optionsArg } from "../io/format-args.js";
 import { decodeGgmlTensor, encodeGgmlTensor } from "../io/ggml-quant.js";
 import {
   type GgufTensorToWrite,
@@ -15,7 +16,8 @@ import {
 } from "../io/gguf.js";
 import { type GgufModelDtype, planGgufModel } from "../io/gguf-model.js";
 import type { GgufHeader, GgufTensorInfo, GgufValue } from "../io/gguf-types.js";
-import { openRegularFile } from "./read-file.js";
+import { requirePath } from "./path-arg.js";
+import { openRegularFile, readRegularFile } from "./read-file.js";
 import { openSafetensors, type SafetensorsFile, writeFileAtomic } from "./safetensors-file.js";
 
 /** An open GGUF file: a validated header and on-demand tensor reads. */
@@ -112,6 +114,12 @@ export async function writeGgufFile(
   metadata: Record<string, GgufValue> | ReadonlyMap<string, GgufValue>,
   tensors: readonly GgufTensorSource[],
 ): Promise<void> {
+  requirePath("writeGgufFile", "path", path);
+  if (!Array.isArray(tensors)) throw invalidArgument("writeGgufFile", "tensors", tensors, "an array of tensor sources");
+  tensors.forEach((t, i) => {
+    if (typeof (t as GgufTensorSource | null)?.data !== "function")
+      throw invalidArgument("writeGgufFile", `tensors[${i}].data`, t?.data, "a function giving the tensor's bytes");
+  });
   const layout = serializeGgufHeader(
     metadata,
     tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type })),
@@ -169,9 +177,17 @@ async function checkpointFiles(dir: string): Promise<string[]> {
 export async function convertModelToGguf(
   dir: string,
   outPath: string,
-  options: { dtype?: GgufModelDtype; name?: string } = {},
+  options?: { dtype?: GgufModelDtype; name?: string },
 ): Promise<ModelConversionSummary> {
-  const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  requirePath("convertModelToGguf", "dir", dir);
+  requirePath("convertModelToGguf", "outPath", outPath);
+  options = optionsArg<{ dtype?: GgufModelDtype; name?: string }>(
+    "convertModelToGguf",
+    "options",
+    options,
+    "{ dtype?, name? }",
+  );
+  const config = await readModelConfig(join(dir, "config.json"));
   const files: SafetensorsFile[] = [];
   try {
     for (const f of await checkpointFiles(dir)) files.push(await openSafetensors(f));
@@ -202,4 +218,21 @@ export async function convertModelToGguf(
   } finally {
     for (const f of files) await f.close();
   }
+}
+
+// config.json of the folder convertModelToGguf converts: a JSON object (planGgufModel reads its fields)
+async function readModelConfig(path: string): Promise<Record<string, unknown>> {
+  const op = "convertModelToGguf";
+  const text = new TextDecoder().decode(
+    await readRegularFile(op, path, "a Hugging Face model folder needs config.json"),
+  );
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${op}: ${path}`, [{ path: [], message: `malformed JSON (${(e as Error).message})` }]);
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc))
+    throw new ConfigError(`${op}: ${path}`, [{ path: [], message: "expected a JSON object" }]);
+  return doc as Record<string, unknown>;
 }

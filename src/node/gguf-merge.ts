@@ -5,6 +5,7 @@
 // rounding; F16/BF16 are rounded to nearest even. Every module is checked before anything is written.
 
 import { AdapterFormatError, ArgumentError, GgufError, ShapeError } from "../errors.js";
+import { invalidArgument, requireAdapter, requireObject } from "../io/format-args.js";
 import { decodeGgmlTensor, encodeGgmlTensor } from "../io/ggml-quant.js";
 import { ggufElements } from "../io/gguf.js";
 import {
@@ -19,6 +20,7 @@ import { GGML_CODED_TYPES, type GgmlCodedType, type GgufTensorInfo } from "../io
 import type { PeftModuleAdapter, SavedTensor } from "../io/peft-adapter.js";
 import { type GgufFile, type GgufTensorSource, openGguf, writeGgufFile } from "./gguf-file.js";
 import { mergeModuleInto } from "./merge-tensor.js";
+import { requirePath } from "./path-arg.js";
 
 const OP = "mergeAdapterIntoGguf";
 
@@ -34,6 +36,9 @@ export interface GgufMergeSummary {
 
 /** The attention head counts a GGUF base records (for the q/k permutation). */
 export function ggufHeads(f: { metadata: GgufFile["metadata"] }, arch: string): AttentionHeads | undefined {
+  if (!((f as { metadata?: unknown } | null)?.metadata instanceof Map))
+    throw invalidArgument("ggufHeads", "f", f, "an open GGUF file or header { metadata: Map }");
+  if (typeof arch !== "string") throw invalidArgument("ggufHeads", "arch", arch, "an architecture name (a string)");
   const h = f.metadata.get(`${arch}.attention.head_count`)?.value;
   const kv = f.metadata.get(`${arch}.attention.head_count_kv`)?.value ?? h;
   return typeof h === "number" && typeof kv === "number" ? { nHead: h, nHeadKv: kv } : undefined;
@@ -172,6 +177,11 @@ export async function mergeAdapterIntoGguf(
   adapter: { modules: readonly PeftModuleAdapter[]; modulesToSave?: ReadonlyMap<string, SavedTensor> },
   options: { out: string },
 ): Promise<GgufMergeSummary> {
+  requirePath(OP, "basePath", basePath);
+  requireAdapter(OP, adapter);
+  if (adapter.modulesToSave !== undefined && !(adapter.modulesToSave instanceof Map))
+    throw invalidArgument(OP, "adapter.modulesToSave", adapter.modulesToSave, "a Map (a PEFT adapter's full tensors)");
+  requirePath(OP, "options.out", requireObject(OP, "options", options, "{ out }").out);
   const f = await openGguf(basePath);
   try {
     const archValue = f.metadata.get("general.architecture")?.value;

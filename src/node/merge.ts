@@ -6,6 +6,7 @@
 
 import { dirname, resolve } from "node:path";
 import { ArgumentError } from "../errors.js";
+import { requireAdapter, requireObject } from "../io/format-args.js";
 import {
   encodeTensorData,
   type SafetensorsDtype,
@@ -20,6 +21,7 @@ import { readBaseArchitecture } from "./conv1d.js";
 import { checkFreeSpace, checkMergeOutput } from "./merge-output.js";
 import { type MergeableAdapter, type MergePlan, planMerge } from "./merge-plan.js";
 import { mergeModuleInto } from "./merge-tensor.js";
+import { requirePath } from "./path-arg.js";
 
 /** Output dtype of merged (and, when given, all other float) tensors. */
 export type MergeDtype = "f32" | "f16" | "bf16";
@@ -216,6 +218,10 @@ export async function mergeAdapterIntoModel(
   adapter: MergeableAdapter,
   options: MergeOptions,
 ): Promise<MergeSummary> {
+  requireAdapter(OP, adapter);
+  // a string out ("" included) is checkMergeOutput's to judge (invalid_output, output_is_input, …)
+  const out = requireObject(OP, "options", options, "{ out, dtype? }").out;
+  if (typeof out !== "string") requirePath(OP, "options.out", out);
   if (options.dtype !== undefined && !(options.dtype in DTYPE_OF))
     throw new ArgumentError(
       "invalid_argument",

@@ -5,6 +5,7 @@
 import { constants, type Stats } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { AdapterFormatError } from "../errors.js";
+import { requirePath } from "./path-arg.js";
 
 /** What a path is, in words, for a message ("a folder", "a FIFO", ...). */
 export function pathKind(st: Stats): string {
@@ -22,6 +23,7 @@ export function pathKind(st: Stats): string {
  * @throws {AdapterFormatError} "missing_file" when it does not exist or is a folder, FIFO, device or socket
  */
 export async function openRegularFile(op: string, path: string, hint: string): Promise<FileHandle> {
+  requirePath(op, "path", path);
   let fh: FileHandle;
   try {
     fh = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));

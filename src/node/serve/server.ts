@@ -6,6 +6,7 @@ import { randomInt, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ArgumentError, ServeError } from "../../errors.js";
+import { invalidArgument, requireObject } from "../../io/format-args.js";
 import type { Engine } from "../../serve/engine.js";
 import { modelBody, modelsBody } from "../../serve/openai.js";
 import { type CompletionHandle, CompletionService } from "../../serve/service.js";
@@ -65,6 +66,12 @@ type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
 
 /** Starts the server and resolves once it listens. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  requireObject("startServer", "options", options, "{ engine, modelName, … }");
+  const engine = (options as { engine?: { adapters?: unknown; step?: unknown } }).engine;
+  if (typeof engine?.adapters !== "function" || typeof engine.step !== "function")
+    throw invalidArgument("startServer", "options.engine", engine, "an Engine (openModelEngine, ModelEngine)");
+  if (typeof options.modelName !== "string" || options.modelName === "")
+    throw invalidArgument("startServer", "options.modelName", options.modelName, "the base model's name (a string)");
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 2 ** 20;
   const batchWindowMs = options.batchWindowMs ?? 5;
   if (!(Number.isFinite(batchWindowMs) && batchWindowMs >= 0))
