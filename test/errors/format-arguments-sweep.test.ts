@@ -22,22 +22,7 @@ import {
   serializeOnnxAdapter,
   serializeSafetensors,
 } from "../../src/index.js";
-
-const PATH = "model.layers.0.self_attn.v_proj";
-const MOD = {
-  modulePath: PATH,
-  kind: "linear" as const,
-  down: { data: Float32Array.of(0.5, -1), rows: 2, cols: 1 },
-  up: { data: Float32Array.of(2, 0.25), rows: 1, cols: 2 },
-  r: 1,
-  alpha: 1,
-  scaling: 1,
-  fanInFanOut: false,
-  dtype: "F32" as const,
-};
-const adapter = (m: unknown) => ({ format: "mlx", config: {}, warnings: [], modules: [m] }) as never;
-const MLX_CONFIG = { lora_parameters: { rank: 1, scale: 1 } };
-const ARCH = { architecture: "qwen2" };
+import { ARCH, adapter, MLX_CONFIG, MOD, ADAPTER_PATH as PATH } from "./format-fixtures.js";
 
 describe("format entry points: a sweep of wrong values", () => {
   const VALUES: unknown[] = [null, undefined, {}, [], 5, Number.NaN, "x", true, Symbol("s"), 10n, () => 1];
