@@ -1,20 +1,22 @@
 // Paths and small helpers for the GGUF suites: the repository's fixtures, ../shared/fixtures/peft-golden (override
 // the shared folder with LORAKIT_SHARED), and a cross-check through @huggingface/gguf (an independent parser).
 
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gguf } from "@huggingface/gguf";
 import { expect } from "vitest";
 import type { ParsedGguf } from "../../src/io/gguf.js";
+import { sharedFixtures } from "../helpers/shared.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const GGUF_FIXTURES = join(REPO_ROOT, "test", "fixtures", "gguf");
-const SHARED = process.env.LORAKIT_SHARED ?? join(REPO_ROOT, "..", "shared");
-const GOLDEN_DIR = join(SHARED, "fixtures", "peft-golden");
-/** ../shared/fixtures/peft-golden, or null when absent (tests that need it skip). */
-export const GOLDEN: string | null = existsSync(join(GOLDEN_DIR, "report.json")) ? GOLDEN_DIR : null;
+/**
+ * shared/fixtures/peft-golden, found as test/helpers/shared.ts finds shared/ (LORAKIT_SHARED, beside the clone, or
+ * beside its parent folder), or null when absent (tests that need it skip).
+ */
+export const GOLDEN: string | null = sharedFixtures("peft-golden", "report.json");
 
 let tmp: string | null = null;
 /** A file path in a fresh temporary folder (one folder per test process). */
