@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { codeAndMessage } from "../../test/helpers/errors.js";
-import { serializeSafetensors } from "../io/safetensors.js";
+import { parseSafetensors, serializeSafetensors } from "../io/safetensors.js";
 import { createRng } from "../lora/rng.js";
 import { runLoraDemo, withLora } from "./demo.js";
 import { Mlp } from "./mlp.js";
@@ -204,6 +204,29 @@ describe("mlpFromSafetensors: files that are not an Mlp state dict", () => {
     ],
   ])("%s", (_, tensors, code, message) => {
     expect(codeAndMessage(() => mlpFromSafetensors(st(tensors)))).toEqual([code, `mlpFromSafetensors: ${message}`]);
+  });
+
+  it("a NaN or ±Infinity weight or bias is non_finite, naming the tensor and the index (it loaded, then gave NaN)", () => {
+    const m = Mlp.init({ sizes: [2, 4, 3] }, createRng(2));
+    const bad = (name: string, i: number, v: number) => {
+      const tensors = parseSafetensors(mlpToSafetensors(m));
+      const out = new Map(
+        tensors.names().map((n) => {
+          const data = tensors.toFloat64(n);
+          if (n === name) data[i] = v;
+          return [n, { dtype: "F64" as const, shape: [...tensors.info(n).shape], data }];
+        }),
+      );
+      return codeAndMessage(() => mlpFromSafetensors(serializeSafetensors(out)));
+    };
+    expect(bad("2.weight", 5, Number.NaN)).toEqual([
+      "non_finite",
+      'mlpFromSafetensors: tensor "2.weight" holds NaN at index 5, expected finite values',
+    ]);
+    expect(bad("0.bias", 1, -Infinity)).toEqual([
+      "non_finite",
+      'mlpFromSafetensors: tensor "0.bias" holds -Infinity at index 1, expected finite values',
+    ]);
   });
 
   it("reads back what mlpToSafetensors wrote", () => {

@@ -139,7 +139,7 @@ export function mlpFromSafetensors(bytes: Uint8Array, activation: ActivationName
     const [dOut, dIn] = shape as [number, number];
     if (prev !== null && dIn !== prev.shape[0])
       throw badShape(op, name, shape, `[dOut, ${prev.shape[0]}] because "${prev.name}" is ${fmtShape(prev.shape)}`);
-    const wt = file.toFloat64(name);
+    const wt = requireFinite(op, name, file.toFloat64(name));
     const w = new Float64Array(dIn * dOut);
     for (let r = 0; r < dOut; r++) for (let c = 0; c < dIn; c++) w[c * dOut + r] = wt[r * dIn + c]!;
     let bias: Float64Array | undefined;
@@ -147,7 +147,7 @@ export function mlpFromSafetensors(bytes: Uint8Array, activation: ActivationName
       const bShape = file.info(`${path}.bias`).shape;
       if (bShape.length !== 1 || bShape[0] !== dOut)
         throw badShape(op, `${path}.bias`, bShape, `[${dOut}] because "${name}" is ${fmtShape(shape)}`);
-      bias = file.toFloat64(`${path}.bias`);
+      bias = requireFinite(op, `${path}.bias`, file.toFloat64(`${path}.bias`));
       used.add(`${path}.bias`);
     }
     used.add(name);
@@ -163,6 +163,18 @@ export function mlpFromSafetensors(bytes: Uint8Array, activation: ActivationName
       { names: extra },
     );
   return new Mlp(linears, activation);
+}
+
+// A state dict's values must be finite: a NaN or ±Infinity weight would make every output NaN at the first forward.
+function requireFinite(op: string, name: string, data: Float64Array): Float64Array {
+  for (let i = 0; i < data.length; i++)
+    if (!Number.isFinite(data[i]))
+      throw new ArgumentError(
+        "non_finite",
+        `${op}: tensor "${name}" holds ${data[i]} at index ${i}, expected finite values`,
+        { name, index: i },
+      );
+  return data;
 }
 
 function badShape(op: string, name: string, shape: readonly number[], expected: string): ShapeError {
