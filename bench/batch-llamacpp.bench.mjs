@@ -15,12 +15,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { configureKernels, kernelInfo } from "../dist/src/index.js";
 import { convertModelToGguf, loadModelDir } from "../dist/src/node/index.js";
 import { PRESETS } from "../scripts/random-model.mjs";
-import { ensureRandomModel } from "./common.mjs";
+import { arg, ensureRandomModel } from "./common.mjs";
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 const N = Number(arg("sequences", 8));
 const TOKENS = Number(arg("tokens", 64));
 const PROMPT = Number(arg("prompt", 16));

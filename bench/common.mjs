@@ -1,5 +1,6 @@
 // Shared by the kernel benchmarks: seeded data, the float64 reference of sampled rows with its error gauge, the
-// check a kernel must pass before it is timed, the timer and the result table, and the random model of the model benches.
+// check a kernel must pass before it is timed, the timer and the result table, the random model of the model benches,
+// and their command-line flags.
 
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -86,4 +87,10 @@ export function ensureRandomModel(preset) {
     if (r.status !== 0) throw new Error("random-model.mjs failed");
   }
   return dir;
+}
+
+/** The value after `--name` on the command line (a string), or `fallback` when the flag is absent. */
+export function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
 }

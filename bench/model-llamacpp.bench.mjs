@@ -14,12 +14,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { configureKernels, kernelInfo } from "../dist/src/index.js";
 import { convertModelToGguf, loadModelDir } from "../dist/src/node/index.js";
 import { PRESETS } from "../scripts/random-model.mjs";
-import { ensureRandomModel } from "./common.mjs";
+import { arg, ensureRandomModel } from "./common.mjs";
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 const TOKENS = Number(arg("tokens", 32));
 const PROMPT = Number(arg("prompt", 8));
 const REPS = Number(arg("reps", 3));

@@ -10,12 +10,8 @@ import { performance } from "node:perf_hooks";
 import { configureKernels, kernelInfo } from "../dist/src/index.js";
 import { attachAdapterDir, loadModelDir } from "../dist/src/node/index.js";
 import { PRESETS } from "../scripts/random-model.mjs";
-import { ensureRandomModel } from "./common.mjs";
+import { arg, ensureRandomModel } from "./common.mjs";
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 const TOKENS = Number(arg("tokens", 16));
 const PROMPT = Number(arg("prompt", 8));
 const threads = arg("threads", undefined);

@@ -16,11 +16,8 @@ import { CausalLM } from "../dist/src/model/index.js";
 import { startServer } from "../dist/src/node/index.js";
 import { ModelEngine } from "../dist/src/serve/model-engine.js";
 import { PRESETS, randomModel, randomPeftAdapter, toSafetensors } from "../scripts/random-model.mjs";
+import { arg } from "./common.mjs";
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 const TOKENS = Number(arg("tokens", 32));
 const PROMPT = Number(arg("prompt", 16));
 const preset = arg("preset", "gpt2-small");
