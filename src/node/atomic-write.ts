@@ -355,11 +355,7 @@ function writeOptions(fn: string, v: unknown): AtomicWriteOptions {
 }
 
 function requireFileData(op: string, name: string, v: unknown): void {
-  const iterable =
-    v !== null &&
-    typeof v === "object" &&
-    (Symbol.iterator in v || Symbol.asyncIterator in v) &&
-    !(typeof v === "string");
+  const iterable = v !== null && typeof v === "object" && (Symbol.iterator in v || Symbol.asyncIterator in v);
   if (!(v instanceof Uint8Array) && !iterable)
     throw invalidArgument(op, name, v, "a Uint8Array or an (async) iterable of Uint8Array chunks");
 }
