@@ -210,16 +210,17 @@ export function loadMlxAdapter(
           },
         );
     const [dIn, r] = ia.shape;
+    const embedding = EMBEDDING.test(modulePath);
     const [rB, dOut] = ib.shape;
     if (ia.shape.length !== 2 || ib.shape.length !== 2 || r !== rB || r !== p.rank)
       throw new ShapeError(
         "shape_mismatch",
-        `${OP}: module "${modulePath}" has lora_a [${ia.shape.join(", ")}] and lora_b [${ib.shape.join(", ")}], expected ${EMBEDDING.test(modulePath) ? "[vocab" : "[dIn"}, ${p.rank}] and [${p.rank}, ${EMBEDDING.test(modulePath) ? "dims" : "dOut"}] (lora_parameters.rank = ${p.rank})`,
+        `${OP}: module "${modulePath}" has lora_a [${ia.shape.join(", ")}] and lora_b [${ib.shape.join(", ")}], expected ${embedding ? "[vocab" : "[dIn"}, ${p.rank}] and [${p.rank}, ${embedding ? "dims" : "dOut"}] (lora_parameters.rank = ${p.rank})`,
         { module: modulePath, rank: p.rank },
       );
     modules.push({
       modulePath,
-      kind: EMBEDDING.test(modulePath) ? "embedding" : "linear",
+      kind: embedding ? "embedding" : "linear",
       down: { data: st.toFloat32(g.a), rows: dIn!, cols: r! },
       up: { data: st.toFloat32(g.b), rows: r!, cols: dOut! },
       r: r!,
